@@ -1,0 +1,144 @@
+// message.hpp - the procslink message: procslinkhdr framing, datagrams and fragments.
+//
+// After the nlmsghdr comes a 24-byte procslinkhdr (big-endian: u16 version, u16 flag,
+// u32 length, u16 payload_type, u16 reserved, u32 seq, u64 timestamp) and the UTF-8 JSON-RPC
+// body. `length` counts only the body. The reference sends flag, reserved, seq and timestamp
+// as 0; we fill seq and timestamp and use flag/reserved for fragments of messages that do not
+// fit the reference's 4 KiB datagram (see PROTOCOL.md). Whole messages never use them, so a
+// reference peer reads everything it could have sent itself.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "procslink/netlink.hpp"
+
+namespace procslink {
+
+inline constexpr std::size_t kProcslinkHeaderSize = 24;
+inline constexpr std::size_t kDatagramHeadersSize = kNetlinkHeaderSize + kProcslinkHeaderSize;
+inline constexpr std::uint16_t kProcslinkVersion = 1;
+// The reference reads each datagram with a 4096-byte buffer: anything up to this size is sent
+// whole, anything larger is fragmented.
+inline constexpr std::size_t kReferenceMaxDatagram = 4096;
+
+enum class PayloadType : std::uint16_t { request = 1, response = 2 };
+
+// procslinkhdr.flag bits (0 in every message the reference sends).
+inline constexpr std::uint16_t kFlagFragment = 0x0001;      // this datagram is one fragment
+inline constexpr std::uint16_t kFlagLastFragment = 0x0002;  // ... and it is the last one
+inline constexpr std::uint16_t kKnownFlags = kFlagFragment | kFlagLastFragment;
+
+struct ProcslinkHeader {
+  std::uint16_t version = kProcslinkVersion;
+  std::uint16_t flag = 0;
+  std::uint32_t length = 0;  // body bytes after this header
+  std::uint16_t payload_type = 0;
+  std::uint16_t reserved = 0;  // fragment index when flag has kFlagFragment
+  std::uint32_t seq = 0;       // sender's message counter (all fragments of a message share it)
+  std::uint64_t timestamp = 0;  // send time, ns since the Unix epoch (0 from the reference)
+
+  void encode(std::uint8_t* out) const;  // writes kProcslinkHeaderSize bytes
+  static ProcslinkHeader decode(ByteView bytes);  // throws FramingError if short
+
+  bool is_fragment() const { return (flag & kFlagFragment) != 0; }
+  bool operator==(const ProcslinkHeader&) const = default;
+};
+
+// One whole datagram viewed in place: both headers and the body (or fragment) they frame.
+struct ProcslinkMessage {
+  NetlinkMessageHeader netlink;
+  ProcslinkHeader header;
+  std::string_view body;  // points into the datagram
+
+  PayloadType payload_type() const { return static_cast<PayloadType>(header.payload_type); }
+
+  // Parses and validates a datagram: both lengths exact, version 1, payload type 1 or 2, only
+  // known flag bits, fragment flags consistent. Does not look inside the body.
+  // Throws FramingError naming the first problem.
+  static ProcslinkMessage parse(ByteView datagram);
+};
+
+// What a sender puts in the headers of one datagram besides the body.
+struct DatagramFields {
+  std::uint32_t sender_nl_pid = 0;
+  PayloadType payload_type = PayloadType::request;
+  std::uint32_t seq = 0;
+  std::uint64_t timestamp = 0;
+  std::uint16_t flag = 0;
+  std::uint16_t reserved = 0;
+};
+
+// Writes the 40 header bytes for a datagram carrying `body_length` body bytes.
+void encode_datagram_headers(const DatagramFields& fields, std::size_t body_length,
+                             std::uint8_t* out);
+// Builds a whole datagram (headers + body) in one buffer.
+std::vector<std::uint8_t> build_datagram(const DatagramFields& fields, std::string_view body);
+
+// Splits a body into the datagrams that carry it: one whole datagram when it fits in
+// `max_datagram` bytes, otherwise fragments of at most `fragment_body` bytes each. Calls
+// `emit(fields, chunk)` once per datagram, in order. Throws FramingError if more than 65536
+// fragments would be needed.
+void for_each_datagram(DatagramFields fields, std::string_view body, std::size_t max_datagram,
+                       std::size_t fragment_body,
+                       const std::function<void(const DatagramFields&, std::string_view)>& emit);
+
+// Reassembles fragmented messages with bounded memory: at most `max_message` bytes per
+// message, at most `max_pending_bytes` held per sender, and incomplete messages are dropped
+// after `timeout`. Fragments may arrive out of order or twice. Not thread-safe.
+class FragmentReassembler {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  struct Limits {
+    std::size_t max_message = 256u << 20;
+    std::size_t max_pending_bytes = 512u << 20;  // per sender
+    std::size_t max_pending_messages = 16;       // per sender
+    std::chrono::milliseconds timeout{10000};
+  };
+  struct Complete {
+    PayloadType payload_type;
+    std::uint32_t seq;
+    std::string body;
+  };
+
+  explicit FragmentReassembler(Limits limits) : limits_(limits) {}
+  FragmentReassembler() : FragmentReassembler(Limits{}) {}
+
+  // Feeds one fragment from `sender` (any key identifying the sender, e.g. its nl_pid).
+  // Returns the whole body when this fragment completes it. Throws FramingError when the
+  // fragment breaks a limit or contradicts earlier fragments; the partial message is then
+  // discarded so later fragments of it are rejected too.
+  std::optional<Complete> add(std::uint64_t sender, const ProcslinkMessage& fragment,
+                              Clock::time_point now = Clock::now());
+  // Drops messages older than the timeout; returns how many were dropped.
+  std::size_t expire(Clock::time_point now = Clock::now());
+
+  std::size_t pending_messages() const;
+  std::size_t pending_bytes() const;
+
+ private:
+  struct Partial {
+    PayloadType payload_type;
+    Clock::time_point started;
+    std::map<std::uint16_t, std::string> chunks;
+    std::size_t bytes = 0;
+    std::optional<std::uint16_t> last_index;
+    bool poisoned = false;  // broke a limit: its remaining fragments are refused
+  };
+  struct Sender {
+    std::map<std::uint32_t, Partial> messages;  // by seq
+    std::size_t bytes = 0;
+  };
+
+  Limits limits_;
+  std::map<std::uint64_t, Sender> senders_;
+};
+
+}  // namespace procslink

@@ -1,0 +1,326 @@
+// peer.hpp - RPCPeer: register methods, serve them, and call other peers.
+//
+// A peer owns one netlink socket (plus one per extra network namespace it serves in) and a
+// small elastic pool of threads that take turns waiting on all of them with one epoll set
+// (leader/follower): the thread that receives a request runs its handler itself, so a request
+// costs no hand-off, and a slow handler never stops the others from receiving. A thread making
+// a synchronous call on a peer that is not serving receives its own reply, so a client costs
+// one wake-up per round trip, like a raw socket.
+//
+//   procslink::RPCPeer peer;
+//   peer.register_function("subtract", [](int a, int b) { return a - b; },
+//                          {"minuend", "subtrahend"});
+//   peer.run_server_forever();            // until peer.stop(), from any thread or a signal
+//
+//   procslink::RPCPeer client;
+//   int d = client.talk_to(server_nl_pid).call<int>("subtract", 42, 23);   // 19
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <future>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "procslink/jsonrpc.hpp"
+#include "procslink/transport.hpp"
+
+namespace procslink {
+
+// The remote peer answered with a JSON-RPC error.
+class RemoteError : public JsonRpcError {
+ public:
+  using JsonRpcError::JsonRpcError;
+};
+
+// What a handler may know about the call it is serving. Take `const CallContext&` as the
+// first parameter of a handler to receive it.
+struct CallContext {
+  std::uint32_t sender_nl_pid = 0;
+  Credentials credentials;  // as the kernel reported them (see README, "Trust")
+  std::string netns;        // the network namespace the call came in through; "" = the peer's own
+  std::string method;
+};
+
+// Allows callers by uid or gid. Empty sets allow everybody (the reference's behaviour).
+struct AccessPolicy {
+  std::set<uid_t> uids;
+  std::set<gid_t> gids;
+  bool allows(const Credentials& c) const {
+    return (uids.empty() && gids.empty()) || uids.count(c.uid) != 0 || gids.count(c.gid) != 0;
+  }
+};
+
+struct PeerOptions {
+  std::uint32_t nl_pid = 0;  // 0: autobind (or derived from `name`)
+  std::string name;          // service name; binds port_id_for_name(name)
+  std::string netns;         // network namespace of the main socket; "" = the current one
+  std::vector<std::string> extra_netns;  // also serve inside these (paths)
+  std::size_t workers = 0;               // serving threads kept ready; 0 = number of cores
+  std::size_t max_workers = 64;          // the pool grows to this while handlers are busy
+  std::chrono::milliseconds timeout{5000};     // default call deadline
+  std::chrono::microseconds spin{0};           // busy-poll before blocking (low-latency mode)
+  std::size_t max_message_size = 256u << 20;   // larger messages are refused, both ways
+  std::size_t fragment_size = 64u << 10;       // body bytes per fragment of a large message
+  std::chrono::milliseconds reassembly_timeout{10000};
+  std::chrono::milliseconds send_timeout{2000};  // how long a reply waits for a full receiver
+  AccessPolicy policy;
+};
+
+struct CallOptions {
+  std::optional<std::chrono::milliseconds> timeout;  // default: the peer's
+  std::optional<uid_t> require_uid;  // fail unless the answering process has this uid
+};
+
+using RawHandler = std::function<json(const json& params, const CallContext& context)>;
+
+// An outcome delivered to an asynchronous callback: the result, or the exception
+// (RemoteError, TransportError) the synchronous call would have thrown.
+struct CallOutcome {
+  std::variant<json, std::exception_ptr> value;
+  json get() const {
+    if (value.index() == 1) std::rethrow_exception(std::get<1>(value));
+    return std::get<0>(value);
+  }
+};
+
+class RPCPeer;
+
+namespace detail {
+template <typename T>
+struct callable_traits : callable_traits<decltype(&std::decay_t<T>::operator())> {};
+template <typename R, typename... A>
+struct callable_traits<R (*)(A...)> {
+  using result = R;
+  using args = std::tuple<A...>;
+};
+template <typename R, typename... A>
+struct callable_traits<R(A...)> : callable_traits<R (*)(A...)> {};
+template <typename C, typename R, typename... A>
+struct callable_traits<R (C::*)(A...)> : callable_traits<R (*)(A...)> {};
+template <typename C, typename R, typename... A>
+struct callable_traits<R (C::*)(A...) const> : callable_traits<R (*)(A...)> {};
+template <typename C, typename R, typename... A>
+struct callable_traits<R (C::*)(A...) noexcept> : callable_traits<R (*)(A...)> {};
+template <typename C, typename R, typename... A>
+struct callable_traits<R (C::*)(A...) const noexcept> : callable_traits<R (*)(A...)> {};
+
+// Checks that params (array, object or null) fit a handler taking `count` arguments: an array
+// of exactly that length, or an object with exactly the named keys. Throws "Invalid params".
+void check_params_shape(const json& params, const std::vector<std::string>& names,
+                        std::size_t count);
+// Argument `index`, from a shape already checked.
+const json& param_at(const json& params, const std::vector<std::string>& names,
+                     std::size_t index);
+[[noreturn]] void throw_invalid_params(std::size_t index, const std::vector<std::string>& names,
+                                       const char* why);
+
+template <typename T>
+T convert_param(const json& params, const std::vector<std::string>& names, std::size_t index) {
+  const json& value = param_at(params, names, index);
+  try {
+    return value.get<T>();
+  } catch (const json::exception& e) {
+    throw_invalid_params(index, names, e.what());
+  }
+}
+
+template <typename F, typename... A, std::size_t... I>
+json invoke_typed(F& f, const json& params, const std::vector<std::string>& names,
+                  const CallContext& context, std::index_sequence<I...>) {
+  using R = std::invoke_result_t<F&, A...>;
+  constexpr bool has_context = sizeof...(A) > 0 &&
+      std::is_same_v<std::decay_t<std::tuple_element_t<0, std::tuple<A..., void>>>, CallContext>;
+  constexpr std::size_t count = sizeof...(A) - (has_context ? 1 : 0);
+  check_params_shape(params, names, count);
+  // Convert every argument before calling, so a json error inside the user's own code is an
+  // internal error, not "Invalid params".
+  auto args = std::tuple<std::decay_t<A>...>{[&]() -> std::decay_t<A> {
+    if constexpr (std::is_same_v<std::decay_t<A>, CallContext>) {
+      return context;
+    } else {
+      return convert_param<std::decay_t<A>>(params, names, I - (has_context ? 1 : 0));
+    }
+  }()...};
+  if constexpr (std::is_void_v<R>) {
+    std::apply(f, std::move(args));
+    return nullptr;
+  } else {
+    return json(std::apply(f, std::move(args)));
+  }
+}
+
+template <typename F, typename... A>
+RawHandler make_typed_handler(F f, std::vector<std::string> names, std::tuple<A...>*) {
+  return [f = std::move(f), names = std::move(names)](const json& params,
+                                                      const CallContext& context) mutable {
+    return invoke_typed<F, A...>(f, params, names, context, std::index_sequence_for<A...>{});
+  };
+}
+}  // namespace detail
+
+// A member function to register with register_functions_in_object.
+template <typename M>
+struct MemberMethod {
+  std::string name;
+  M method;
+  std::vector<std::string> param_names;
+};
+template <typename M>
+MemberMethod<M> method(std::string name, M method, std::vector<std::string> param_names = {}) {
+  return {std::move(name), method, std::move(param_names)};
+}
+
+// A handle for calling one remote peer; cheap to copy. Made by RPCPeer::talk_to.
+class Channel {
+ public:
+  std::uint32_t target() const { return target_; }
+
+  // Calls `method` with positional arguments; returns the result converted to R (json by
+  // default). Throws RemoteError for an error reply, TransportError otherwise.
+  template <typename R = json, typename... Args>
+  R call(std::string_view method, Args&&... args) const {
+    json result = call_with(method, json::array({json(std::forward<Args>(args))...}));
+    if constexpr (std::is_same_v<R, json>) {
+      return result;
+    } else {
+      try {
+        return result.get<R>();
+      } catch (const json::exception& e) {
+        throw TransportError(TransportError::Kind::malformed_reply,
+                             "result of '" + std::string(method) +
+                                 "' does not convert to the requested type: " + e.what());
+      }
+    }
+  }
+  // Calls with named arguments, e.g. call_named("subtract", {{"minuend", 42}, {"subtrahend", 23}}).
+  json call_named(std::string_view method, json named) const {
+    return call_with(method, std::move(named));
+  }
+  // Calls with params given as JSON: an array, an object, or null for none.
+  json call_with(std::string_view method, json params) const;
+
+  template <typename... Args>
+  void notify(std::string_view method, Args&&... args) const {
+    notify_with(method, json::array({json(std::forward<Args>(args))...}));
+  }
+  void notify_with(std::string_view method, json params) const;
+
+  // Starts a call and returns at once; the future yields the result or throws as call() would.
+  template <typename... Args>
+  std::future<json> async_call(std::string_view method, Args&&... args) const {
+    return async_call_with(method, json::array({json(std::forward<Args>(args))...}));
+  }
+  std::future<json> async_call_with(std::string_view method, json params) const;
+  // Callback form: `done` runs once on a peer thread (keep it short) with the outcome.
+  void async_call_with(std::string_view method, json params,
+                       std::function<void(CallOutcome)> done) const;
+
+  // Sends a batch; returns one outcome per request, in request order (notifications, which
+  // get no reply, are not allowed here: use notify).
+  std::vector<CallOutcome> call_batch(const std::vector<std::pair<std::string, json>>& calls) const;
+
+  // Copies of this channel with other call options.
+  Channel with_timeout(std::chrono::milliseconds timeout) const;
+  Channel requiring_uid(uid_t uid) const;
+
+ private:
+  friend class RPCPeer;
+  Channel(RPCPeer* peer, std::uint32_t target, std::size_t endpoint)
+      : peer_(peer), target_(target), endpoint_(endpoint) {}
+  RPCPeer* peer_;
+  std::uint32_t target_;
+  std::size_t endpoint_;
+  CallOptions options_;
+};
+
+class RPCPeer {
+ public:
+  // Binds the socket(s). Throws TransportError (a taken name names its holder).
+  explicit RPCPeer(PeerOptions options = {});
+  ~RPCPeer();  // stops serving, fails calls in flight, joins every thread
+  RPCPeer(const RPCPeer&) = delete;
+  RPCPeer& operator=(const RPCPeer&) = delete;
+
+  std::uint32_t nl_pid() const;
+  // The port id this peer has inside `netns` (one of options.extra_netns, or "" for the main).
+  std::uint32_t nl_pid(const std::string& netns) const;
+  const std::string& name() const;
+
+  // --- serving ---
+  // Registers a function or lambda; typed arguments come from positional params, or from
+  // named params when `param_names` are given. A first parameter `const CallContext&` receives
+  // the call's context. Registering an existing name replaces it.
+  template <typename F>
+  void register_function(std::string name, F f, std::vector<std::string> param_names = {}) {
+    using Args = typename detail::callable_traits<F>::args;
+    register_raw(std::move(name),
+                 detail::make_typed_handler(std::move(f), param_names, static_cast<Args*>(nullptr)),
+                 param_names);
+  }
+  // Registers a handler that takes the params JSON as it came (null when absent).
+  void register_raw(std::string name, RawHandler handler, std::vector<std::string> param_names = {});
+  // Registers several member functions of `object` in one statement:
+  //   peer.register_functions_in_object(calc, method("add", &Calc::add),
+  //                                     method("sub", &Calc::sub, {"a", "b"}));
+  template <typename Object, typename... Methods>
+  void register_functions_in_object(Object& object, MemberMethod<Methods>... methods) {
+    (register_member(object, std::move(methods)), ...);
+  }
+  void unregister(const std::string& name);
+  std::vector<std::string> method_names() const;  // including the built-in rpc.* methods
+
+  // Restricts callers for the whole peer, or for one method (checked after the peer's policy).
+  void set_policy(AccessPolicy policy);
+  void set_method_policy(const std::string& method, AccessPolicy policy);
+
+  // Serves on this thread (plus the pool) until stop(). Returns after every serving thread
+  // has finished its current request.
+  void run_server_forever();
+  // Serves on background threads; returns at once.
+  void start();
+  // Asks serving to end. Safe from any thread and from a signal handler.
+  void stop() noexcept;
+  bool serving() const;
+
+  // --- calling ---
+  Channel talk_to(std::uint32_t nl_pid);
+  // Calls through the socket this peer has inside `netns` (one of options.extra_netns).
+  Channel talk_to(std::uint32_t nl_pid, const std::string& netns);
+  // Resolves a service name and checks that the peer there answers to it (one round trip);
+  // throws TransportError(wrong_peer) for a hash collision or a squatter.
+  Channel talk_to(std::string_view service_name);
+
+  struct Impl;
+
+ private:
+  friend class Channel;
+  template <typename Object, typename M>
+  void register_member(Object& object, MemberMethod<M> m) {
+    using Args = typename detail::callable_traits<M>::args;
+    register_member_with(object, m, static_cast<Args*>(nullptr));
+  }
+  template <typename Object, typename M, typename... A>
+  void register_member_with(Object& object, MemberMethod<M>& m, std::tuple<A...>*) {
+    M fn = m.method;
+    register_function(
+        std::move(m.name), [&object, fn](A... a) { return (object.*fn)(std::forward<A>(a)...); },
+        std::move(m.param_names));
+  }
+
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace procslink

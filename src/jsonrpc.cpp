@@ -1,0 +1,227 @@
+#include "procslink/jsonrpc.hpp"
+
+namespace procslink {
+
+namespace error_code {
+const char* default_message(int code) {
+  switch (code) {
+    case parse_error: return "Parse error";
+    case invalid_request: return "Invalid Request";
+    case method_not_found: return "Method not found";
+    case invalid_params: return "Invalid params";
+    case internal_error: return "Internal error";
+    case access_denied: return "Access denied";
+    case message_too_large: return "Message too large";
+    default: return "Server error";
+  }
+}
+}  // namespace error_code
+
+namespace {
+
+bool is_valid_id(const json& id) {
+  return id.is_string() || id.is_number() || id.is_null();
+}
+
+// Counts bracket nesting outside strings; nlohmann parses iteratively but dumps recursively, so
+// depth has to be bounded before a value exists.
+bool nesting_within(std::string_view text, int max_depth) {
+  int depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_depth) return false;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return true;
+}
+
+JsonRpcResponse invalid_request(json id, std::string why) {
+  return JsonRpcResponse::failure(std::move(id),
+                                  {error_code::invalid_request, "Invalid Request", std::move(why)});
+}
+
+}  // namespace
+
+json ErrorObject::to_json() const {
+  json j = {{"code", code}, {"message", message}};
+  if (data) j["data"] = *data;
+  return j;
+}
+
+ErrorObject ErrorObject::from_json(const json& j) {
+  if (!j.is_object() || !j.contains("code") || !j["code"].is_number_integer() ||
+      !j.contains("message") || !j["message"].is_string()) {
+    throw FramingError("error member is not an object with an integer code and a string message");
+  }
+  ErrorObject e{j["code"].get<int>(), j["message"].get<std::string>(), std::nullopt};
+  if (auto it = j.find("data"); it != j.end()) e.data = *it;
+  return e;
+}
+
+JsonRpcError::JsonRpcError(int code, std::string message, std::optional<json> data)
+    : JsonRpcError(ErrorObject{code, std::move(message), std::move(data)}) {}
+
+JsonRpcError::JsonRpcError(ErrorObject error) : Error(describe(error)), error_(std::move(error)) {}
+
+std::string JsonRpcError::describe(const ErrorObject& error) {
+  std::string text = error.message + " (" + std::to_string(error.code) + ")";
+  if (error.data) text += ": " + (error.data->is_string() ? error.data->get<std::string>()
+                                                           : to_text(*error.data));
+  return text;
+}
+
+json JsonRpcRequest::to_json() const {
+  json j = {{"jsonrpc", "2.0"}, {"method", method}};
+  if (params) j["params"] = *params;
+  if (id) j["id"] = *id;
+  return j;
+}
+
+JsonRpcRequest JsonRpcRequest::from_json(const json& j, json* id_out) {
+  if (!j.is_object()) throw JsonRpcError(error_code::invalid_request, "Invalid Request",
+                                         "a request must be a JSON object");
+  JsonRpcRequest request;
+  if (auto it = j.find("id"); it != j.end()) {
+    if (!is_valid_id(*it)) {
+      throw JsonRpcError(error_code::invalid_request, "Invalid Request",
+                         "id must be a string, a number or null");
+    }
+    request.id = *it;
+    if (id_out) *id_out = *it;
+  }
+  auto fail = [](const char* why) {
+    throw JsonRpcError(error_code::invalid_request, "Invalid Request", why);
+  };
+  auto version = j.find("jsonrpc");
+  if (version == j.end() || *version != "2.0") fail("jsonrpc must be exactly \"2.0\"");
+  auto method = j.find("method");
+  if (method == j.end() || !method->is_string()) fail("method must be a string");
+  request.method = method->get<std::string>();
+  if (auto params = j.find("params"); params != j.end()) {
+    if (!params->is_array() && !params->is_object()) fail("params must be an array or an object");
+    request.params = *params;
+  }
+  return request;
+}
+
+JsonRpcResponse JsonRpcResponse::success(json id, json result) {
+  return {std::move(id), std::move(result)};
+}
+
+JsonRpcResponse JsonRpcResponse::failure(json id, ErrorObject error) {
+  return {std::move(id), std::move(error)};
+}
+
+json JsonRpcResponse::to_json() const {
+  json j = {{"jsonrpc", "2.0"}, {"id", id}};
+  if (is_error()) j["error"] = error().to_json();
+  else j["result"] = result();
+  return j;
+}
+
+JsonRpcResponse JsonRpcResponse::from_json(const json& j) {
+  if (!j.is_object()) throw FramingError("response is not a JSON object");
+  auto version = j.find("jsonrpc");
+  if (version == j.end() || *version != "2.0") throw FramingError("response lacks jsonrpc \"2.0\"");
+  auto id = j.find("id");
+  if (id == j.end() || !is_valid_id(*id)) throw FramingError("response lacks a valid id");
+  auto result = j.find("result");
+  auto error = j.find("error");
+  if ((result == j.end()) == (error == j.end())) {
+    throw FramingError("response must have exactly one of result and error");
+  }
+  if (result != j.end()) return success(*id, *result);
+  return failure(*id, ErrorObject::from_json(*error));
+}
+
+std::string to_text(const json& value) {
+  return value.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+json parse_json(std::string_view text) {
+  if (!nesting_within(text, kMaxJsonDepth)) {
+    throw JsonRpcError(error_code::parse_error, "Parse error",
+                       "nesting deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+  }
+  try {
+    return json::parse(text);
+  } catch (const json::exception& e) {
+    throw JsonRpcError(error_code::parse_error, "Parse error", std::string(e.what()));
+  }
+}
+
+ParsedRequestBody parse_request_body(std::string_view body) {
+  ParsedRequestBody parsed;
+  json value;
+  try {
+    value = parse_json(body);
+  } catch (const JsonRpcError& e) {
+    parsed.whole_body_error = JsonRpcResponse::failure(nullptr, e.error());
+    return parsed;
+  }
+  auto parse_one = [](const json& j) -> ParsedRequestBody::Item {
+    json id = nullptr;
+    try {
+      return {JsonRpcRequest::from_json(j, &id)};
+    } catch (const JsonRpcError& e) {
+      return {JsonRpcResponse::failure(id, e.error())};
+    }
+  };
+  if (value.is_array()) {
+    if (value.empty()) {
+      parsed.whole_body_error = invalid_request(nullptr, "empty batch");
+      return parsed;
+    }
+    parsed.batch = true;
+    parsed.items.reserve(value.size());
+    for (const json& element : value) parsed.items.push_back(parse_one(element));
+    return parsed;
+  }
+  if (!value.is_object()) {
+    parsed.whole_body_error = invalid_request(nullptr, "body must be a JSON object or array");
+    return parsed;
+  }
+  parsed.items.push_back(parse_one(value));
+  if (auto* error = std::get_if<JsonRpcResponse>(&parsed.items.front().content)) {
+    parsed.whole_body_error = std::move(*error);
+    parsed.items.clear();
+  }
+  return parsed;
+}
+
+std::optional<std::string> serialize_replies(bool batch,
+                                             const std::vector<JsonRpcResponse>& replies) {
+  if (replies.empty()) return std::nullopt;
+  if (!batch) return to_text(replies.front().to_json());
+  json array = json::array();
+  for (const auto& reply : replies) array.push_back(reply.to_json());
+  return to_text(array);
+}
+
+std::vector<JsonRpcResponse> parse_response_body(std::string_view body) {
+  json value;
+  try {
+    value = parse_json(body);
+  } catch (const JsonRpcError& e) {
+    throw FramingError(std::string("reply is not valid JSON: ") + e.what());
+  }
+  std::vector<JsonRpcResponse> responses;
+  if (value.is_array()) {
+    if (value.empty()) throw FramingError("reply is an empty array");
+    for (const json& element : value) responses.push_back(JsonRpcResponse::from_json(element));
+  } else {
+    responses.push_back(JsonRpcResponse::from_json(value));
+  }
+  return responses;
+}
+
+}  // namespace procslink

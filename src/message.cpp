@@ -1,0 +1,201 @@
+#include "procslink/message.hpp"
+
+#include <string>
+
+#include "procslink/byteorder.hpp"
+#include "procslink/error.hpp"
+
+namespace procslink {
+
+using namespace detail;
+
+void ProcslinkHeader::encode(std::uint8_t* out) const {
+  store_be16(out, version);
+  store_be16(out + 2, flag);
+  store_be32(out + 4, length);
+  store_be16(out + 8, payload_type);
+  store_be16(out + 10, reserved);
+  store_be32(out + 12, seq);
+  store_be64(out + 16, timestamp);
+}
+
+ProcslinkHeader ProcslinkHeader::decode(ByteView bytes) {
+  if (bytes.size() < kProcslinkHeaderSize) {
+    throw FramingError("netlink payload of " + std::to_string(bytes.size()) +
+                       " bytes is shorter than the 24-byte procslinkhdr");
+  }
+  const std::uint8_t* p = bytes.data();
+  ProcslinkHeader h;
+  h.version = load_be16(p);
+  h.flag = load_be16(p + 2);
+  h.length = load_be32(p + 4);
+  h.payload_type = load_be16(p + 8);
+  h.reserved = load_be16(p + 10);
+  h.seq = load_be32(p + 12);
+  h.timestamp = load_be64(p + 16);
+  return h;
+}
+
+ProcslinkMessage ProcslinkMessage::parse(ByteView datagram) {
+  const NetlinkMessage netlink = NetlinkMessage::parse(datagram);
+  ProcslinkMessage message{netlink.header, ProcslinkHeader::decode(netlink.payload), {}};
+  const ProcslinkHeader& h = message.header;
+  if (h.version != kProcslinkVersion) {
+    throw FramingError("unsupported procslink version " + std::to_string(h.version));
+  }
+  if (h.payload_type != static_cast<std::uint16_t>(PayloadType::request) &&
+      h.payload_type != static_cast<std::uint16_t>(PayloadType::response)) {
+    throw FramingError("unknown payload type " + std::to_string(h.payload_type));
+  }
+  if ((h.flag & ~kKnownFlags) != 0) {
+    throw FramingError("unknown flag bits " + std::to_string(h.flag & ~kKnownFlags));
+  }
+  if ((h.flag & kFlagLastFragment) != 0 && (h.flag & kFlagFragment) == 0) {
+    throw FramingError("last-fragment flag without fragment flag");
+  }
+  const std::size_t available = netlink.payload.size() - kProcslinkHeaderSize;
+  if (h.length != available) {
+    throw FramingError("procslinkhdr length says " + std::to_string(h.length) +
+                       " body bytes but the datagram carries " + std::to_string(available));
+  }
+  message.body = std::string_view(
+      reinterpret_cast<const char*>(netlink.payload.data()) + kProcslinkHeaderSize, available);
+  return message;
+}
+
+void encode_datagram_headers(const DatagramFields& fields, std::size_t body_length,
+                             std::uint8_t* out) {
+  NetlinkMessageHeader nl;
+  nl.length = static_cast<std::uint32_t>(kProcslinkHeaderSize + body_length);
+  nl.seq = fields.seq;
+  nl.pid = fields.sender_nl_pid;
+  nl.encode(out);
+  ProcslinkHeader pl;
+  pl.flag = fields.flag;
+  pl.length = static_cast<std::uint32_t>(body_length);
+  pl.payload_type = static_cast<std::uint16_t>(fields.payload_type);
+  pl.reserved = fields.reserved;
+  pl.seq = fields.seq;
+  pl.timestamp = fields.timestamp;
+  pl.encode(out + kNetlinkHeaderSize);
+}
+
+std::vector<std::uint8_t> build_datagram(const DatagramFields& fields, std::string_view body) {
+  std::vector<std::uint8_t> out(kDatagramHeadersSize + body.size());
+  encode_datagram_headers(fields, body.size(), out.data());
+  body.copy(reinterpret_cast<char*>(out.data() + kDatagramHeadersSize), body.size());
+  return out;
+}
+
+void for_each_datagram(DatagramFields fields, std::string_view body, std::size_t max_datagram,
+                       std::size_t fragment_body,
+                       const std::function<void(const DatagramFields&, std::string_view)>& emit) {
+  if (kDatagramHeadersSize + body.size() <= max_datagram) {
+    fields.flag = 0;
+    fields.reserved = 0;
+    emit(fields, body);
+    return;
+  }
+  if (fragment_body == 0) throw FramingError("fragment size must be positive");
+  const std::size_t count = (body.size() + fragment_body - 1) / fragment_body;
+  if (count > 65536) {
+    throw FramingError("message of " + std::to_string(body.size()) +
+                       " bytes needs more than 65536 fragments");
+  }
+  for (std::size_t i = 0; i < count; ++i) {
+    fields.flag = kFlagFragment | (i + 1 == count ? kFlagLastFragment : 0);
+    fields.reserved = static_cast<std::uint16_t>(i);
+    emit(fields, body.substr(i * fragment_body, fragment_body));
+  }
+}
+
+std::optional<FragmentReassembler::Complete> FragmentReassembler::add(
+    std::uint64_t sender_key, const ProcslinkMessage& fragment, Clock::time_point now) {
+  const ProcslinkHeader& h = fragment.header;
+  if (!h.is_fragment()) throw FramingError("not a fragment");
+  Sender& sender = senders_[sender_key];
+  auto it = sender.messages.find(h.seq);
+  auto discard = [&](const std::string& why) {
+    sender.bytes -= it->second.bytes;
+    it->second.chunks.clear();
+    it->second.bytes = 0;
+    it->second.poisoned = true;  // kept (empty) until it expires so its tail is refused too
+    throw FramingError("fragmented message seq " + std::to_string(h.seq) + " dropped: " + why);
+  };
+  if (it == sender.messages.end()) {
+    if (sender.messages.size() >= limits_.max_pending_messages) {
+      expire(now);
+      if (sender.messages.size() >= limits_.max_pending_messages) {
+        throw FramingError("too many incomplete fragmented messages from one sender");
+      }
+    }
+    it = sender.messages.emplace(h.seq, Partial{fragment.payload_type(), now, {}, 0, {}, false})
+             .first;
+  }
+  Partial& partial = it->second;
+  if (partial.poisoned) throw FramingError("fragment of a dropped message");
+  if (partial.payload_type != fragment.payload_type()) discard("payload type changed");
+  const bool last = (h.flag & kFlagLastFragment) != 0;
+  if (last) {
+    if (partial.last_index && *partial.last_index != h.reserved) discard("two last fragments");
+    partial.last_index = h.reserved;
+  }
+  if (partial.last_index && (h.reserved > *partial.last_index ||
+                             (!partial.chunks.empty() && partial.chunks.rbegin()->first >
+                                                             *partial.last_index))) {
+    discard("fragment after the last one");
+  }
+  if (partial.chunks.count(h.reserved) != 0) return std::nullopt;  // duplicate
+  if (partial.bytes + fragment.body.size() > limits_.max_message) {
+    discard("larger than the " + std::to_string(limits_.max_message) + "-byte message limit");
+  }
+  if (sender.bytes + fragment.body.size() > limits_.max_pending_bytes) {
+    discard("sender exceeds " + std::to_string(limits_.max_pending_bytes) +
+            " bytes of incomplete messages");
+  }
+  partial.chunks.emplace(h.reserved, std::string(fragment.body));
+  partial.bytes += fragment.body.size();
+  sender.bytes += fragment.body.size();
+  if (!partial.last_index || partial.chunks.size() != std::size_t{*partial.last_index} + 1u) {
+    return std::nullopt;
+  }
+  Complete complete{partial.payload_type, h.seq, {}};
+  complete.body.reserve(partial.bytes);
+  for (auto& [index, chunk] : partial.chunks) complete.body += chunk;
+  sender.bytes -= partial.bytes;
+  sender.messages.erase(it);
+  if (sender.messages.empty()) senders_.erase(sender_key);
+  return complete;
+}
+
+std::size_t FragmentReassembler::expire(Clock::time_point now) {
+  std::size_t dropped = 0;
+  for (auto s = senders_.begin(); s != senders_.end();) {
+    auto& messages = s->second.messages;
+    for (auto m = messages.begin(); m != messages.end();) {
+      if (now - m->second.started >= limits_.timeout) {
+        s->second.bytes -= m->second.bytes;
+        if (!m->second.poisoned) ++dropped;
+        m = messages.erase(m);
+      } else {
+        ++m;
+      }
+    }
+    s = messages.empty() ? senders_.erase(s) : std::next(s);
+  }
+  return dropped;
+}
+
+std::size_t FragmentReassembler::pending_messages() const {
+  std::size_t n = 0;
+  for (const auto& [key, sender] : senders_) n += sender.messages.size();
+  return n;
+}
+
+std::size_t FragmentReassembler::pending_bytes() const {
+  std::size_t n = 0;
+  for (const auto& [key, sender] : senders_) n += sender.bytes;
+  return n;
+}
+
+}  // namespace procslink

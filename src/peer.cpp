@@ -1,0 +1,985 @@
+#include "procslink/peer.hpp"
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <list>
+#include <map>
+#include <mutex>
+#include <shared_mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "procslink/log.hpp"
+#include "procslink/message.hpp"
+
+namespace procslink {
+
+namespace detail {
+
+[[noreturn]] void throw_invalid_params(std::size_t index, const std::vector<std::string>& names,
+                                       const char* why) {
+  std::string which = "argument " + std::to_string(index + 1);
+  if (index < names.size()) which += " (" + names[index] + ")";
+  throw JsonRpcError(error_code::invalid_params, "Invalid params", which + ": " + why);
+}
+
+void check_params_shape(const json& params, const std::vector<std::string>& names,
+                        std::size_t count) {
+  auto invalid = [](std::string why) {
+    throw JsonRpcError(error_code::invalid_params, "Invalid params", std::move(why));
+  };
+  if (params.is_null()) {
+    if (count != 0) invalid("expected " + std::to_string(count) + " arguments, got none");
+  } else if (params.is_array()) {
+    if (params.size() != count) {
+      invalid("expected " + std::to_string(count) + " arguments, got " +
+              std::to_string(params.size()));
+    }
+  } else if (params.is_object()) {
+    if (names.size() != count) invalid("this method takes positional arguments only");
+    for (const auto& name : names) {
+      if (!params.contains(name)) invalid("missing named argument '" + name + "'");
+    }
+    if (params.size() != count) invalid("unexpected named arguments");
+  } else {
+    invalid("params must be an array or an object");
+  }
+}
+
+const json& param_at(const json& params, const std::vector<std::string>& names,
+                     std::size_t index) {
+  return params.is_object() ? params[names[index]] : params[index];
+}
+
+}  // namespace detail
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr std::uint64_t kWakeToken = ~std::uint64_t{0};
+constexpr std::uint64_t kKickToken = ~std::uint64_t{0} - 1;
+constexpr std::size_t kBatchParallelism = 8;
+
+class UniqueFd {
+ public:
+  explicit UniqueFd(int fd = -1) : fd_(fd) {}
+  ~UniqueFd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+std::uint64_t realtime_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000u + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+std::size_t default_workers() {
+  const unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 2 : n;
+}
+
+CallOutcome failed_outcome(std::exception_ptr error) {
+  CallOutcome outcome;
+  outcome.value.emplace<1>(std::move(error));
+  return outcome;
+}
+
+std::string describe_sender(std::uint32_t nl_pid, const Credentials& c) {
+  return "nl_pid " + std::to_string(nl_pid) + " (pid " + std::to_string(c.pid) + ", uid " +
+         std::to_string(c.uid) + ")";
+}
+
+}  // namespace
+
+struct RPCPeer::Impl {
+  struct Method {
+    RawHandler handler;
+    std::vector<std::string> param_names;
+    std::optional<AccessPolicy> policy;
+  };
+  struct Pending {
+    std::uint32_t target = 0;
+    std::size_t endpoint = 0;
+    std::optional<uid_t> require_uid;
+    std::string method;
+    std::vector<std::int64_t> ids;  // one for a call, several for a batch
+    std::vector<JsonRpcResponse> responses;
+    std::exception_ptr error;
+    bool done = false;
+    std::condition_variable* waiter = nullptr;
+    std::function<void(CallOutcome)> callback;
+    std::optional<Clock::time_point> async_deadline;
+  };
+  struct Waiter {
+    std::condition_variable cv;
+    bool queued = false;
+    std::list<Waiter*>::iterator position;
+  };
+  struct Incoming {
+    std::size_t endpoint;
+    ReceivedDatagram datagram;
+  };
+  struct Origin {
+    std::size_t endpoint;
+    std::uint32_t nl_pid;
+    Credentials credentials;
+  };
+
+  explicit Impl(PeerOptions opts) : options(std::move(opts)) {
+    if (options.workers == 0) options.workers = default_workers();
+    options.max_workers = std::max(options.max_workers, options.workers);
+    reassembler = FragmentReassembler({options.max_message_size, 2 * options.max_message_size, 16,
+                                       options.reassembly_timeout});
+    std::uint32_t port = options.nl_pid;
+    if (port == 0 && !options.name.empty()) port = port_id_for_name(options.name);
+    SocketOptions main;
+    main.nl_pid = port;
+    main.netns = options.netns;
+    main.send_timeout = options.send_timeout;
+    if (!options.name.empty()) {
+      try {
+        endpoints.emplace_back(main);
+      } catch (const TransportError& e) {
+        if (e.kind() != TransportError::Kind::address_in_use) throw;
+        throw TransportError(e.kind(), "cannot take service name '" + options.name + "': " +
+                                           e.what());
+      }
+    } else {
+      endpoints.emplace_back(main);
+    }
+    for (const auto& netns : options.extra_netns) {
+      SocketOptions extra = main;
+      extra.netns = netns;
+      extra.nl_pid = endpoints.front().nl_pid();
+      try {
+        endpoints.emplace_back(extra);
+      } catch (const TransportError& e) {
+        // Named or fixed ports must be the same everywhere; an autobound one may differ.
+        if (e.kind() != TransportError::Kind::address_in_use || port != 0) throw;
+        extra.nl_pid = 0;
+        endpoints.emplace_back(extra);
+      }
+    }
+    epoll_fd = std::make_unique<UniqueFd>(epoll_create1(EPOLL_CLOEXEC));
+    wake_fd = std::make_unique<UniqueFd>(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    kick_fd = std::make_unique<UniqueFd>(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (epoll_fd->get() < 0 || wake_fd->get() < 0 || kick_fd->get() < 0) {
+      throw TransportError(TransportError::Kind::other,
+                           std::string("cannot create epoll/eventfd: ") + std::strerror(errno));
+    }
+    for (std::size_t i = 0; i < endpoints.size(); ++i) watch(endpoints[i].fd(), i);
+    watch(kick_fd->get(), kKickToken);
+  }
+
+  void watch(int fd, std::uint64_t token) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = token;
+    if (epoll_ctl(epoll_fd->get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
+      throw TransportError(TransportError::Kind::other,
+                           std::string("epoll_ctl: ") + std::strerror(errno));
+    }
+  }
+
+  static void drain(int fd) {
+    std::uint64_t value;
+    while (::read(fd, &value, sizeof value) > 0) {
+    }
+  }
+
+  // ---- receiving: leader/follower ----
+
+  // Waits for the next datagram on any endpoint. Returns nullopt at `deadline`, when woken for
+  // stop, or when kicked to recompute deadlines.
+  std::optional<Incoming> receive_next(std::vector<std::uint8_t>& buffer,
+                                       std::optional<Clock::time_point> deadline, bool worker) {
+    if (options.spin.count() > 0) {
+      auto until = Clock::now() + options.spin;
+      if (deadline && *deadline < until) until = *deadline;
+      do {
+        for (std::size_t i = 0; i < endpoints.size(); ++i) {
+          if (auto d = endpoints[i].receive(buffer, false)) return Incoming{i, *d};
+        }
+        if (worker && stopping.load(std::memory_order_relaxed)) return std::nullopt;
+      } while (Clock::now() < until);
+    }
+    for (;;) {
+      timespec timeout{};
+      if (deadline) {
+        const auto left = *deadline - Clock::now();
+        if (left <= Clock::duration::zero()) return std::nullopt;
+        const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
+        timeout.tv_sec = ns / 1000000000;
+        timeout.tv_nsec = ns % 1000000000;
+      }
+      epoll_event events[8];
+      const int n = epoll_pwait2(epoll_fd->get(), events, 8, deadline ? &timeout : nullptr, nullptr);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        throw TransportError(TransportError::Kind::other,
+                             std::string("epoll_pwait2: ") + std::strerror(errno));
+      }
+      if (n == 0) return std::nullopt;
+      for (int k = 0; k < n; ++k) {
+        const std::uint64_t token = events[k].data.u64;
+        if (token == kWakeToken) return std::nullopt;
+        if (token == kKickToken) {
+          drain(kick_fd->get());
+          return std::nullopt;
+        }
+      }
+      // Rotate so one busy namespace cannot starve the others.
+      const std::size_t first = rotation++ % static_cast<std::size_t>(n);
+      for (int k = 0; k < n; ++k) {
+        const std::uint64_t token = events[(first + static_cast<std::size_t>(k)) % n].data.u64;
+        if (auto d = endpoints[token].receive(buffer, false)) return Incoming{token, *d};
+      }
+    }
+  }
+
+  void promote_locked() {
+    if (followers.empty()) return;
+    Waiter* next = followers.front();
+    followers.pop_front();
+    next->queued = false;
+    next->cv.notify_one();
+  }
+
+  template <typename Until>
+  void follow(std::unique_lock<std::mutex>& lock, Waiter& me, Until until) {
+    me.queued = true;
+    followers.push_back(&me);
+    me.position = std::prev(followers.end());
+    until(me.cv, lock);
+    if (me.queued) {
+      followers.erase(me.position);
+      me.queued = false;
+    }
+  }
+
+  void worker_main() {
+    std::vector<std::uint8_t> buffer;
+    Waiter me;
+    std::unique_lock lock(mu);
+    ++idle_threads;
+    while (!stopping.load()) {
+      if (leader_busy) {
+        follow(lock, me, [](std::condition_variable& cv, std::unique_lock<std::mutex>& l) {
+          cv.wait(l);
+        });
+        continue;
+      }
+      leader_busy = true;
+      std::optional<Clock::time_point> deadline;
+      if (!async_deadlines.empty()) deadline = async_deadlines.begin()->first;
+      lock.unlock();
+      std::optional<Incoming> incoming;
+      try {
+        incoming = receive_next(buffer, deadline, true);
+      } catch (const std::exception& e) {
+        log(LogLevel::error, "serving thread: ", e.what());
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+      lock.lock();
+      leader_busy = false;
+      promote_locked();
+      expire_async_locked(lock);
+      if (!incoming) continue;
+      --idle_threads;
+      // Keep one thread receiving while this one runs a handler, up to max_workers.
+      if (idle_threads == 0 && pool_threads < options.max_workers && !stopping.load()) {
+        spawn_locked();
+      }
+      lock.unlock();
+      handle(*incoming);
+      lock.lock();
+      ++idle_threads;
+    }
+    --idle_threads;
+    if (--pool_threads == 0) {
+      // The last one out lets callers receive for themselves again.
+      epoll_ctl(epoll_fd->get(), EPOLL_CTL_DEL, wake_fd->get(), nullptr);
+      drain(wake_fd->get());
+      stopping.store(false);
+      pool_running = false;
+      for (auto& [id, call] : pending) {
+        if (call->waiter) call->waiter->notify_one();
+      }
+      stopped_cv.notify_all();
+    }
+    for (Waiter* w : followers) w->cv.notify_one();
+  }
+
+  void spawn_locked() {
+    ++pool_threads;
+    threads.emplace_back(&Impl::worker_main, this);
+  }
+
+  // Starts serving threads unless they run already; `caller_joins` counts the calling thread,
+  // which then runs worker_main itself.
+  void start(std::size_t threads_to_add, bool caller_joins) {
+    std::lock_guard lock(mu);
+    if (caller_joins) ++pool_threads;
+    if (pool_running) return;
+    join_finished_locked();
+    pool_running = true;
+    watch(wake_fd->get(), kWakeToken);
+    for (std::size_t i = 0; i < threads_to_add; ++i) spawn_locked();
+    // Callers waiting as followers should stop leading: wake them to re-check.
+    for (Waiter* w : followers) w->cv.notify_one();
+  }
+
+  void join_finished_locked() {
+    // Threads of an earlier run that have all exited (pool_running is false).
+    for (auto& t : threads) {
+      if (t.joinable()) t.join();
+    }
+    threads.clear();
+  }
+
+  void join_all() {
+    std::vector<std::thread> to_join;
+    {
+      std::lock_guard lock(mu);
+      to_join.swap(threads);
+    }
+    for (auto& t : to_join) {
+      if (t.joinable() && t.get_id() != std::this_thread::get_id()) t.join();
+    }
+  }
+
+  // ---- handling one datagram ----
+
+  void handle(const Incoming& incoming) {
+    const ReceivedDatagram& d = incoming.datagram;
+    ProcslinkMessage message;
+    try {
+      message = ProcslinkMessage::parse(d.bytes);
+    } catch (const FramingError& e) {
+      log(LogLevel::warning, "dropped ", d.bytes.size(), "-byte datagram from ",
+          describe_sender(d.sender_nl_pid, d.credentials), ": ", e.what());
+      return;
+    }
+    if (message.netlink.pid != d.sender_nl_pid || d.sender_nl_pid == 0) {
+      log(LogLevel::warning, "dropped datagram claiming nl_pid ", message.netlink.pid,
+          " but sent from ", describe_sender(d.sender_nl_pid, d.credentials));
+      return;
+    }
+    std::string reassembled;
+    std::string_view body = message.body;
+    if (message.header.is_fragment()) {
+      const std::uint64_t key = (std::uint64_t{incoming.endpoint} << 32) | d.sender_nl_pid;
+      std::lock_guard lock(reassembly_mutex);
+      try {
+        auto complete = reassembler.add(key, message);
+        if (!complete) return;
+        reassembled = std::move(complete->body);
+        body = reassembled;
+      } catch (const FramingError& e) {
+        log(LogLevel::warning, "dropped fragment from ",
+            describe_sender(d.sender_nl_pid, d.credentials), ": ", e.what());
+        return;
+      }
+    }
+    const Origin origin{incoming.endpoint, d.sender_nl_pid, d.credentials};
+    if (message.payload_type() == PayloadType::request) {
+      serve(origin, body);
+    } else {
+      deliver(origin, body);
+    }
+  }
+
+  void serve(const Origin& origin, std::string_view body) {
+    ParsedRequestBody parsed = parse_request_body(body);
+    std::vector<JsonRpcResponse> replies;
+    if (parsed.whole_body_error) {
+      replies.push_back(std::move(*parsed.whole_body_error));
+    } else if (!parsed.batch) {
+      if (auto reply = dispatch(std::get<JsonRpcRequest>(parsed.items.front().content), origin)) {
+        replies.push_back(std::move(*reply));
+      }
+    } else {
+      replies = dispatch_batch(parsed.items, origin);
+    }
+    std::optional<std::string> text = serialize_replies(parsed.batch, replies);
+    if (!text) return;
+    if (text->size() > options.max_message_size) {
+      log(LogLevel::warning, "reply of ", text->size(), " bytes to ",
+          describe_sender(origin.nl_pid, origin.credentials), " exceeds max_message_size ",
+          options.max_message_size, "; answering with an error instead");
+      json id = parsed.batch ? json(nullptr) : replies.front().id;
+      text = to_text(JsonRpcResponse::failure(id, {error_code::message_too_large,
+                                                   "Message too large",
+                                                   "the reply exceeds the peer's max_message_size"})
+                         .to_json());
+    }
+    try {
+      send_message(origin.endpoint, origin.nl_pid, PayloadType::response, *text);
+    } catch (const std::exception& e) {
+      log(LogLevel::warning, "gave up reply to ", describe_sender(origin.nl_pid, origin.credentials),
+          ": ", e.what());
+    }
+  }
+
+  std::vector<JsonRpcResponse> dispatch_batch(std::vector<ParsedRequestBody::Item>& items,
+                                              const Origin& origin) {
+    std::vector<std::optional<JsonRpcResponse>> out(items.size());
+    std::atomic<std::size_t> next{0};
+    auto work = [&] {
+      for (std::size_t i = next++; i < items.size(); i = next++) {
+        if (auto* request = std::get_if<JsonRpcRequest>(&items[i].content)) {
+          out[i] = dispatch(*request, origin);
+        } else {
+          out[i] = std::move(std::get<JsonRpcResponse>(items[i].content));
+        }
+      }
+    };
+    // Elements are independent by the specification, so they may run at the same time.
+    std::vector<std::thread> helpers;
+    const std::size_t extra = std::min(items.size(), kBatchParallelism) - 1;
+    for (std::size_t i = 0; i < extra; ++i) helpers.emplace_back(work);
+    work();
+    for (auto& t : helpers) t.join();
+    std::vector<JsonRpcResponse> replies;
+    for (auto& reply : out) {
+      if (reply) replies.push_back(std::move(*reply));
+    }
+    return replies;
+  }
+
+  std::optional<JsonRpcResponse> dispatch(const JsonRpcRequest& request, const Origin& origin) {
+    const json id = request.id.value_or(json(nullptr));
+    try {
+      std::shared_ptr<const Method> method;
+      AccessPolicy peer_policy;
+      {
+        std::shared_lock lock(methods_mutex);
+        peer_policy = policy;
+        if (auto it = methods.find(request.method); it != methods.end()) method = it->second;
+      }
+      const bool allowed = peer_policy.allows(origin.credentials) &&
+                           (!method || !method->policy || method->policy->allows(origin.credentials));
+      if (!allowed) {
+        log(LogLevel::warning, "refused '", request.method, "' from ",
+            describe_sender(origin.nl_pid, origin.credentials), " (gid ",
+            origin.credentials.gid, "): not allowed by policy");
+        throw JsonRpcError(error_code::access_denied, "Access denied",
+                           "uid " + std::to_string(origin.credentials.uid) +
+                               " may not call '" + request.method + "'");
+      }
+      if (!method) throw JsonRpcError(error_code::method_not_found, "Method not found");
+      CallContext context{origin.nl_pid, origin.credentials,
+                          endpoints[origin.endpoint].netns(), request.method};
+      json result = method->handler(request.params.value_or(json(nullptr)), context);
+      if (request.is_notification()) return std::nullopt;
+      return JsonRpcResponse::success(id, std::move(result));
+    } catch (const JsonRpcError& e) {
+      if (request.is_notification()) {
+        log(LogLevel::debug, "notification '", request.method, "' failed: ", e.what());
+        return std::nullopt;
+      }
+      return JsonRpcResponse::failure(id, e.error());
+    } catch (const std::exception& e) {
+      if (request.is_notification()) {
+        log(LogLevel::debug, "notification '", request.method, "' failed: ", e.what());
+        return std::nullopt;
+      }
+      return JsonRpcResponse::failure(id, {error_code::internal_error, "Internal error", e.what()});
+    } catch (...) {
+      if (request.is_notification()) return std::nullopt;
+      return JsonRpcResponse::failure(
+          id, {error_code::internal_error, "Internal error", "unknown exception"});
+    }
+  }
+
+  void deliver(const Origin& origin, std::string_view body) {
+    std::vector<JsonRpcResponse> responses;
+    try {
+      responses = parse_response_body(body);
+    } catch (const FramingError& e) {
+      log(LogLevel::warning, "dropped reply from ", describe_sender(origin.nl_pid, origin.credentials),
+          ": ", e.what());
+      return;
+    }
+    std::unique_lock lock(mu);
+    for (auto& response : responses) {
+      std::shared_ptr<Pending> call;
+      if (response.id.is_number_integer()) {
+        if (auto it = pending.find(response.id.get<std::int64_t>()); it != pending.end()) {
+          call = it->second;
+        }
+      }
+      if (!call) {
+        log(LogLevel::debug, "dropped late or unknown reply id ", to_text(response.id), " from ",
+            describe_sender(origin.nl_pid, origin.credentials));
+        continue;
+      }
+      if (call->target != origin.nl_pid || call->endpoint != origin.endpoint) {
+        log(LogLevel::warning, "dropped reply id ", to_text(response.id), " from ",
+            describe_sender(origin.nl_pid, origin.credentials), ": the call went to nl_pid ",
+            call->target);
+        continue;
+      }
+      if (call->require_uid && origin.credentials.uid != *call->require_uid) {
+        call->error = std::make_exception_ptr(TransportError(
+            TransportError::Kind::wrong_peer,
+            "the reply from nl_pid " + std::to_string(origin.nl_pid) + " came from uid " +
+                std::to_string(origin.credentials.uid) + ", not the required uid " +
+                std::to_string(*call->require_uid)));
+      } else {
+        call->responses.push_back(std::move(response));
+      }
+      if (call->error || call->responses.size() == call->ids.size()) complete_locked(call, lock);
+    }
+  }
+
+  // Marks a call finished and wakes whoever waits for it. May unlock to run a callback.
+  void complete_locked(const std::shared_ptr<Pending>& call, std::unique_lock<std::mutex>& lock) {
+    if (call->done) return;
+    call->done = true;
+    for (auto id : call->ids) pending.erase(id);
+    if (call->async_deadline) {
+      auto range = async_deadlines.equal_range(*call->async_deadline);
+      for (auto it = range.first; it != range.second; ++it) {
+        if (it->second == call->ids.front()) {
+          async_deadlines.erase(it);
+          break;
+        }
+      }
+    }
+    if (call->waiter) call->waiter->notify_one();
+    if (call->callback) {
+      auto callback = std::move(call->callback);
+      CallOutcome outcome = outcome_of(*call);
+      lock.unlock();
+      try {
+        callback(std::move(outcome));
+      } catch (const std::exception& e) {
+        log(LogLevel::error, "async call callback threw: ", e.what());
+      }
+      lock.lock();
+    }
+  }
+
+  void expire_async_locked(std::unique_lock<std::mutex>& lock) {
+    const auto now = Clock::now();
+    while (!async_deadlines.empty() && async_deadlines.begin()->first <= now) {
+      const std::int64_t id = async_deadlines.begin()->second;
+      async_deadlines.erase(async_deadlines.begin());
+      auto it = pending.find(id);
+      if (it == pending.end()) continue;
+      auto call = it->second;
+      call->async_deadline.reset();
+      call->error = std::make_exception_ptr(timeout_error(*call));
+      complete_locked(call, lock);
+    }
+  }
+
+  TransportError timeout_error(const Pending& call) const {
+    return TransportError(TransportError::Kind::timeout,
+                          "no reply from nl_pid " + std::to_string(call.target) + " to '" +
+                              call.method + "' before the deadline (is the peer alive and serving?)");
+  }
+
+  static CallOutcome outcome_of(const Pending& call) {
+    if (call.error) return failed_outcome(call.error);
+    const JsonRpcResponse& r = call.responses.front();
+    if (r.is_error()) return failed_outcome(std::make_exception_ptr(RemoteError(r.error())));
+    return {r.result()};
+  }
+
+  // ---- calling ----
+
+  void send_message(std::size_t endpoint, std::uint32_t dest, PayloadType type,
+                    std::string_view body) {
+    if (body.size() > options.max_message_size) {
+      throw TransportError(TransportError::Kind::too_large,
+                           "message of " + std::to_string(body.size()) +
+                               " bytes exceeds max_message_size " +
+                               std::to_string(options.max_message_size));
+    }
+    const NetlinkSocket& socket = endpoints[endpoint];
+    DatagramFields fields{socket.nl_pid(), type, next_seq++, realtime_ns(), 0, 0};
+    try {
+      for_each_datagram(fields, body, kReferenceMaxDatagram, options.fragment_size,
+                        [&](const DatagramFields& f, std::string_view chunk) {
+                          std::uint8_t headers[kDatagramHeadersSize];
+                          encode_datagram_headers(f, chunk.size(), headers);
+                          const iovec parts[2] = {
+                              {headers, sizeof headers},
+                              {const_cast<char*>(chunk.data()), chunk.size()}};
+                          socket.send(dest, parts);
+                        });
+    } catch (const FramingError& e) {
+      throw TransportError(TransportError::Kind::too_large, e.what());
+    }
+  }
+
+  std::shared_ptr<Pending> begin_call(const Channel& channel, std::string_view method,
+                                      std::vector<std::int64_t> ids, const std::string& body) {
+    auto call = std::make_shared<Pending>();
+    call->target = channel.target_;
+    call->endpoint = channel.endpoint_;
+    call->require_uid = channel.options_.require_uid;
+    call->method = std::string(method);
+    call->ids = std::move(ids);
+    {
+      std::lock_guard lock(mu);
+      for (auto id : call->ids) pending[id] = call;
+    }
+    try {
+      send_message(channel.endpoint_, channel.target_, PayloadType::request, body);
+    } catch (...) {
+      std::lock_guard lock(mu);
+      for (auto id : call->ids) pending.erase(id);
+      throw;
+    }
+    return call;
+  }
+
+  Clock::time_point deadline_for(const Channel& channel) const {
+    return Clock::now() + channel.options_.timeout.value_or(options.timeout);
+  }
+
+  // Waits for a synchronous call, receiving for itself when no serving thread does.
+  void wait(const std::shared_ptr<Pending>& call, Clock::time_point deadline) {
+    thread_local std::vector<std::uint8_t> buffer;
+    Waiter me;
+    std::unique_lock lock(mu);
+    call->waiter = &me.cv;
+    while (!call->done && Clock::now() < deadline) {
+      if (!pool_running && !leader_busy) {
+        leader_busy = true;
+        lock.unlock();
+        std::optional<Incoming> incoming;
+        std::exception_ptr error;
+        try {
+          incoming = receive_next(buffer, deadline, false);
+        } catch (...) {
+          error = std::current_exception();
+        }
+        lock.lock();
+        leader_busy = false;
+        promote_locked();
+        if (error) {
+          call->waiter = nullptr;
+          for (auto id : call->ids) pending.erase(id);
+          std::rethrow_exception(error);
+        }
+        if (incoming) {
+          lock.unlock();
+          handle(*incoming);
+          lock.lock();
+        }
+      } else if (!pool_running) {
+        follow(lock, me, [deadline](std::condition_variable& cv, std::unique_lock<std::mutex>& l) {
+          cv.wait_until(l, deadline);
+        });
+      } else {
+        me.cv.wait_until(lock, deadline);
+      }
+    }
+    call->waiter = nullptr;
+    if (!leader_busy) promote_locked();
+    if (!call->done) {
+      for (auto id : call->ids) pending.erase(id);
+      throw timeout_error(*call);
+    }
+  }
+
+  json call(const Channel& channel, std::string_view method, json params) {
+    const std::int64_t id = next_id++;
+    JsonRpcRequest request{std::string(method), std::nullopt, id};
+    if (!params.is_null()) request.params = std::move(params);
+    const auto deadline = deadline_for(channel);
+    auto call = begin_call(channel, method, {id}, to_text(request.to_json()));
+    wait(call, deadline);
+    return outcome_of(*call).get();
+  }
+
+  void call_async(const Channel& channel, std::string_view method, json params,
+                  std::function<void(CallOutcome)> done) {
+    // Someone has to receive the reply while the caller is away: serve in the background.
+    start(options.workers, false);
+    const std::int64_t id = next_id++;
+    JsonRpcRequest request{std::string(method), std::nullopt, id};
+    if (!params.is_null()) request.params = std::move(params);
+    const auto deadline = deadline_for(channel);
+    auto call = std::make_shared<Pending>();
+    call->target = channel.target_;
+    call->endpoint = channel.endpoint_;
+    call->require_uid = channel.options_.require_uid;
+    call->method = std::string(method);
+    call->ids = {id};
+    call->callback = std::move(done);
+    call->async_deadline = deadline;
+    bool earliest;
+    {
+      std::lock_guard lock(mu);
+      pending[id] = call;
+      earliest = async_deadlines.empty() || deadline < async_deadlines.begin()->first;
+      async_deadlines.emplace(deadline, id);
+    }
+    if (earliest) {
+      const std::uint64_t one = 1;
+      (void)::write(kick_fd->get(), &one, sizeof one);  // the leader must re-arm its timeout
+    }
+    try {
+      send_message(channel.endpoint_, channel.target_, PayloadType::request,
+                   to_text(request.to_json()));
+    } catch (...) {
+      std::unique_lock lock(mu);
+      if (!call->done) {
+        call->error = std::current_exception();
+        complete_locked(call, lock);
+      }
+    }
+  }
+
+  PeerOptions options;
+  std::vector<NetlinkSocket> endpoints;
+  std::unique_ptr<UniqueFd> epoll_fd, wake_fd, kick_fd;
+  std::atomic<bool> stopping{false};
+  std::atomic<std::int64_t> next_id{1};
+  std::atomic<std::uint32_t> next_seq{1};
+  std::atomic<std::size_t> rotation{0};
+
+  mutable std::shared_mutex methods_mutex;
+  std::map<std::string, std::shared_ptr<const Method>> methods;
+  AccessPolicy policy;
+
+  std::mutex mu;
+  bool leader_busy = false;
+  std::list<Waiter*> followers;
+  bool pool_running = false;
+  std::size_t pool_threads = 0;
+  std::size_t idle_threads = 0;
+  std::vector<std::thread> threads;
+  std::condition_variable stopped_cv;
+  std::unordered_map<std::int64_t, std::shared_ptr<Pending>> pending;
+  std::multimap<Clock::time_point, std::int64_t> async_deadlines;
+
+  std::mutex reassembly_mutex;
+  FragmentReassembler reassembler;
+};
+
+// ---- RPCPeer ----
+
+RPCPeer::RPCPeer(PeerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {
+  register_raw("rpc.ping", [](const json&, const CallContext&) { return json(true); });
+  register_raw("rpc.identity", [this](const json&, const CallContext&) {
+    return json{{"name", impl_->options.name}, {"nl_pid", nl_pid()},
+                {"pid", static_cast<long>(::getpid())}, {"uid", static_cast<long>(::getuid())}};
+  });
+  register_raw("rpc.discover", [this](const json&, const CallContext&) {
+    json methods = json::array();
+    std::shared_lock lock(impl_->methods_mutex);
+    for (const auto& [name, method] : impl_->methods) {
+      methods.push_back({{"name", name}, {"params", method->param_names}});
+    }
+    return json{{"name", impl_->options.name}, {"methods", methods}};
+  });
+}
+
+RPCPeer::~RPCPeer() {
+  stop();
+  impl_->join_all();
+}
+
+std::uint32_t RPCPeer::nl_pid() const { return impl_->endpoints.front().nl_pid(); }
+
+std::uint32_t RPCPeer::nl_pid(const std::string& netns) const {
+  for (const auto& socket : impl_->endpoints) {
+    if (socket.netns() == netns) return socket.nl_pid();
+  }
+  throw TransportError(TransportError::Kind::other,
+                       "this peer has no socket in network namespace '" + netns + "'");
+}
+
+const std::string& RPCPeer::name() const { return impl_->options.name; }
+
+void RPCPeer::register_raw(std::string name, RawHandler handler,
+                           std::vector<std::string> param_names) {
+  std::unique_lock lock(impl_->methods_mutex);
+  std::optional<AccessPolicy> policy;
+  if (auto it = impl_->methods.find(name); it != impl_->methods.end()) policy = it->second->policy;
+  impl_->methods[std::move(name)] = std::make_shared<const Impl::Method>(
+      Impl::Method{std::move(handler), std::move(param_names), std::move(policy)});
+}
+
+void RPCPeer::unregister(const std::string& name) {
+  std::unique_lock lock(impl_->methods_mutex);
+  impl_->methods.erase(name);
+}
+
+std::vector<std::string> RPCPeer::method_names() const {
+  std::shared_lock lock(impl_->methods_mutex);
+  std::vector<std::string> names;
+  for (const auto& [name, method] : impl_->methods) names.push_back(name);
+  return names;
+}
+
+void RPCPeer::set_policy(AccessPolicy policy) {
+  std::unique_lock lock(impl_->methods_mutex);
+  impl_->policy = std::move(policy);
+}
+
+void RPCPeer::set_method_policy(const std::string& method, AccessPolicy policy) {
+  std::unique_lock lock(impl_->methods_mutex);
+  auto it = impl_->methods.find(method);
+  if (it == impl_->methods.end()) {
+    throw std::invalid_argument("set_method_policy: no method '" + method + "' is registered");
+  }
+  Impl::Method copy = *it->second;
+  copy.policy = std::move(policy);
+  it->second = std::make_shared<const Impl::Method>(std::move(copy));
+}
+
+void RPCPeer::run_server_forever() {
+  impl_->start(impl_->options.workers > 1 ? impl_->options.workers - 1 : 0, true);
+  impl_->worker_main();
+  std::unique_lock lock(impl_->mu);
+  impl_->stopped_cv.wait(lock, [&] { return !impl_->pool_running; });
+  lock.unlock();
+  impl_->join_all();
+}
+
+void RPCPeer::start() { impl_->start(impl_->options.workers, false); }
+
+void RPCPeer::stop() noexcept {
+  impl_->stopping.store(true);
+  const std::uint64_t one = 1;
+  (void)::write(impl_->wake_fd->get(), &one, sizeof one);
+}
+
+bool RPCPeer::serving() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->pool_running;
+}
+
+Channel RPCPeer::talk_to(std::uint32_t nl_pid) { return Channel(this, nl_pid, 0); }
+
+Channel RPCPeer::talk_to(std::uint32_t nl_pid, const std::string& netns) {
+  for (std::size_t i = 0; i < impl_->endpoints.size(); ++i) {
+    if (impl_->endpoints[i].netns() == netns) return Channel(this, nl_pid, i);
+  }
+  throw TransportError(TransportError::Kind::other,
+                       "this peer has no socket in network namespace '" + netns +
+                           "' (open it with PeerOptions::extra_netns)");
+}
+
+Channel RPCPeer::talk_to(std::string_view service_name) {
+  Channel channel(this, port_id_for_name(service_name), 0);
+  json identity;
+  try {
+    identity = channel.call("rpc.identity");
+  } catch (const RemoteError&) {
+    identity = nullptr;
+  } catch (const TransportError& e) {
+    if (e.kind() != TransportError::Kind::no_peer) throw;
+    throw TransportError(TransportError::Kind::no_peer,
+                         "no peer serves the name '" + std::string(service_name) + "' (nl_pid " +
+                             std::to_string(channel.target()) + ") in this network namespace");
+  }
+  const json* name = identity.is_object() ? &identity["name"] : nullptr;
+  if (name == nullptr || !name->is_string() || *name != service_name) {
+    throw TransportError(
+        TransportError::Kind::wrong_peer,
+        "nl_pid " + std::to_string(channel.target()) + " (the port for name '" +
+            std::string(service_name) + "') answers as " +
+            (name && name->is_string() ? "'" + name->get<std::string>() + "'"
+                                       : std::string("an unnamed peer")) +
+            ": a hash collision or a squatter, not the service asked for");
+  }
+  return channel;
+}
+
+// ---- Channel ----
+
+json Channel::call_with(std::string_view method, json params) const {
+  return peer_->impl_->call(*this, method, std::move(params));
+}
+
+void Channel::notify_with(std::string_view method, json params) const {
+  JsonRpcRequest request{std::string(method), std::nullopt, std::nullopt};
+  if (!params.is_null()) request.params = std::move(params);
+  peer_->impl_->send_message(endpoint_, target_, PayloadType::request, to_text(request.to_json()));
+}
+
+std::future<json> Channel::async_call_with(std::string_view method, json params) const {
+  auto promise = std::make_shared<std::promise<json>>();
+  auto future = promise->get_future();
+  async_call_with(method, std::move(params), [promise](CallOutcome outcome) {
+    if (outcome.value.index() == 1) promise->set_exception(std::get<1>(outcome.value));
+    else promise->set_value(std::move(std::get<0>(outcome.value)));
+  });
+  return future;
+}
+
+void Channel::async_call_with(std::string_view method, json params,
+                              std::function<void(CallOutcome)> done) const {
+  peer_->impl_->call_async(*this, method, std::move(params), std::move(done));
+}
+
+std::vector<CallOutcome> Channel::call_batch(
+    const std::vector<std::pair<std::string, json>>& calls) const {
+  if (calls.empty()) throw std::invalid_argument("call_batch: a batch needs at least one call");
+  RPCPeer::Impl& impl = *peer_->impl_;
+  std::vector<std::int64_t> ids;
+  json array = json::array();
+  for (const auto& [method, params] : calls) {
+    const std::int64_t id = impl.next_id++;
+    ids.push_back(id);
+    JsonRpcRequest request{method, std::nullopt, id};
+    if (!params.is_null()) request.params = params;
+    array.push_back(request.to_json());
+  }
+  const auto deadline = impl.deadline_for(*this);
+  auto call = impl.begin_call(*this, "batch", ids, to_text(array));
+  impl.wait(call, deadline);
+  if (call->error) std::rethrow_exception(call->error);
+  std::vector<CallOutcome> outcomes;
+  for (auto id : ids) {
+    auto it = std::find_if(call->responses.begin(), call->responses.end(),
+                           [id](const JsonRpcResponse& r) { return r.id == id; });
+    if (it == call->responses.end()) {
+      outcomes.push_back(failed_outcome(std::make_exception_ptr(TransportError(
+          TransportError::Kind::malformed_reply,
+          "the batch reply has no response for id " + std::to_string(id)))));
+    } else if (it->is_error()) {
+      outcomes.push_back(failed_outcome(std::make_exception_ptr(RemoteError(it->error()))));
+    } else {
+      outcomes.push_back({it->result()});
+    }
+  }
+  return outcomes;
+}
+
+Channel Channel::with_timeout(std::chrono::milliseconds timeout) const {
+  Channel copy = *this;
+  copy.options_.timeout = timeout;
+  return copy;
+}
+
+Channel Channel::requiring_uid(uid_t uid) const {
+  Channel copy = *this;
+  copy.options_.require_uid = uid;
+  return copy;
+}
+
+}  // namespace procslink

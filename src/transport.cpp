@@ -1,0 +1,284 @@
+#include "procslink/transport.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/netlink.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <exception>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace procslink {
+namespace {
+
+std::string errno_text(int err) { return std::strerror(err); }
+
+[[noreturn]] void fail(TransportError::Kind kind, const std::string& what) {
+  throw TransportError(kind, what);
+}
+
+void set_buffer(int fd, int force_option, int option, int bytes) {
+  // The *FORCE variants pass rmem_max/wmem_max but need CAP_NET_ADMIN; fall back quietly.
+  if (setsockopt(fd, SOL_SOCKET, force_option, &bytes, sizeof bytes) != 0) {
+    (void)setsockopt(fd, SOL_SOCKET, option, &bytes, sizeof bytes);
+  }
+}
+
+int open_bound_socket(const SocketOptions& options, std::uint32_t& bound) {
+  const int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_USERSOCK);
+  if (fd < 0) {
+    const int err = errno;
+    fail(err == EACCES || err == EPERM ? TransportError::Kind::permission_denied
+                                       : TransportError::Kind::other,
+         "cannot open a NETLINK_USERSOCK socket: " + errno_text(err));
+  }
+  set_buffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, options.receive_buffer);
+  set_buffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, options.send_buffer);
+  const int on = 1;
+  (void)setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof on);
+  const auto ms = options.send_timeout.count();
+  timeval tv{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>((ms % 1000) * 1000)};
+  (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  sockaddr_nl addr{};
+  addr.nl_family = AF_NETLINK;
+  addr.nl_pid = options.nl_pid;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    const int err = errno;
+    ::close(fd);
+    if (err == EADDRINUSE) {
+      std::string holder = describe_port_holder(options.nl_pid);
+      fail(TransportError::Kind::address_in_use,
+           "nl_pid " + std::to_string(options.nl_pid) + " is already bound in this network namespace" +
+               (holder.empty() ? std::string() : " by " + holder));
+    }
+    fail(err == EPERM || err == EACCES ? TransportError::Kind::permission_denied
+                                       : TransportError::Kind::other,
+         "cannot bind nl_pid " + std::to_string(options.nl_pid) + ": " + errno_text(err));
+  }
+  socklen_t len = sizeof addr;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    const int err = errno;
+    ::close(fd);
+    fail(TransportError::Kind::other, "getsockname on netlink socket: " + errno_text(err));
+  }
+  bound = addr.nl_pid;
+  return fd;
+}
+
+}  // namespace
+
+NetlinkSocket::NetlinkSocket(const SocketOptions& options) : netns_(options.netns) {
+  if (options.netns.empty()) {
+    fd_ = open_bound_socket(options, nl_pid_);
+  } else {
+    // A socket keeps the network namespace it was created in, so creating it inside is enough.
+    run_in_network_namespace(options.netns, [&] { fd_ = open_bound_socket(options, nl_pid_); });
+  }
+}
+
+NetlinkSocket::~NetlinkSocket() { close_fd(); }
+
+NetlinkSocket::NetlinkSocket(NetlinkSocket&& other) noexcept
+    : fd_(other.fd_), nl_pid_(other.nl_pid_), netns_(std::move(other.netns_)) {
+  other.fd_ = -1;
+}
+
+NetlinkSocket& NetlinkSocket::operator=(NetlinkSocket&& other) noexcept {
+  if (this != &other) {
+    close_fd();
+    fd_ = other.fd_;
+    nl_pid_ = other.nl_pid_;
+    netns_ = std::move(other.netns_);
+    other.fd_ = -1;
+  }
+  return *this;
+}
+
+void NetlinkSocket::close_fd() noexcept {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+void NetlinkSocket::send(std::uint32_t dest, std::span<const iovec> parts) const {
+  sockaddr_nl addr{};
+  addr.nl_family = AF_NETLINK;
+  addr.nl_pid = dest;
+  msghdr msg{};
+  msg.msg_name = &addr;
+  msg.msg_namelen = sizeof addr;
+  msg.msg_iov = const_cast<iovec*>(parts.data());
+  msg.msg_iovlen = parts.size();
+  while (sendmsg(fd_, &msg, 0) < 0) {
+    const int err = errno;
+    if (err == EINTR) continue;
+    const std::string where = "nl_pid " + std::to_string(dest) +
+                              (netns_.empty() ? " in this network namespace" : " in " + netns_);
+    switch (err) {
+      case ECONNREFUSED:
+        fail(TransportError::Kind::no_peer, "no peer bound at " + where);
+      case EAGAIN:
+        fail(TransportError::Kind::timeout,
+             "peer at " + where + " did not drain its full receive buffer in time");
+      case EMSGSIZE:
+        fail(TransportError::Kind::too_large, "datagram too large for the socket buffer");
+      case EPERM:
+      case EACCES:
+        fail(TransportError::Kind::permission_denied, "not permitted to send to " + where);
+      default:
+        fail(TransportError::Kind::other, "send to " + where + " failed: " + errno_text(err));
+    }
+  }
+}
+
+std::optional<ReceivedDatagram> NetlinkSocket::receive(std::vector<std::uint8_t>& buffer,
+                                                       bool wait) const {
+  if (buffer.size() < 65536) buffer.resize(65536);
+  const int dontwait = wait ? 0 : MSG_DONTWAIT;
+  // Peek first so a datagram larger than the buffer is never truncated: the kernel reports its
+  // real size with MSG_TRUNC, the buffer grows, and the datagram is read whole.
+  ssize_t size;
+  for (;;) {
+    iovec iov{buffer.data(), buffer.size()};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    size = recvmsg(fd_, &msg, MSG_PEEK | MSG_TRUNC | dontwait);
+    if (size >= 0) break;
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return std::nullopt;
+    if (errno == ENOBUFS) continue;  // the kernel dropped something for us; the queue is fine
+    fail(TransportError::Kind::other, "receive on netlink socket failed: " + errno_text(errno));
+  }
+  const bool have_bytes = static_cast<std::size_t>(size) <= buffer.size();
+  if (!have_bytes) buffer.resize(static_cast<std::size_t>(size));
+
+  ReceivedDatagram datagram;
+  sockaddr_nl addr{};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(ucred))];
+  iovec iov{buffer.data(), have_bytes ? 0 : buffer.size()};
+  msghdr msg{};
+  msg.msg_name = &addr;
+  msg.msg_namelen = sizeof addr;
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  while (recvmsg(fd_, &msg, MSG_TRUNC | MSG_DONTWAIT) < 0) {
+    if (errno == EINTR) continue;
+    fail(TransportError::Kind::other, "receive on netlink socket failed: " + errno_text(errno));
+  }
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS) {
+      ucred cred;
+      std::memcpy(&cred, CMSG_DATA(c), sizeof cred);
+      datagram.credentials = {cred.pid, cred.uid, cred.gid};
+    }
+  }
+  datagram.sender_nl_pid = addr.nl_pid;
+  datagram.bytes = {buffer.data(), static_cast<std::size_t>(size)};
+  return datagram;
+}
+
+void run_in_network_namespace(const std::string& netns_path, const std::function<void()>& fn) {
+  std::exception_ptr error;
+  // setns affects only the calling thread; a throwaway thread keeps every other thread, and
+  // the caller, where they were.
+  std::thread worker([&] {
+    try {
+      const int nsfd = ::open(netns_path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (nsfd < 0) {
+        const int err = errno;
+        fail(err == EACCES || err == EPERM ? TransportError::Kind::permission_denied
+                                           : TransportError::Kind::other,
+             "cannot open network namespace " + netns_path + ": " + errno_text(err));
+      }
+      const int rc = setns(nsfd, CLONE_NEWNET);
+      const int err = errno;
+      ::close(nsfd);
+      if (rc != 0) {
+        fail(err == EPERM ? TransportError::Kind::permission_denied : TransportError::Kind::other,
+             "cannot enter network namespace " + netns_path + ": " + errno_text(err) +
+                 (err == EPERM ? " (needs CAP_SYS_ADMIN)" : ""));
+      }
+      fn();
+    } catch (...) {
+      error = std::current_exception();
+    }
+  });
+  worker.join();
+  if (error) std::rethrow_exception(error);
+}
+
+std::uint32_t port_id_for_name(std::string_view name) {
+  std::uint32_t hash = 2166136261u;
+  for (unsigned char c : name) {
+    hash ^= c;
+    hash *= 16777619u;
+  }
+  return kNamedPortFirst | (hash & (kNamedPortLast - kNamedPortFirst));
+}
+
+std::uint32_t resolve_target(std::string_view target) {
+  if (target.empty()) fail(TransportError::Kind::other, "empty target: give an nl_pid or a name");
+  std::uint32_t value = 0;
+  auto [end, ec] = std::from_chars(target.data(), target.data() + target.size(), value);
+  if (ec == std::errc() && end == target.data() + target.size()) return value;
+  return port_id_for_name(target);
+}
+
+std::string describe_port_holder(std::uint32_t nl_pid) {
+  std::ifstream table("/proc/net/netlink");
+  std::string line;
+  std::getline(table, line);  // column titles
+  std::string inode;
+  while (std::getline(table, line)) {
+    std::istringstream fields(line);
+    std::string sk, inode_field, skip;
+    unsigned protocol = 0;
+    std::uint32_t port = 0;
+    fields >> sk >> protocol >> port;
+    for (int i = 0; i < 6; ++i) fields >> skip;  // Groups Rmem Wmem Dump Locks Drops
+    fields >> inode_field;
+    if (protocol == NETLINK_USERSOCK && port == nl_pid) {
+      inode = inode_field;
+      break;
+    }
+  }
+  if (inode.empty()) return {};
+  const std::string wanted = "socket:[" + inode + "]";
+  DIR* proc = opendir("/proc");
+  if (proc == nullptr) return {};
+  std::string found;
+  while (dirent* entry = readdir(proc)) {
+    const std::string pid = entry->d_name;
+    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    const std::string fd_dir = "/proc/" + pid + "/fd";
+    DIR* fds = opendir(fd_dir.c_str());
+    if (fds == nullptr) continue;
+    while (dirent* fd = readdir(fds)) {
+      char target[64];
+      const std::string link = fd_dir + "/" + fd->d_name;
+      const ssize_t n = readlink(link.c_str(), target, sizeof target - 1);
+      if (n > 0 && wanted == std::string_view(target, static_cast<std::size_t>(n))) {
+        std::ifstream comm("/proc/" + pid + "/comm");
+        std::string name;
+        std::getline(comm, name);
+        found = "pid " + pid + " (" + name + ")";
+        break;
+      }
+    }
+    closedir(fds);
+    if (!found.empty()) break;
+  }
+  closedir(proc);
+  return found;
+}
+
+}  // namespace procslink

@@ -1,0 +1,135 @@
+// procslink demo-server: the demo methods, served until SIGINT or SIGTERM.
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <iostream>
+#include <thread>
+
+#include "commands.hpp"
+#include "procslink/procslink.hpp"
+
+namespace procslink::cli {
+namespace {
+
+RPCPeer* g_serving = nullptr;
+
+extern "C" void on_stop_signal(int) {
+  if (g_serving) g_serving->stop();  // async-signal-safe: an atomic store and a write()
+}
+
+// Adds two JSON numbers, keeping integers integral.
+json add_numbers(const json& a, const json& b) {
+  if (a.is_number_integer() && b.is_number_integer()) {
+    return a.get<std::int64_t>() + b.get<std::int64_t>();
+  }
+  return a.get<double>() + b.get<double>();
+}
+
+json require_number(const json& value, const char* what) {
+  if (!value.is_number()) {
+    throw JsonRpcError(error_code::invalid_params, "Invalid params",
+                       std::string(what) + " must be a number");
+  }
+  return value;
+}
+
+void register_demo_methods(RPCPeer& peer) {
+  peer.register_function("hello", [](const std::string& name) { return "Hello, " + name + "!"; },
+                         {"name"});
+  peer.register_function("echo", [](const json& value) { return value; }, {"value"});
+  peer.register_function(
+      "subtract",
+      [](const json& minuend, const json& subtrahend) {
+        json negated = require_number(subtrahend, "subtrahend");
+        if (negated.is_number_integer()) negated = -negated.get<std::int64_t>();
+        else negated = -negated.get<double>();
+        return add_numbers(require_number(minuend, "minuend"), negated);
+      },
+      {"minuend", "subtrahend"});
+  peer.register_raw("sum", [](const json& params, const CallContext&) {
+    json total = 0;
+    if (params.is_null()) return total;
+    if (!params.is_array()) {
+      throw JsonRpcError(error_code::invalid_params, "Invalid params", "sum takes positional numbers");
+    }
+    for (const auto& n : params) total = add_numbers(total, require_number(n, "every argument"));
+    return total;
+  });
+  peer.register_function("get_data", [] { return json::array({"hello", 5}); });
+  for (const char* name : {"update", "notify_hello", "notify_sum"}) {
+    peer.register_raw(name, [](const json&, const CallContext&) { return json(nullptr); });
+  }
+  peer.register_function(
+      "sleep",
+      [](std::int64_t ms) {
+        if (ms < 0 || ms > 600000) {
+          throw JsonRpcError(error_code::invalid_params, "Invalid params",
+                             "ms must be between 0 and 600000");
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+        return ms;
+      },
+      {"ms"});
+  peer.register_function(
+      "whoami",
+      [](const CallContext& context) {
+        return json{{"pid", context.credentials.pid},
+                    {"uid", context.credentials.uid},
+                    {"gid", context.credentials.gid},
+                    {"nl_pid", context.sender_nl_pid},
+                    {"netns", context.netns}};
+      });
+  peer.register_function(
+      "fail",
+      [](const std::string& message) -> json { throw JsonRpcError(-32000, message); },
+      {"message"});
+}
+
+}  // namespace
+
+void add_demo_server(CLI::App& app, std::function<int()>& run) {
+  auto* cmd = app.add_subcommand("demo-server", "serve the demo methods until SIGINT/SIGTERM; "
+                                                "prints the nl_pid as the first line");
+  struct Args {
+    std::string name;
+    std::vector<std::string> netns;
+    std::vector<uid_t> allow_uids;
+    long spin_us = 0;
+    std::size_t workers = 0;
+  };
+  auto args = std::make_shared<Args>();
+  cmd->add_option("--name", args->name, "bind the port id of this service name");
+  cmd->add_option("--netns", args->netns, "also serve inside this network namespace (repeatable)");
+  cmd->add_option("--allow-uid", args->allow_uids, "only callers with this uid (repeatable)");
+  cmd->add_option("--spin", args->spin_us, "busy-poll this many microseconds before blocking")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--workers", args->workers, "serving threads kept ready (default: cores)");
+  cmd->callback([&run, args] {
+    run = [args] {
+      PeerOptions options;
+      options.name = args->name;
+      options.extra_netns = args->netns;
+      options.spin = std::chrono::microseconds(args->spin_us);
+      options.workers = args->workers;
+      options.policy.uids.insert(args->allow_uids.begin(), args->allow_uids.end());
+      RPCPeer peer(options);
+      register_demo_methods(peer);
+      g_serving = &peer;
+      struct sigaction action {};
+      action.sa_handler = on_stop_signal;
+      sigemptyset(&action.sa_mask);
+      sigaction(SIGINT, &action, nullptr);
+      sigaction(SIGTERM, &action, nullptr);
+      std::cout << peer.nl_pid() << std::endl;
+      for (const auto& netns : args->netns) {
+        log(LogLevel::info, "serving in ", netns, " as nl_pid ", peer.nl_pid(netns));
+      }
+      peer.run_server_forever();
+      g_serving = nullptr;
+      return kExitOk;
+    };
+  });
+}
+
+}  // namespace procslink::cli
