@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
                "over NETLINK_USERSOCK.\nExit status: 0 ok, 1 remote JSON-RPC error, "
                "2 transport or usage failure."};
   app.require_subcommand(1);
+  app.fallthrough();  // -v is accepted after the subcommand too
   bool verbose = false;
   app.add_flag("-v,--verbose", verbose, "debug logging on stderr");
   std::function<int()> run;
