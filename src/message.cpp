@@ -113,6 +113,11 @@ std::optional<FragmentReassembler::Complete> FragmentReassembler::add(
     std::uint64_t sender_key, const ProcslinkMessage& fragment, Clock::time_point now) {
   const ProcslinkHeader& h = fragment.header;
   if (!h.is_fragment()) throw FramingError("not a fragment");
+  if (auto known = senders_.find(sender_key);
+      known != senders_.end() && !known->second.messages.contains(h.seq) &&
+      known->second.messages.size() >= limits_.max_pending_messages) {
+    expire(now);  // before taking references below: it may erase this very sender's entry
+  }
   Sender& sender = senders_[sender_key];
   auto it = sender.messages.find(h.seq);
   auto discard = [&](const std::string& why) {
@@ -124,10 +129,7 @@ std::optional<FragmentReassembler::Complete> FragmentReassembler::add(
   };
   if (it == sender.messages.end()) {
     if (sender.messages.size() >= limits_.max_pending_messages) {
-      expire(now);
-      if (sender.messages.size() >= limits_.max_pending_messages) {
-        throw FramingError("too many incomplete fragmented messages from one sender");
-      }
+      throw FramingError("too many incomplete fragmented messages from one sender");
     }
     it = sender.messages.emplace(h.seq, Partial{fragment.payload_type(), now, {}, 0, {}, false})
              .first;

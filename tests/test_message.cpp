@@ -1,5 +1,14 @@
+// The procslink message layer: the procslinkhdr, the reference's golden datagrams, splitting a
+// body into datagrams, and reassembling fragments with bounded memory.
 #include <gtest/gtest.h>
 
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "procslink/error.hpp"
 #include "procslink/message.hpp"
 #include "procslink/jsonrpc.hpp"
 #include "support/vectors.hpp"
@@ -29,6 +38,530 @@ TEST(ReferenceDatagrams, DecodesReferenceHelloRequest) {
   EXPECT_EQ(request.method, "hello");
   EXPECT_EQ(request.id, json(1));
   EXPECT_EQ(request.params, json::array({"Rayson Zhu"}));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Golden datagrams: each decodes to exactly the message its description names.
+
+test::WireVector vector_named(const std::string& name) {
+  for (auto& v : test::load_wire_vectors()) {
+    if (v.name == name) return v;
+  }
+  ADD_FAILURE() << "no wire vector named " << name;
+  return {};
+}
+
+TEST(ReferenceDatagrams, HeadersCarryWhatTheReferenceSends) {
+  for (const auto& v : test::load_wire_vectors()) {
+    SCOPED_TRACE(v.name);
+    const ProcslinkMessage m = ProcslinkMessage::parse(v.datagram);
+    EXPECT_EQ(m.netlink.length, v.datagram.size() - kNetlinkHeaderSize);
+    EXPECT_EQ(m.netlink.type, 0u);
+    EXPECT_EQ(m.netlink.flags, 0u);
+    EXPECT_EQ(m.netlink.seq, 0u);
+    EXPECT_EQ(m.header.version, kProcslinkVersion);
+    EXPECT_EQ(m.header.flag, 0u);
+    EXPECT_EQ(m.header.reserved, 0u);
+    EXPECT_EQ(m.header.seq, 0u);
+    EXPECT_EQ(m.header.timestamp, 0u);
+    EXPECT_EQ(m.header.length, v.json_body.size());
+    EXPECT_FALSE(m.header.is_fragment());
+  }
+}
+
+TEST(ReferenceDatagrams, DecodesReferenceHelloResponse) {
+  const auto v = vector_named("hello_response");
+  const ProcslinkMessage m = ProcslinkMessage::parse(v.datagram);
+  EXPECT_EQ(m.payload_type(), PayloadType::response);
+  EXPECT_EQ(m.netlink.pid, 1000u);
+  const auto responses = parse_response_body(m.body);
+  ASSERT_EQ(responses.size(), 1u);
+  EXPECT_EQ(responses[0].id, json(1));
+  ASSERT_FALSE(responses[0].is_error());
+  EXPECT_EQ(responses[0].result(), json("Hello, Rayson Zhu!"));
+}
+
+TEST(ReferenceDatagrams, DecodesReferenceNamedParamsRequest) {
+  const auto v = vector_named("subtract_named_request");
+  const ProcslinkMessage m = ProcslinkMessage::parse(v.datagram);
+  EXPECT_EQ(m.payload_type(), PayloadType::request);
+  const auto request = JsonRpcRequest::from_json(parse_json(m.body));
+  EXPECT_EQ(request.method, "subtract");
+  EXPECT_EQ(request.id, json(7));
+  EXPECT_EQ(request.params, json({{"minuend", 42}, {"subtrahend", 23}}));
+}
+
+TEST(ReferenceDatagrams, DecodesReferenceMethodNotFoundResponse) {
+  const auto v = vector_named("method_not_found_response");
+  const ProcslinkMessage m = ProcslinkMessage::parse(v.datagram);
+  EXPECT_EQ(m.payload_type(), PayloadType::response);
+  const auto responses = parse_response_body(m.body);
+  ASSERT_EQ(responses.size(), 1u);
+  EXPECT_EQ(responses[0].id, json(7));
+  ASSERT_TRUE(responses[0].is_error());
+  EXPECT_EQ(responses[0].error().code, error_code::method_not_found);
+  EXPECT_EQ(responses[0].error().code, -32601);
+  EXPECT_EQ(responses[0].error().message, "Method not found");
+  EXPECT_FALSE(responses[0].error().data.has_value());
+}
+
+TEST(ReferenceDatagrams, DecodesReferenceNotificationWithoutId) {
+  const auto v = vector_named("update_notification");
+  const ProcslinkMessage m = ProcslinkMessage::parse(v.datagram);
+  EXPECT_EQ(m.payload_type(), PayloadType::request);
+  EXPECT_EQ(m.netlink.pid, 4242u);
+  const auto request = JsonRpcRequest::from_json(parse_json(m.body));
+  EXPECT_TRUE(request.is_notification());
+  EXPECT_FALSE(request.id.has_value());
+  EXPECT_EQ(request.method, "update");
+  EXPECT_EQ(request.params, json::array({1, 2}));
+}
+
+TEST(ReferenceDatagrams, DecodesReferenceInternalErrorWithData) {
+  const auto v = vector_named("internal_error_response");
+  const ProcslinkMessage m = ProcslinkMessage::parse(v.datagram);
+  const auto responses = parse_response_body(m.body);
+  ASSERT_EQ(responses.size(), 1u);
+  EXPECT_EQ(responses[0].id, json(3));
+  ASSERT_TRUE(responses[0].is_error());
+  EXPECT_EQ(responses[0].error().code, error_code::internal_error);
+  EXPECT_EQ(responses[0].error().message, "Internal error");
+  EXPECT_EQ(responses[0].error().data, json("division by zero"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The procslinkhdr and validation of whole datagrams.
+
+TEST(ProcslinkHeader, EncodesEveryFieldBigEndianAtItsOffset) {
+  ProcslinkHeader h;
+  h.version = 0x0102;
+  h.flag = 0x0304;
+  h.length = 0x05060708u;
+  h.payload_type = 0x090a;
+  h.reserved = 0x0b0c;
+  h.seq = 0x0d0e0f10u;
+  h.timestamp = 0x1112131415161718ull;
+  std::array<std::uint8_t, kProcslinkHeaderSize> bytes{};
+  h.encode(bytes.data());
+  std::array<std::uint8_t, kProcslinkHeaderSize> expected{};
+  for (std::size_t i = 0; i < expected.size(); ++i) expected[i] = static_cast<std::uint8_t>(i + 1);
+  EXPECT_EQ(bytes, expected);
+  EXPECT_EQ(ProcslinkHeader::decode(bytes), h);
+}
+
+TEST(ProcslinkHeader, RejectsFewerThanTwentyFourBytes) {
+  const std::vector<std::uint8_t> bytes(kProcslinkHeaderSize - 1, 0);
+  EXPECT_THROW(ProcslinkHeader::decode(bytes), FramingError);
+}
+
+TEST(BuildDatagram, CountsOnlyFollowingBytesInBothLengths) {
+  const DatagramFields fields{77, PayloadType::response, 5, 123456789, 0, 0};
+  const auto bytes = build_datagram(fields, "hello");
+  ASSERT_EQ(bytes.size(), kDatagramHeadersSize + 5);
+  const ProcslinkMessage m = ProcslinkMessage::parse(bytes);
+  EXPECT_EQ(m.netlink.length, kProcslinkHeaderSize + 5);
+  EXPECT_EQ(m.netlink.pid, 77u);
+  EXPECT_EQ(m.netlink.seq, 5u);
+  EXPECT_EQ(m.header.length, 5u);
+  EXPECT_EQ(m.header.seq, 5u);
+  EXPECT_EQ(m.header.timestamp, 123456789u);
+  EXPECT_EQ(m.payload_type(), PayloadType::response);
+  EXPECT_EQ(m.body, "hello");
+}
+
+TEST(BuildDatagram, AcceptsEmptyBody) {
+  const auto bytes = build_datagram({1, PayloadType::request, 0, 0, 0, 0}, "");
+  const ProcslinkMessage m = ProcslinkMessage::parse(bytes);
+  EXPECT_TRUE(m.body.empty());
+}
+
+// The hello request with one header field overwritten (offsets count from the datagram start).
+std::vector<std::uint8_t> hello_with_be16(std::size_t offset, std::uint16_t value) {
+  auto bytes = vector_named("hello_request").datagram;
+  bytes.at(offset) = static_cast<std::uint8_t>(value >> 8);
+  bytes.at(offset + 1) = static_cast<std::uint8_t>(value);
+  return bytes;
+}
+constexpr std::size_t kVersionOffset = 16;
+constexpr std::size_t kFlagOffset = 18;
+constexpr std::size_t kLengthOffset = 20;
+constexpr std::size_t kPayloadTypeOffset = 24;
+
+TEST(ProcslinkMessage, RejectsWrongVersion) {
+  EXPECT_THROW(ProcslinkMessage::parse(hello_with_be16(kVersionOffset, 0)), FramingError);
+  EXPECT_THROW(ProcslinkMessage::parse(hello_with_be16(kVersionOffset, 2)), FramingError);
+  EXPECT_THROW(ProcslinkMessage::parse(hello_with_be16(kVersionOffset, 0x0100)), FramingError);
+}
+
+TEST(ProcslinkMessage, RejectsUnknownPayloadType) {
+  for (std::uint16_t type : {0, 3, 0x0100, 0xffff}) {
+    SCOPED_TRACE(type);
+    EXPECT_THROW(ProcslinkMessage::parse(hello_with_be16(kPayloadTypeOffset, type)), FramingError);
+  }
+  EXPECT_NO_THROW(ProcslinkMessage::parse(hello_with_be16(kPayloadTypeOffset, 2)));
+}
+
+TEST(ProcslinkMessage, RejectsBodyLengthLongerOrShorterThanDatagram) {
+  const auto good = vector_named("hello_request").datagram;
+  const std::size_t body = good.size() - kDatagramHeadersSize;
+  auto longer = good;
+  longer[kLengthOffset + 3] = static_cast<std::uint8_t>(body + 1);
+  auto shorter = good;
+  shorter[kLengthOffset + 3] = static_cast<std::uint8_t>(body - 1);
+  auto huge = good;
+  huge[kLengthOffset] = 0xff;
+  EXPECT_THROW(ProcslinkMessage::parse(longer), FramingError);
+  EXPECT_THROW(ProcslinkMessage::parse(shorter), FramingError);
+  EXPECT_THROW(ProcslinkMessage::parse(huge), FramingError);
+}
+
+TEST(ProcslinkMessage, RejectsNetlinkLengthThatLies) {
+  auto bytes = vector_named("hello_request").datagram;
+  bytes[3] = static_cast<std::uint8_t>(bytes[3] + 1);
+  EXPECT_THROW(ProcslinkMessage::parse(bytes), FramingError);
+  auto truncated = vector_named("hello_request").datagram;
+  truncated.pop_back();
+  EXPECT_THROW(ProcslinkMessage::parse(truncated), FramingError);
+}
+
+TEST(ProcslinkMessage, RejectsPayloadShorterThanProcslinkHeader) {
+  NetlinkMessageHeader nl;
+  nl.length = kProcslinkHeaderSize - 1;
+  std::vector<std::uint8_t> bytes(kNetlinkHeaderSize + nl.length, 0);
+  nl.encode(bytes.data());
+  EXPECT_THROW(ProcslinkMessage::parse(bytes), FramingError);
+}
+
+TEST(ProcslinkMessage, RejectsUnknownFlagBits) {
+  for (std::uint16_t flag : {0x0004, 0x0008, 0x8000, 0x0005, 0xffff}) {
+    SCOPED_TRACE(flag);
+    EXPECT_THROW(ProcslinkMessage::parse(hello_with_be16(kFlagOffset, flag)), FramingError);
+  }
+}
+
+TEST(ProcslinkMessage, RejectsLastFragmentFlagWithoutFragmentFlag) {
+  EXPECT_THROW(ProcslinkMessage::parse(hello_with_be16(kFlagOffset, kFlagLastFragment)),
+               FramingError);
+}
+
+TEST(ProcslinkMessage, AcceptsFragmentFlags) {
+  const auto middle = ProcslinkMessage::parse(hello_with_be16(kFlagOffset, kFlagFragment));
+  EXPECT_TRUE(middle.header.is_fragment());
+  const auto last =
+      ProcslinkMessage::parse(hello_with_be16(kFlagOffset, kFlagFragment | kFlagLastFragment));
+  EXPECT_TRUE(last.header.is_fragment());
+}
+
+// ---------------------------------------------------------------------------------------------
+// for_each_datagram: whole when it fits the reference's 4 KiB, fragments otherwise.
+
+struct Emitted {
+  DatagramFields fields;
+  std::string chunk;
+};
+
+std::vector<Emitted> split(std::string_view body, std::size_t max_datagram, std::size_t fragment,
+                           DatagramFields fields = {4242, PayloadType::request, 9, 0, 0, 0}) {
+  std::vector<Emitted> out;
+  for_each_datagram(fields, body, max_datagram, fragment,
+                    [&](const DatagramFields& f, std::string_view chunk) {
+                      out.push_back({f, std::string(chunk)});
+                    });
+  return out;
+}
+
+std::string patterned(std::size_t size) {
+  std::string s(size, '\0');
+  for (std::size_t i = 0; i < size; ++i) s[i] = static_cast<char>('a' + (i * 7 + i / 26) % 26);
+  return s;
+}
+
+TEST(ForEachDatagram, SendsReferenceSizedMessageWholeAndByteIdentical) {
+  for (const auto& v : test::load_wire_vectors()) {
+    SCOPED_TRACE(v.name);
+    const DatagramFields fields{v.sender_nl_pid, static_cast<PayloadType>(v.payload_type), 0, 0,
+                                0, 0};
+    const auto out = split(v.json_body, kReferenceMaxDatagram, 1024, fields);
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].fields.flag, 0u);
+    EXPECT_EQ(out[0].fields.reserved, 0u);
+    EXPECT_EQ(build_datagram(out[0].fields, out[0].chunk), v.datagram);
+  }
+}
+
+TEST(ForEachDatagram, BodyFillingExactlyFourKiBIsNotFragmented) {
+  const std::string body = patterned(kReferenceMaxDatagram - kDatagramHeadersSize);
+  DatagramFields fields{1, PayloadType::request, 3, 0, kFlagFragment, 17};  // stale flag/index
+  const auto out = split(body, kReferenceMaxDatagram, 1000, fields);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].fields.flag, 0u);
+  EXPECT_EQ(out[0].fields.reserved, 0u);
+  EXPECT_EQ(out[0].chunk, body);
+  EXPECT_EQ(build_datagram(out[0].fields, out[0].chunk).size(), kReferenceMaxDatagram);
+}
+
+TEST(ForEachDatagram, OneByteOverFourKiBIsFragmented) {
+  const std::string body = patterned(kReferenceMaxDatagram - kDatagramHeadersSize + 1);
+  const auto out = split(body, kReferenceMaxDatagram, 1000);
+  ASSERT_EQ(out.size(), 5u);  // 4057 bytes: 4 x 1000 + 57
+  std::string joined;
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    SCOPED_TRACE(i);
+    const bool last = i + 1 == out.size();
+    EXPECT_EQ(out[i].fields.flag, last ? (kFlagFragment | kFlagLastFragment) : kFlagFragment);
+    EXPECT_EQ(out[i].fields.reserved, i);
+    EXPECT_EQ(out[i].fields.seq, 9u);
+    EXPECT_EQ(out[i].fields.sender_nl_pid, 4242u);
+    EXPECT_EQ(out[i].chunk.size(), last ? 57u : 1000u);
+    joined += out[i].chunk;
+  }
+  EXPECT_EQ(joined, body);
+}
+
+TEST(ForEachDatagram, ExactMultipleOfFragmentSizeHasNoEmptyTail) {
+  const std::string body = patterned(3000);
+  const auto out = split(body, 100, 1000);
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out[2].fields.flag, kFlagFragment | kFlagLastFragment);
+  EXPECT_EQ(out[2].chunk.size(), 1000u);
+}
+
+TEST(ForEachDatagram, FragmentsParseAsValidDatagrams) {
+  const std::string body = patterned(10000);
+  for (const auto& e : split(body, kReferenceMaxDatagram, 4096 - kDatagramHeadersSize)) {
+    const auto bytes = build_datagram(e.fields, e.chunk);
+    EXPECT_LE(bytes.size(), kReferenceMaxDatagram);
+    const ProcslinkMessage m = ProcslinkMessage::parse(bytes);
+    EXPECT_TRUE(m.header.is_fragment());
+    EXPECT_EQ(m.header.reserved, e.fields.reserved);
+    EXPECT_EQ(m.body, e.chunk);
+  }
+}
+
+TEST(ForEachDatagram, AllowsUpTo65536FragmentsAndRejectsMore) {
+  const std::string fits = patterned(65536);
+  const auto out = split(fits, 16, 1);
+  ASSERT_EQ(out.size(), 65536u);
+  EXPECT_EQ(out.back().fields.reserved, 65535u);
+  EXPECT_EQ(out.back().fields.flag, kFlagFragment | kFlagLastFragment);
+  std::size_t emitted = 0;
+  EXPECT_THROW(for_each_datagram({}, patterned(65537), 16, 1,
+                                 [&](const DatagramFields&, std::string_view) { ++emitted; }),
+               FramingError);
+  EXPECT_EQ(emitted, 0u);  // refused before anything went out
+}
+
+// ---------------------------------------------------------------------------------------------
+// FragmentReassembler. Time is injected through `now`; nothing sleeps.
+
+using Clock = FragmentReassembler::Clock;
+using std::chrono::milliseconds;
+
+struct FragmentSpec {
+  std::uint32_t seq;
+  std::uint16_t index;
+  bool last;
+  std::string chunk;
+  PayloadType type = PayloadType::request;
+};
+
+std::optional<FragmentReassembler::Complete> feed(FragmentReassembler& r, std::uint64_t sender,
+                                                  const FragmentSpec& f,
+                                                  Clock::time_point now) {
+  const DatagramFields fields{static_cast<std::uint32_t>(sender), f.type, f.seq, 0,
+                              static_cast<std::uint16_t>(kFlagFragment |
+                                                         (f.last ? kFlagLastFragment : 0)),
+                              f.index};
+  const auto bytes = build_datagram(fields, f.chunk);  // the reassembler copies what it keeps
+  return r.add(sender, ProcslinkMessage::parse(bytes), now);
+}
+
+const Clock::time_point t0{};  // any fixed point: the reassembler only compares differences
+
+TEST(FragmentReassembler, ReassemblesInOrder) {
+  FragmentReassembler r;
+  EXPECT_FALSE(feed(r, 1, {5, 0, false, "ab"}, t0));
+  EXPECT_FALSE(feed(r, 1, {5, 1, false, "cd"}, t0));
+  EXPECT_EQ(r.pending_messages(), 1u);
+  EXPECT_EQ(r.pending_bytes(), 4u);
+  const auto done = feed(r, 1, {5, 2, true, "e"}, t0);
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->body, "abcde");
+  EXPECT_EQ(done->seq, 5u);
+  EXPECT_EQ(done->payload_type, PayloadType::request);
+  EXPECT_EQ(r.pending_messages(), 0u);
+  EXPECT_EQ(r.pending_bytes(), 0u);
+}
+
+TEST(FragmentReassembler, SingleFragmentThatIsAlsoLastCompletesAtOnce) {
+  FragmentReassembler r;
+  const auto done = feed(r, 1, {1, 0, true, "whole", PayloadType::response}, t0);
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->body, "whole");
+  EXPECT_EQ(done->payload_type, PayloadType::response);
+}
+
+TEST(FragmentReassembler, ReassemblesOutOfOrder) {
+  FragmentReassembler r;
+  EXPECT_FALSE(feed(r, 1, {5, 2, true, "e"}, t0));
+  EXPECT_FALSE(feed(r, 1, {5, 0, false, "ab"}, t0));
+  const auto done = feed(r, 1, {5, 1, false, "cd"}, t0);
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->body, "abcde");
+}
+
+TEST(FragmentReassembler, IgnoresDuplicateFragments) {
+  FragmentReassembler r;
+  EXPECT_FALSE(feed(r, 1, {5, 0, false, "ab"}, t0));
+  EXPECT_FALSE(feed(r, 1, {5, 0, false, "ab"}, t0));
+  EXPECT_EQ(r.pending_bytes(), 2u);  // the copy was not stored twice
+  EXPECT_FALSE(feed(r, 1, {5, 2, true, "e"}, t0));
+  EXPECT_FALSE(feed(r, 1, {5, 2, true, "e"}, t0));
+  const auto done = feed(r, 1, {5, 1, false, "cd"}, t0);
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->body, "abcde");
+  EXPECT_EQ(r.pending_messages(), 0u);
+}
+
+TEST(FragmentReassembler, RoundTripsForEachDatagramOutput) {
+  const std::string body = patterned(50000);
+  FragmentReassembler r;
+  std::optional<FragmentReassembler::Complete> done;
+  std::size_t fragments = 0;
+  for_each_datagram({7, PayloadType::response, 42, 0, 0, 0}, body, kReferenceMaxDatagram,
+                    kReferenceMaxDatagram - kDatagramHeadersSize,
+                    [&](const DatagramFields& f, std::string_view chunk) {
+                      ++fragments;
+                      const auto bytes = build_datagram(f, chunk);
+                      auto result = r.add(7, ProcslinkMessage::parse(bytes), t0);
+                      if (result) done = std::move(result);
+                    });
+  EXPECT_GT(fragments, 1u);
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->body, body);
+  EXPECT_EQ(done->seq, 42u);
+  EXPECT_EQ(done->payload_type, PayloadType::response);
+}
+
+TEST(FragmentReassembler, RejectsWholeDatagram) {
+  FragmentReassembler r;
+  const auto bytes = build_datagram({1, PayloadType::request, 1, 0, 0, 0}, "x");
+  EXPECT_THROW(r.add(1, ProcslinkMessage::parse(bytes), t0), FramingError);
+}
+
+TEST(FragmentReassembler, MissingFragmentNeverCompletesAndExpiresAfterTimeout) {
+  FragmentReassembler::Limits limits;
+  limits.timeout = milliseconds(1000);
+  FragmentReassembler r(limits);
+  EXPECT_FALSE(feed(r, 1, {5, 0, false, "ab"}, t0));
+  EXPECT_FALSE(feed(r, 1, {5, 2, true, "e"}, t0 + milliseconds(10)));
+  EXPECT_EQ(r.pending_messages(), 1u);
+  EXPECT_EQ(r.expire(t0 + milliseconds(999)), 0u);
+  EXPECT_EQ(r.pending_messages(), 1u);
+  EXPECT_EQ(r.expire(t0 + milliseconds(1000)), 1u);
+  EXPECT_EQ(r.pending_messages(), 0u);
+  EXPECT_EQ(r.pending_bytes(), 0u);
+  // The missing fragment arriving late starts over instead of completing stale data.
+  EXPECT_FALSE(feed(r, 1, {5, 1, false, "cd"}, t0 + milliseconds(1001)));
+  EXPECT_EQ(r.pending_messages(), 1u);
+}
+
+TEST(FragmentReassembler, MessageOverMaxMessageIsRejectedAndItsRestRefused) {
+  FragmentReassembler::Limits limits;
+  limits.max_message = 10;
+  limits.timeout = milliseconds(1000);
+  FragmentReassembler r(limits);
+  EXPECT_FALSE(feed(r, 1, {5, 0, false, "12345"}, t0));
+  EXPECT_FALSE(feed(r, 1, {5, 1, false, "12345"}, t0));  // exactly at the limit is fine
+  EXPECT_THROW(feed(r, 1, {5, 2, false, "1"}, t0), FramingError);
+  EXPECT_EQ(r.pending_bytes(), 0u);  // the partial message's memory is released at once
+  EXPECT_THROW(feed(r, 1, {5, 3, true, "x"}, t0), FramingError);
+  EXPECT_THROW(feed(r, 1, {5, 0, false, "a"}, t0), FramingError);
+  // Other messages from the same sender are unaffected.
+  const auto other = feed(r, 1, {6, 0, true, "fine"}, t0);
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->body, "fine");
+  // The refusal lasts only until the dropped message would have expired; it is not counted.
+  EXPECT_EQ(r.expire(t0 + milliseconds(1000)), 0u);
+  EXPECT_EQ(r.pending_messages(), 0u);
+}
+
+TEST(FragmentReassembler, MessageAtExactlyMaxMessageCompletes) {
+  FragmentReassembler::Limits limits;
+  limits.max_message = 6;
+  FragmentReassembler r(limits);
+  EXPECT_FALSE(feed(r, 1, {1, 0, false, "abc"}, t0));
+  const auto done = feed(r, 1, {1, 1, true, "def"}, t0);
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->body, "abcdef");
+}
+
+TEST(FragmentReassembler, LimitsPendingBytesPerSender) {
+  FragmentReassembler::Limits limits;
+  limits.max_pending_bytes = 10;
+  FragmentReassembler r(limits);
+  EXPECT_FALSE(feed(r, 1, {1, 0, false, "123456"}, t0));
+  EXPECT_THROW(feed(r, 1, {2, 0, false, "12345"}, t0), FramingError);  // 6 + 5 > 10
+  EXPECT_EQ(r.pending_bytes(), 6u);
+  // A different sender has its own budget.
+  EXPECT_FALSE(feed(r, 2, {2, 0, false, "12345678"}, t0));
+  EXPECT_EQ(r.pending_bytes(), 14u);
+  // The first sender's earlier message is still intact and completes.
+  const auto done = feed(r, 1, {1, 1, true, "7890"}, t0);
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->body, "1234567890");
+}
+
+TEST(FragmentReassembler, LimitsPendingMessagesPerSender) {
+  FragmentReassembler::Limits limits;
+  limits.max_pending_messages = 2;
+  limits.timeout = milliseconds(1000);
+  FragmentReassembler r(limits);
+  EXPECT_FALSE(feed(r, 1, {1, 0, false, "a"}, t0));
+  EXPECT_FALSE(feed(r, 1, {2, 0, false, "b"}, t0));
+  EXPECT_THROW(feed(r, 1, {3, 0, false, "c"}, t0 + milliseconds(500)), FramingError);
+  EXPECT_EQ(r.pending_messages(), 2u);
+  EXPECT_FALSE(feed(r, 2, {3, 0, false, "c"}, t0 + milliseconds(500)));  // another sender
+  // Once the old ones have timed out, room is made for a new message.
+  EXPECT_FALSE(feed(r, 1, {3, 0, false, "c"}, t0 + milliseconds(1000)));
+  EXPECT_EQ(r.pending_messages(), 2u);  // sender 1's seq 3 and sender 2's seq 3
+}
+
+TEST(FragmentReassembler, KeepsTwoInterleavedSendersApart) {
+  // Same seq from both senders: the sender key, not the seq alone, identifies a message.
+  FragmentReassembler s;
+  EXPECT_FALSE(feed(s, 1, {7, 0, false, "A0"}, t0));
+  EXPECT_FALSE(feed(s, 2, {7, 1, true, "b1"}, t0));
+  const auto two = feed(s, 2, {7, 0, false, "b0"}, t0);
+  ASSERT_TRUE(two);
+  EXPECT_EQ(two->body, "b0b1");
+  EXPECT_EQ(s.pending_messages(), 1u);
+  const auto one = feed(s, 1, {7, 1, true, "A1"}, t0);
+  ASSERT_TRUE(one);
+  EXPECT_EQ(one->body, "A0A1");
+  EXPECT_EQ(s.pending_messages(), 0u);
+}
+
+TEST(FragmentReassembler, RejectsContradictoryLastFragments) {
+  FragmentReassembler r;
+  EXPECT_FALSE(feed(r, 1, {1, 3, true, "d"}, t0));
+  EXPECT_THROW(feed(r, 1, {1, 2, true, "c"}, t0), FramingError);
+  EXPECT_THROW(feed(r, 1, {1, 0, false, "a"}, t0), FramingError);  // the message was dropped
+}
+
+TEST(FragmentReassembler, RejectsFragmentBeyondTheLastIndex) {
+  FragmentReassembler r;
+  EXPECT_FALSE(feed(r, 1, {1, 1, true, "b"}, t0));
+  EXPECT_THROW(feed(r, 1, {1, 2, false, "c"}, t0), FramingError);
+  FragmentReassembler s;
+  EXPECT_FALSE(feed(s, 1, {1, 5, false, "f"}, t0));
+  EXPECT_THROW(feed(s, 1, {1, 2, true, "c"}, t0), FramingError);
+}
+
+TEST(FragmentReassembler, RejectsPayloadTypeChangeWithinMessage) {
+  FragmentReassembler r;
+  EXPECT_FALSE(feed(r, 1, {1, 0, false, "a", PayloadType::request}, t0));
+  EXPECT_THROW(feed(r, 1, {1, 1, true, "b", PayloadType::response}, t0), FramingError);
 }
 
 }  // namespace

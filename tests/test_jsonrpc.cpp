@@ -1,0 +1,472 @@
+// The JSON-RPC 2.0 model: every rule of the specification that parse_request_body,
+// JsonRpcRequest, JsonRpcResponse and ErrorObject apply, plus the hostile-input limits.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "procslink/jsonrpc.hpp"
+
+namespace procslink {
+namespace {
+
+// The error reply a whole body earned; fails the test if the body was accepted instead.
+JsonRpcResponse whole_body_error(std::string_view body) {
+  ParsedRequestBody parsed = parse_request_body(body);
+  EXPECT_TRUE(parsed.whole_body_error.has_value()) << body;
+  EXPECT_TRUE(parsed.items.empty()) << body;
+  if (!parsed.whole_body_error) return JsonRpcResponse::success(nullptr, nullptr);
+  return *parsed.whole_body_error;
+}
+
+// The single request a body holds; fails the test if it was rejected.
+JsonRpcRequest single_request(std::string_view body) {
+  ParsedRequestBody parsed = parse_request_body(body);
+  EXPECT_FALSE(parsed.whole_body_error.has_value()) << body;
+  EXPECT_FALSE(parsed.batch);
+  if (parsed.items.size() != 1 || !std::holds_alternative<JsonRpcRequest>(parsed.items[0].content)) {
+    ADD_FAILURE() << "no single valid request in " << body;
+    return {};
+  }
+  return std::get<JsonRpcRequest>(parsed.items[0].content);
+}
+
+void expect_error(const JsonRpcResponse& r, int code, const json& id) {
+  ASSERT_TRUE(r.is_error());
+  EXPECT_EQ(r.error().code, code);
+  EXPECT_EQ(r.error().message, error_code::default_message(code));
+  EXPECT_EQ(r.id, id);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requests and notifications.
+
+TEST(JsonRpcRequest, RequestWithIdIsNotANotification) {
+  const auto r = single_request(R"({"jsonrpc":"2.0","method":"subtract","params":[42,23],"id":1})");
+  EXPECT_EQ(r.method, "subtract");
+  EXPECT_EQ(r.params, json::array({42, 23}));
+  EXPECT_EQ(r.id, json(1));
+  EXPECT_FALSE(r.is_notification());
+}
+
+TEST(JsonRpcRequest, RequestWithoutIdIsANotification) {
+  const auto r = single_request(R"({"jsonrpc":"2.0","method":"update","params":[1,2]})");
+  EXPECT_TRUE(r.is_notification());
+  EXPECT_FALSE(r.id.has_value());
+}
+
+TEST(JsonRpcRequest, NullIdIsARequestNotANotification) {
+  const auto r = single_request(R"({"jsonrpc":"2.0","method":"m","id":null})");
+  EXPECT_FALSE(r.is_notification());
+  ASSERT_TRUE(r.id.has_value());
+  EXPECT_TRUE(r.id->is_null());
+}
+
+TEST(JsonRpcRequest, AcceptsStringNumberAndNullIds) {
+  for (const char* id : {R"("abc")", R"("")", "0", "-7", "18446744073709551615", "1.5", "null"}) {
+    SCOPED_TRACE(id);
+    const auto r = single_request(std::string(R"({"jsonrpc":"2.0","method":"m","id":)") + id + "}");
+    EXPECT_EQ(r.id, json::parse(id));
+  }
+}
+
+TEST(JsonRpcRequest, RejectsObjectArrayAndBoolIdsWithNullIdInReply) {
+  for (const char* id : {R"({"a":1})", "[1]", "true", "false"}) {
+    SCOPED_TRACE(id);
+    const auto r = whole_body_error(std::string(R"({"jsonrpc":"2.0","method":"m","id":)") + id + "}");
+    expect_error(r, error_code::invalid_request, nullptr);
+  }
+}
+
+TEST(JsonRpcRequest, ParamsMayBeOmittedArrayOrObject) {
+  EXPECT_FALSE(single_request(R"({"jsonrpc":"2.0","method":"m","id":1})").params.has_value());
+  EXPECT_EQ(single_request(R"({"jsonrpc":"2.0","method":"m","params":[],"id":1})").params,
+            json::array());
+  EXPECT_EQ(single_request(R"({"jsonrpc":"2.0","method":"m","params":{"a":1},"id":1})").params,
+            json({{"a", 1}}));
+}
+
+TEST(JsonRpcRequest, RejectsParamsThatAreNotArrayOrObject) {
+  for (const char* params : {"1", R"("bar")", "null", "true"}) {
+    SCOPED_TRACE(params);
+    const auto r = whole_body_error(std::string(R"({"jsonrpc":"2.0","method":"m","id":4,"params":)") +
+                                    params + "}");
+    // The id was readable, so the reply can echo it.
+    expect_error(r, error_code::invalid_request, 4);
+  }
+}
+
+TEST(JsonRpcRequest, RequiresJsonrpcExactlyTwoPointZero) {
+  for (const char* body : {R"({"method":"m","id":1})", R"({"jsonrpc":"1.0","method":"m","id":1})",
+                           R"({"jsonrpc":2.0,"method":"m","id":1})",
+                           R"({"jsonrpc":"2.0 ","method":"m","id":1})",
+                           R"({"jsonrpc":null,"method":"m","id":1})"}) {
+    SCOPED_TRACE(body);
+    expect_error(whole_body_error(body), error_code::invalid_request, 1);
+  }
+}
+
+TEST(JsonRpcRequest, RequiresMethodString) {
+  for (const char* body : {R"({"jsonrpc":"2.0","id":"x"})", R"({"jsonrpc":"2.0","method":1,"id":"x"})",
+                           R"({"jsonrpc":"2.0","method":null,"id":"x"})",
+                           R"({"jsonrpc":"2.0","method":["m"],"id":"x"})"}) {
+    SCOPED_TRACE(body);
+    expect_error(whole_body_error(body), error_code::invalid_request, "x");
+  }
+}
+
+TEST(JsonRpcRequest, InvalidNotificationStillEarnsAnErrorReply) {
+  // The specification's own example: no id, yet the reply is owed (with id null).
+  expect_error(whole_body_error(R"({"jsonrpc":"2.0","method":1,"params":"bar"})"),
+               error_code::invalid_request, nullptr);
+}
+
+TEST(JsonRpcRequest, FromJsonReportsUsableIdOfInvalidRequest) {
+  json id = "untouched";
+  try {
+    JsonRpcRequest::from_json(json::parse(R"({"jsonrpc":"1.0","method":"m","id":"abc"})"), &id);
+    FAIL() << "expected JsonRpcError";
+  } catch (const JsonRpcError& e) {
+    EXPECT_EQ(e.code(), error_code::invalid_request);
+  }
+  EXPECT_EQ(id, "abc");
+}
+
+TEST(JsonRpcRequest, ToJsonOmitsAbsentIdAndParams) {
+  const JsonRpcRequest notification{"update", std::nullopt, std::nullopt};
+  EXPECT_EQ(notification.to_json(), json({{"jsonrpc", "2.0"}, {"method", "update"}}));
+  const JsonRpcRequest null_id{"m", json::array({1}), json(nullptr)};
+  const json j = null_id.to_json();
+  ASSERT_TRUE(j.contains("id"));
+  EXPECT_TRUE(j["id"].is_null());
+  EXPECT_EQ(j["params"], json::array({1}));
+}
+
+TEST(JsonRpcRequest, ToJsonRoundTripsThroughFromJson) {
+  const JsonRpcRequest original{"subtract", json({{"minuend", 42}}), json("id-1")};
+  const JsonRpcRequest back = JsonRpcRequest::from_json(original.to_json());
+  EXPECT_EQ(back.method, original.method);
+  EXPECT_EQ(back.params, original.params);
+  EXPECT_EQ(back.id, original.id);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Whole bodies: parse errors and batches.
+
+TEST(RequestBody, ParseErrorHasNullId) {
+  expect_error(whole_body_error(R"({"jsonrpc": "2.0", "method": "foobar, "params": "bar", "baz])"),
+               error_code::parse_error, nullptr);
+  expect_error(whole_body_error(""), error_code::parse_error, nullptr);
+  expect_error(whole_body_error(R"({"jsonrpc":"2.0","method":"m","id":1} trailing)"),
+               error_code::parse_error, nullptr);
+}
+
+TEST(RequestBody, ScalarBodyIsInvalidRequest) {
+  for (const char* body : {"1", R"("text")", "null", "true"}) {
+    SCOPED_TRACE(body);
+    expect_error(whole_body_error(body), error_code::invalid_request, nullptr);
+  }
+}
+
+TEST(RequestBody, EmptyBatchIsOneInvalidRequestNotAnArray) {
+  const ParsedRequestBody parsed = parse_request_body("[]");
+  EXPECT_FALSE(parsed.batch);
+  ASSERT_TRUE(parsed.whole_body_error);
+  expect_error(*parsed.whole_body_error, error_code::invalid_request, nullptr);
+  const auto text = serialize_replies(parsed.batch, {*parsed.whole_body_error});
+  ASSERT_TRUE(text);
+  EXPECT_TRUE(json::parse(*text).is_object());
+}
+
+TEST(RequestBody, BatchOfInvalidElementsGivesOneErrorEach) {
+  const ParsedRequestBody parsed = parse_request_body("[1,2,3]");
+  EXPECT_TRUE(parsed.batch);
+  EXPECT_FALSE(parsed.whole_body_error);
+  ASSERT_EQ(parsed.items.size(), 3u);
+  std::vector<JsonRpcResponse> replies;
+  for (const auto& item : parsed.items) {
+    ASSERT_TRUE(std::holds_alternative<JsonRpcResponse>(item.content));
+    replies.push_back(std::get<JsonRpcResponse>(item.content));
+    expect_error(replies.back(), error_code::invalid_request, nullptr);
+  }
+  const auto text = serialize_replies(parsed.batch, replies);
+  ASSERT_TRUE(text);
+  const json array = json::parse(*text);
+  ASSERT_TRUE(array.is_array());
+  EXPECT_EQ(array.size(), 3u);
+}
+
+TEST(RequestBody, SingleElementInvalidBatchIsStillABatch) {
+  const ParsedRequestBody parsed = parse_request_body("[1]");
+  EXPECT_TRUE(parsed.batch);
+  ASSERT_EQ(parsed.items.size(), 1u);
+  ASSERT_TRUE(std::holds_alternative<JsonRpcResponse>(parsed.items[0].content));
+  const auto text = serialize_replies(true, {std::get<JsonRpcResponse>(parsed.items[0].content)});
+  ASSERT_TRUE(text);
+  EXPECT_TRUE(json::parse(*text).is_array());
+}
+
+TEST(RequestBody, MixedBatchKeepsEachElementsOutcomeInOrder) {
+  const ParsedRequestBody parsed = parse_request_body(R"([
+    {"jsonrpc": "2.0", "method": "sum", "params": [1,2,4], "id": "1"},
+    {"jsonrpc": "2.0", "method": "notify_hello", "params": [7]},
+    {"jsonrpc": "2.0", "method": "subtract", "params": [42,23], "id": "2"},
+    {"foo": "boo"},
+    {"jsonrpc": "2.0", "method": "foo.get", "params": {"name": "myself"}, "id": "5"},
+    {"jsonrpc": "2.0", "method": "get_data", "id": "9"},
+    {"jsonrpc": "2.0", "method": "m", "id": {"bad": 1}}
+  ])");
+  EXPECT_TRUE(parsed.batch);
+  EXPECT_FALSE(parsed.whole_body_error);
+  ASSERT_EQ(parsed.items.size(), 7u);
+  auto request = [&](std::size_t i) { return std::get<JsonRpcRequest>(parsed.items.at(i).content); };
+  auto error = [&](std::size_t i) { return std::get<JsonRpcResponse>(parsed.items.at(i).content); };
+  EXPECT_EQ(request(0).method, "sum");
+  EXPECT_EQ(request(0).id, json("1"));
+  EXPECT_TRUE(request(1).is_notification());
+  EXPECT_EQ(request(2).params, json::array({42, 23}));
+  expect_error(error(3), error_code::invalid_request, nullptr);
+  EXPECT_EQ(request(4).method, "foo.get");
+  EXPECT_EQ(request(5).id, json("9"));
+  expect_error(error(6), error_code::invalid_request, nullptr);
+}
+
+TEST(RequestBody, NestedArrayInsideBatchIsAnInvalidElement) {
+  const ParsedRequestBody parsed = parse_request_body(R"([[{"jsonrpc":"2.0","method":"m","id":1}]])");
+  EXPECT_TRUE(parsed.batch);
+  ASSERT_EQ(parsed.items.size(), 1u);
+  ASSERT_TRUE(std::holds_alternative<JsonRpcResponse>(parsed.items[0].content));
+  expect_error(std::get<JsonRpcResponse>(parsed.items[0].content), error_code::invalid_request,
+               nullptr);
+}
+
+TEST(RequestBody, AllNotificationBatchOwesNoReply) {
+  const ParsedRequestBody parsed = parse_request_body(
+      R"([{"jsonrpc":"2.0","method":"notify_sum","params":[1,2,4]},
+          {"jsonrpc":"2.0","method":"notify_hello","params":[7]}])");
+  EXPECT_TRUE(parsed.batch);
+  ASSERT_EQ(parsed.items.size(), 2u);
+  for (const auto& item : parsed.items) {
+    ASSERT_TRUE(std::holds_alternative<JsonRpcRequest>(item.content));
+    EXPECT_TRUE(std::get<JsonRpcRequest>(item.content).is_notification());
+  }
+  EXPECT_EQ(serialize_replies(true, {}), std::nullopt);
+  EXPECT_EQ(serialize_replies(false, {}), std::nullopt);
+}
+
+TEST(SerializeReplies, SingleReplyIsAnObjectAndBatchAnArray) {
+  const auto one = JsonRpcResponse::success(1, 19);
+  const auto single = serialize_replies(false, {one});
+  ASSERT_TRUE(single);
+  EXPECT_EQ(json::parse(*single), json({{"jsonrpc", "2.0"}, {"id", 1}, {"result", 19}}));
+  const auto batch = serialize_replies(true, {one, JsonRpcResponse::success("b", nullptr)});
+  ASSERT_TRUE(batch);
+  const json array = json::parse(*batch);
+  ASSERT_EQ(array.size(), 2u);
+  EXPECT_EQ(array[1], json({{"jsonrpc", "2.0"}, {"id", "b"}, {"result", nullptr}}));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hostile input: depth and encoding.
+
+TEST(ParseJson, DeepArrayNestingIsAParseErrorNotACrash) {
+  const std::string body(100000, '[');
+  expect_error(whole_body_error(body), error_code::parse_error, nullptr);
+  EXPECT_THROW(parse_json(body), JsonRpcError);
+}
+
+TEST(ParseJson, DeepObjectNestingIsAParseErrorNotACrash) {
+  std::string body;
+  for (int i = 0; i < 100000; ++i) body += R"({"a":)";
+  expect_error(whole_body_error(body), error_code::parse_error, nullptr);
+}
+
+TEST(ParseJson, DeepButBalancedNestingIsRejected) {
+  const std::string body = std::string(100000, '[') + std::string(100000, ']');
+  expect_error(whole_body_error(body), error_code::parse_error, nullptr);
+}
+
+TEST(ParseJson, LeadingClosersCannotBuyExtraDepth) {
+  const std::string body = std::string(1000, ']') + std::string(100000, '[');
+  expect_error(whole_body_error(body), error_code::parse_error, nullptr);
+}
+
+TEST(ParseJson, AcceptsNestingUpToTheLimit) {
+  const std::string at_limit =
+      std::string(kMaxJsonDepth, '[') + std::string(kMaxJsonDepth, ']');
+  EXPECT_NO_THROW(parse_json(at_limit));
+  const std::string over =
+      std::string(kMaxJsonDepth + 1, '[') + std::string(kMaxJsonDepth + 1, ']');
+  EXPECT_THROW(parse_json(over), JsonRpcError);
+}
+
+TEST(ParseJson, BracketsInsideStringsDoNotCountAsNesting) {
+  const std::string many(100000, '[');
+  const json value = parse_json("[\"" + many + "\", \"\\\"" + many + "\"]");
+  ASSERT_TRUE(value.is_array());
+  EXPECT_EQ(value[0].get<std::string>().size(), many.size());
+  EXPECT_EQ(value[1].get<std::string>().size(), many.size() + 1);
+}
+
+TEST(ParseJson, InvalidUtf8IsAParseError) {
+  const std::string body = "{\"jsonrpc\":\"2.0\",\"method\":\"\xff\xfe\",\"id\":1}";
+  expect_error(whole_body_error(body), error_code::parse_error, nullptr);
+  // An overlong encoding of '/' and a lone surrogate encoded in UTF-8.
+  expect_error(whole_body_error("[\"\xc0\xaf\"]"), error_code::parse_error, nullptr);
+  expect_error(whole_body_error("[\"\xed\xa0\x80\"]"), error_code::parse_error, nullptr);
+}
+
+TEST(ParseJson, AcceptsValidMultibyteUtf8) {
+  const json value = parse_json("[\"h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80\"]");
+  EXPECT_EQ(value[0].get<std::string>(), "h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80");
+}
+
+TEST(ToText, RepairsInvalidUtf8InsteadOfThrowing) {
+  const json value = {{"raw", std::string("a\xff" "b")}};
+  std::string text;
+  ASSERT_NO_THROW(text = to_text(value));
+  EXPECT_NE(text.find("a\xef\xbf\xbd" "b"), std::string::npos) << text;  // U+FFFD
+  EXPECT_EQ(parse_json(text)["raw"], "a\xef\xbf\xbd" "b");
+}
+
+TEST(ToText, IsCompact) {
+  EXPECT_EQ(to_text(json({{"a", json::array({1, 2})}})), R"({"a":[1,2]})");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Responses as a client reads them.
+
+TEST(ResponseBody, ParsesResultAndError) {
+  const auto ok = parse_response_body(R"({"jsonrpc":"2.0","result":19,"id":1})");
+  ASSERT_EQ(ok.size(), 1u);
+  EXPECT_FALSE(ok[0].is_error());
+  EXPECT_EQ(ok[0].result(), 19);
+  const auto err = parse_response_body(
+      R"({"jsonrpc":"2.0","error":{"code":-32601,"message":"Method not found"},"id":"1"})");
+  ASSERT_EQ(err.size(), 1u);
+  ASSERT_TRUE(err[0].is_error());
+  EXPECT_EQ(err[0].error().code, -32601);
+  EXPECT_EQ(err[0].id, "1");
+}
+
+TEST(ResponseBody, NullResultIsAResult) {
+  const auto r = parse_response_body(R"({"jsonrpc":"2.0","result":null,"id":1})");
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_FALSE(r[0].is_error());
+  EXPECT_TRUE(r[0].result().is_null());
+}
+
+TEST(ResponseBody, RequiresExactlyOneOfResultAndError) {
+  EXPECT_THROW(parse_response_body(R"({"jsonrpc":"2.0","id":1})"), FramingError);
+  EXPECT_THROW(parse_response_body(
+                   R"({"jsonrpc":"2.0","id":1,"result":1,"error":{"code":1,"message":"m"}})"),
+               FramingError);
+}
+
+TEST(ResponseBody, RequiresJsonrpcAndValidId) {
+  EXPECT_THROW(parse_response_body(R"({"result":1,"id":1})"), FramingError);
+  EXPECT_THROW(parse_response_body(R"({"jsonrpc":"1.0","result":1,"id":1})"), FramingError);
+  EXPECT_THROW(parse_response_body(R"({"jsonrpc":"2.0","result":1})"), FramingError);
+  EXPECT_THROW(parse_response_body(R"({"jsonrpc":"2.0","result":1,"id":{"a":1}})"), FramingError);
+  EXPECT_THROW(parse_response_body(R"({"jsonrpc":"2.0","result":1,"id":true})"), FramingError);
+}
+
+TEST(ResponseBody, ValidatesTheErrorObject) {
+  for (const char* error :
+       {R"("oops")", "null", "[]", R"({"message":"m"})", R"({"code":-1})",
+        R"({"code":"-1","message":"m"})", R"({"code":1.5,"message":"m"})",
+        R"({"code":-1,"message":7})"}) {
+    SCOPED_TRACE(error);
+    EXPECT_THROW(parse_response_body(std::string(R"({"jsonrpc":"2.0","id":1,"error":)") + error + "}"),
+                 FramingError);
+  }
+}
+
+TEST(ResponseBody, RejectsNonJsonEmptyArrayAndScalars) {
+  EXPECT_THROW(parse_response_body("not json"), FramingError);
+  EXPECT_THROW(parse_response_body("[]"), FramingError);
+  EXPECT_THROW(parse_response_body("1"), FramingError);
+  EXPECT_THROW(parse_response_body("[1]"), FramingError);
+  EXPECT_THROW(parse_response_body(std::string(100000, '[')), FramingError);
+}
+
+TEST(ResponseBody, ParsesBatchOfResponses) {
+  const auto r = parse_response_body(
+      R"([{"jsonrpc":"2.0","result":7,"id":"1"},
+          {"jsonrpc":"2.0","error":{"code":-32600,"message":"Invalid Request"},"id":null}])");
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0].result(), 7);
+  EXPECT_TRUE(r[1].id.is_null());
+  EXPECT_EQ(r[1].error().code, error_code::invalid_request);
+}
+
+TEST(JsonRpcResponse, ToJsonRoundTrips) {
+  const auto ok = JsonRpcResponse::success("x", json::array({"hello", 5}));
+  EXPECT_EQ(ok.to_json(),
+            json({{"jsonrpc", "2.0"}, {"id", "x"}, {"result", json::array({"hello", 5})}}));
+  const auto back = JsonRpcResponse::from_json(ok.to_json());
+  EXPECT_EQ(back.id, "x");
+  EXPECT_EQ(back.result(), ok.result());
+  const auto err = JsonRpcResponse::failure(nullptr, {-32000, "boom", json(nullptr)});
+  const auto err_back = JsonRpcResponse::from_json(err.to_json());
+  EXPECT_EQ(err_back.error(), err.error());
+}
+
+// ---------------------------------------------------------------------------------------------
+// ErrorObject and JsonRpcError.
+
+TEST(ErrorObject, AbsentDataIsNotNullData) {
+  const ErrorObject absent{-32000, "m", std::nullopt};
+  const ErrorObject null_data{-32000, "m", json(nullptr)};
+  EXPECT_FALSE(absent.to_json().contains("data"));
+  ASSERT_TRUE(null_data.to_json().contains("data"));
+  EXPECT_TRUE(null_data.to_json()["data"].is_null());
+  EXPECT_NE(absent, null_data);
+  const ErrorObject parsed_absent = ErrorObject::from_json(json::parse(R"({"code":-32000,"message":"m"})"));
+  const ErrorObject parsed_null =
+      ErrorObject::from_json(json::parse(R"({"code":-32000,"message":"m","data":null})"));
+  EXPECT_EQ(parsed_absent, absent);
+  EXPECT_EQ(parsed_null, null_data);
+}
+
+TEST(ErrorObject, RoundTripsStructuredData) {
+  const ErrorObject e{-32602, "Invalid params", json({{"field", "x"}, {"allowed", {1, 2}}})};
+  EXPECT_EQ(ErrorObject::from_json(e.to_json()), e);
+}
+
+TEST(JsonRpcError, CarriesCodeMessageAndData) {
+  const JsonRpcError e(-32001, "Access denied", json({{"uid", 1000}}));
+  EXPECT_EQ(e.code(), -32001);
+  EXPECT_EQ(e.message(), "Access denied");
+  ASSERT_TRUE(e.data());
+  EXPECT_EQ(*e.data(), json({{"uid", 1000}}));
+  EXPECT_EQ(e.error(), (ErrorObject{-32001, "Access denied", json({{"uid", 1000}})}));
+  const std::string what = e.what();
+  EXPECT_NE(what.find("Access denied"), std::string::npos) << what;
+  EXPECT_NE(what.find("-32001"), std::string::npos) << what;
+}
+
+TEST(JsonRpcError, WithoutDataHasNoData) {
+  const JsonRpcError e(error_code::method_not_found, "Method not found");
+  EXPECT_FALSE(e.data().has_value());
+  const Error& base = e;  // catchable as the library's base exception
+  EXPECT_NE(std::string(base.what()).find("Method not found"), std::string::npos);
+}
+
+TEST(JsonRpcError, WhatSurvivesInvalidUtf8Data) {
+  std::string what;
+  ASSERT_NO_THROW(what = JsonRpcError(-32000, "m", json::array({std::string("\xff")})).what());
+  EXPECT_NE(what.find("\xef\xbf\xbd"), std::string::npos);
+}
+
+TEST(ErrorCodes, DefaultMessagesMatchTheSpecification) {
+  EXPECT_STREQ(error_code::default_message(-32700), "Parse error");
+  EXPECT_STREQ(error_code::default_message(-32600), "Invalid Request");
+  EXPECT_STREQ(error_code::default_message(-32601), "Method not found");
+  EXPECT_STREQ(error_code::default_message(-32602), "Invalid params");
+  EXPECT_STREQ(error_code::default_message(-32603), "Internal error");
+  EXPECT_STREQ(error_code::default_message(-32050), "Server error");
+}
+
+}  // namespace
+}  // namespace procslink
