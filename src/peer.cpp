@@ -1,6 +1,7 @@
 #include "procslink/peer.hpp"
 
 #include <sys/epoll.h>
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -67,6 +68,10 @@ using Clock = std::chrono::steady_clock;
 constexpr std::uint64_t kWakeToken = ~std::uint64_t{0};
 constexpr std::uint64_t kKickToken = ~std::uint64_t{0} - 1;
 constexpr std::size_t kBatchParallelism = 8;
+// How long replies to a receiver that stayed full for a whole send_timeout are not waited for,
+// and how many such receivers are remembered at most.
+constexpr std::chrono::seconds kCongestionHold{10};
+constexpr std::size_t kMaxCongested = 4096;
 
 class UniqueFd {
  public:
@@ -143,6 +148,7 @@ struct RPCPeer::Impl {
   explicit Impl(PeerOptions opts) : options(std::move(opts)) {
     if (options.workers == 0) options.workers = default_workers();
     options.max_workers = std::max(options.max_workers, options.workers);
+    policy = options.policy;
     reassembler = FragmentReassembler({options.max_message_size, 2 * options.max_message_size, 16,
                                        options.reassembly_timeout});
     std::uint32_t port = options.nl_pid;
@@ -151,23 +157,23 @@ struct RPCPeer::Impl {
     main.nl_pid = port;
     main.netns = options.netns;
     main.send_timeout = options.send_timeout;
-    if (!options.name.empty()) {
+    // A name is taken per network namespace, so it must be free in every one the peer serves.
+    auto open_endpoint = [this](const SocketOptions& socket_options) {
       try {
-        endpoints.emplace_back(main);
+        endpoints.emplace_back(socket_options);
       } catch (const TransportError& e) {
-        if (e.kind() != TransportError::Kind::address_in_use) throw;
+        if (options.name.empty() || e.kind() != TransportError::Kind::address_in_use) throw;
         throw TransportError(e.kind(), "cannot take service name '" + options.name + "': " +
                                            e.what());
       }
-    } else {
-      endpoints.emplace_back(main);
-    }
+    };
+    open_endpoint(main);
     for (const auto& netns : options.extra_netns) {
       SocketOptions extra = main;
       extra.netns = netns;
       extra.nl_pid = endpoints.front().nl_pid();
       try {
-        endpoints.emplace_back(extra);
+        open_endpoint(extra);
       } catch (const TransportError& e) {
         // Named or fixed ports must be the same everywhere; an autobound one may differ.
         if (e.kind() != TransportError::Kind::address_in_use || port != 0) throw;
@@ -182,13 +188,14 @@ struct RPCPeer::Impl {
       throw TransportError(TransportError::Kind::other,
                            std::string("cannot create epoll/eventfd: ") + std::strerror(errno));
     }
-    for (std::size_t i = 0; i < endpoints.size(); ++i) watch(endpoints[i].fd(), i);
+    // Sockets join the set disarmed (no EPOLLIN): only serving threads use it, see arm().
+    for (std::size_t i = 0; i < endpoints.size(); ++i) watch(endpoints[i].fd(), i, EPOLLONESHOT);
     watch(kick_fd->get(), kKickToken);
   }
 
-  void watch(int fd, std::uint64_t token) {
+  void watch(int fd, std::uint64_t token, std::uint32_t events = EPOLLIN) {
     epoll_event ev{};
-    ev.events = EPOLLIN;
+    ev.events = events;
     ev.data.u64 = token;
     if (epoll_ctl(epoll_fd->get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
       throw TransportError(TransportError::Kind::other,
@@ -202,52 +209,114 @@ struct RPCPeer::Impl {
     }
   }
 
-  // ---- receiving: leader/follower ----
+  // ---- receiving ----
+  //
+  // Serving threads all wait in epoll_wait on the same set. Sockets are registered
+  // EPOLLONESHOT: the thread that gets a socket's event owns it until it has read one datagram
+  // and re-armed it (the peek-then-read in NetlinkSocket::receive must not interleave with
+  // another reader). Then it runs the handler itself, with no hand-off; if more datagrams are
+  // queued, the re-arm wakes another waiting thread. A caller making a synchronous call on a
+  // peer without serving threads receives for itself with poll() (leader/follower among such
+  // callers); sockets are armed only while serving threads exist and no caller is receiving.
 
-  // Waits for the next datagram on any endpoint. Returns nullopt at `deadline`, when woken for
-  // stop, or when kicked to recompute deadlines.
-  std::optional<Incoming> receive_next(std::vector<std::uint8_t>& buffer,
-                                       std::optional<Clock::time_point> deadline, bool worker) {
-    if (options.spin.count() > 0) {
-      auto until = Clock::now() + options.spin;
-      if (deadline && *deadline < until) until = *deadline;
-      do {
-        for (std::size_t i = 0; i < endpoints.size(); ++i) {
-          if (auto d = endpoints[i].receive(buffer, false)) return Incoming{i, *d};
-        }
-        if (worker && stopping.load(std::memory_order_relaxed)) return std::nullopt;
-      } while (Clock::now() < until);
+  void arm_endpoints() {
+    for (std::size_t i = 0; i < endpoints.size(); ++i) arm(i);
+  }
+
+  void arm(std::size_t endpoint) {
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLONESHOT;
+    ev.data.u64 = endpoint;
+    if (epoll_ctl(epoll_fd->get(), EPOLL_CTL_MOD, endpoints[endpoint].fd(), &ev) != 0) {
+      log(LogLevel::error, "epoll_ctl re-arm failed: ", std::strerror(errno));
     }
-    for (;;) {
-      timespec timeout{};
-      if (deadline) {
-        const auto left = *deadline - Clock::now();
-        if (left <= Clock::duration::zero()) return std::nullopt;
-        const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
-        timeout.tv_sec = ns / 1000000000;
-        timeout.tv_nsec = ns % 1000000000;
+  }
+
+  static timespec timeout_until(Clock::time_point deadline) {
+    const auto left = std::max(Clock::duration::zero(), deadline - Clock::now());
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
+    return timespec{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
+  }
+
+  // For serving threads: the next datagram, or nullopt at `deadline`, on stop, or when kicked
+  // to recompute deadlines. In low-latency mode one thread at a time polls without sleeping.
+  std::optional<Incoming> worker_receive(std::vector<std::uint8_t>& buffer,
+                                         std::optional<Clock::time_point> deadline) {
+    const bool spin = options.spin.count() > 0 && !spinner_active.exchange(true);
+    struct SpinRelease {
+      std::atomic<bool>* flag;
+      ~SpinRelease() {
+        if (flag) flag->store(false);
       }
-      epoll_event events[8];
-      const int n = epoll_pwait2(epoll_fd->get(), events, 8, deadline ? &timeout : nullptr, nullptr);
+    } release{spin ? &spinner_active : nullptr};
+    const auto spin_until = Clock::now() + options.spin;
+    for (;;) {
+      const auto now = Clock::now();
+      timespec timeout{};
+      const timespec* timeout_ptr = &timeout;
+      if (spin && now < spin_until) {
+        // zero timeout: poll
+      } else if (deadline) {
+        if (now >= *deadline) return std::nullopt;
+        timeout = timeout_until(*deadline);
+      } else {
+        timeout_ptr = nullptr;
+      }
+      epoll_event event;
+      const int n = epoll_pwait2(epoll_fd->get(), &event, 1, timeout_ptr, nullptr);
       if (n < 0) {
         if (errno == EINTR) continue;
         throw TransportError(TransportError::Kind::other,
                              std::string("epoll_pwait2: ") + std::strerror(errno));
       }
-      if (n == 0) return std::nullopt;
-      for (int k = 0; k < n; ++k) {
-        const std::uint64_t token = events[k].data.u64;
-        if (token == kWakeToken) return std::nullopt;
-        if (token == kKickToken) {
-          drain(kick_fd->get());
-          return std::nullopt;
+      if (n == 0) continue;
+      const std::uint64_t token = event.data.u64;
+      if (token == kWakeToken) return std::nullopt;
+      if (token == kKickToken) {
+        drain(kick_fd->get());
+        return std::nullopt;
+      }
+      std::optional<ReceivedDatagram> d;
+      try {
+        d = endpoints[token].receive(buffer, false);
+      } catch (...) {
+        arm(token);
+        throw;
+      }
+      arm(token);
+      if (d) return Incoming{token, *d};
+    }
+  }
+
+  // For a caller receiving its own reply (no serving threads): the next datagram on any
+  // endpoint, or nullopt at `deadline`.
+  std::optional<Incoming> caller_receive(std::vector<std::uint8_t>& buffer,
+                                         Clock::time_point deadline) {
+    if (options.spin.count() > 0) {
+      const auto until = std::min(deadline, Clock::now() + options.spin);
+      do {
+        for (std::size_t i = 0; i < endpoints.size(); ++i) {
+          if (auto d = endpoints[i].receive(buffer, false)) return Incoming{i, *d};
         }
+      } while (Clock::now() < until);
+    }
+    std::vector<pollfd> fds;
+    for (const auto& socket : endpoints) fds.push_back({socket.fd(), POLLIN, 0});
+    for (;;) {
+      if (Clock::now() >= deadline) return std::nullopt;
+      const timespec timeout = timeout_until(deadline);
+      const int n = ppoll(fds.data(), fds.size(), &timeout, nullptr);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        throw TransportError(TransportError::Kind::other,
+                             std::string("ppoll: ") + std::strerror(errno));
       }
       // Rotate so one busy namespace cannot starve the others.
-      const std::size_t first = rotation++ % static_cast<std::size_t>(n);
-      for (int k = 0; k < n; ++k) {
-        const std::uint64_t token = events[(first + static_cast<std::size_t>(k)) % n].data.u64;
-        if (auto d = endpoints[token].receive(buffer, false)) return Incoming{token, *d};
+      const std::size_t first = rotation++;
+      for (std::size_t k = 0; k < fds.size(); ++k) {
+        const std::size_t i = (first + k) % fds.size();
+        if (fds[i].revents == 0) continue;
+        if (auto d = endpoints[i].receive(buffer, false)) return Incoming{i, *d};
       }
     }
   }
@@ -274,30 +343,20 @@ struct RPCPeer::Impl {
 
   void worker_main() {
     std::vector<std::uint8_t> buffer;
-    Waiter me;
     std::unique_lock lock(mu);
     ++idle_threads;
     while (!stopping.load()) {
-      if (leader_busy) {
-        follow(lock, me, [](std::condition_variable& cv, std::unique_lock<std::mutex>& l) {
-          cv.wait(l);
-        });
-        continue;
-      }
-      leader_busy = true;
       std::optional<Clock::time_point> deadline;
       if (!async_deadlines.empty()) deadline = async_deadlines.begin()->first;
       lock.unlock();
       std::optional<Incoming> incoming;
       try {
-        incoming = receive_next(buffer, deadline, true);
+        incoming = worker_receive(buffer, deadline);
       } catch (const std::exception& e) {
         log(LogLevel::error, "serving thread: ", e.what());
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
       }
       lock.lock();
-      leader_busy = false;
-      promote_locked();
       expire_async_locked(lock);
       if (!incoming) continue;
       --idle_threads;
@@ -320,9 +379,9 @@ struct RPCPeer::Impl {
       for (auto& [id, call] : pending) {
         if (call->waiter) call->waiter->notify_one();
       }
+      for (Waiter* w : followers) w->cv.notify_one();
       stopped_cv.notify_all();
     }
-    for (Waiter* w : followers) w->cv.notify_one();
   }
 
   void spawn_locked() {
@@ -339,6 +398,8 @@ struct RPCPeer::Impl {
     join_finished_locked();
     pool_running = true;
     watch(wake_fd->get(), kWakeToken);
+    // A caller receiving right now hands the sockets over when it finishes (see wait()).
+    if (!leader_busy) arm_endpoints();
     for (std::size_t i = 0; i < threads_to_add; ++i) spawn_locked();
     // Callers waiting as followers should stop leading: wake them to re-check.
     for (Waiter* w : followers) w->cv.notify_one();
@@ -428,12 +489,44 @@ struct RPCPeer::Impl {
                                                    "the reply exceeds the peer's max_message_size"})
                          .to_json());
     }
+    const std::uint64_t receiver = (std::uint64_t{origin.endpoint} << 32) | origin.nl_pid;
+    const bool wait = !receiver_congested(receiver);
     try {
-      send_message(origin.endpoint, origin.nl_pid, PayloadType::response, *text);
+      send_message(origin.endpoint, origin.nl_pid, PayloadType::response, *text, wait);
     } catch (const std::exception& e) {
       log(LogLevel::warning, "gave up reply to ", describe_sender(origin.nl_pid, origin.credentials),
           ": ", e.what());
+      const auto* transport = dynamic_cast<const TransportError*>(&e);
+      if (wait && transport != nullptr && transport->kind() == TransportError::Kind::timeout) {
+        mark_congested(receiver);
+        log(LogLevel::warning, describe_sender(origin.nl_pid, origin.credentials),
+            " does not read its replies; for ", kCongestionHold.count(),
+            " s replies to it that do not fit its receive buffer are dropped at once");
+      }
     }
+  }
+
+  // A caller that stops reading would otherwise cost a serving thread send_timeout per reply,
+  // and with enough of its requests queued, every thread of the pool: nobody else would be
+  // answered. So once a reply to it has waited a whole send_timeout in vain, replies to it no
+  // longer wait for a while; those that fit its buffer are still delivered.
+  bool receiver_congested(std::uint64_t receiver) {
+    std::lock_guard lock(congestion_mutex);
+    auto it = congested.find(receiver);
+    if (it == congested.end()) return false;
+    if (Clock::now() < it->second) return true;
+    congested.erase(it);
+    return false;
+  }
+
+  void mark_congested(std::uint64_t receiver) {
+    std::lock_guard lock(congestion_mutex);
+    const auto now = Clock::now();
+    if (congested.size() >= kMaxCongested) {
+      std::erase_if(congested, [now](const auto& entry) { return entry.second <= now; });
+      if (congested.size() >= kMaxCongested) congested.clear();  // forget rather than grow
+    }
+    congested[receiver] = now + kCongestionHold;
   }
 
   std::vector<JsonRpcResponse> dispatch_batch(std::vector<ParsedRequestBody::Item>& items,
@@ -606,7 +699,7 @@ struct RPCPeer::Impl {
   // ---- calling ----
 
   void send_message(std::size_t endpoint, std::uint32_t dest, PayloadType type,
-                    std::string_view body) {
+                    std::string_view body, bool wait = true) {
     if (body.size() > options.max_message_size) {
       throw TransportError(TransportError::Kind::too_large,
                            "message of " + std::to_string(body.size()) +
@@ -623,7 +716,7 @@ struct RPCPeer::Impl {
                           const iovec parts[2] = {
                               {headers, sizeof headers},
                               {const_cast<char*>(chunk.data()), chunk.size()}};
-                          socket.send(dest, parts);
+                          socket.send(dest, parts, wait);
                         });
     } catch (const FramingError& e) {
       throw TransportError(TransportError::Kind::too_large, e.what());
@@ -669,12 +762,13 @@ struct RPCPeer::Impl {
         std::optional<Incoming> incoming;
         std::exception_ptr error;
         try {
-          incoming = receive_next(buffer, deadline, false);
+          incoming = caller_receive(buffer, deadline);
         } catch (...) {
           error = std::current_exception();
         }
         lock.lock();
         leader_busy = false;
+        if (pool_running) arm_endpoints();  // serving threads started meanwhile: hand over
         promote_locked();
         if (error) {
           call->waiter = nullptr;
@@ -758,6 +852,7 @@ struct RPCPeer::Impl {
   std::atomic<std::int64_t> next_id{1};
   std::atomic<std::uint32_t> next_seq{1};
   std::atomic<std::size_t> rotation{0};
+  std::atomic<bool> spinner_active{false};
 
   mutable std::shared_mutex methods_mutex;
   std::map<std::string, std::shared_ptr<const Method>> methods;
@@ -775,6 +870,9 @@ struct RPCPeer::Impl {
   std::multimap<Clock::time_point, std::int64_t> async_deadlines;
 
   std::mutex reassembly_mutex;
+  std::mutex congestion_mutex;
+  // Receivers (endpoint << 32 | nl_pid) that stopped reading, and until when.
+  std::unordered_map<std::uint64_t, Clock::time_point> congested;
   FragmentReassembler reassembler;
 };
 
@@ -799,6 +897,22 @@ RPCPeer::RPCPeer(PeerOptions options) : impl_(std::make_unique<Impl>(std::move(o
 RPCPeer::~RPCPeer() {
   stop();
   impl_->join_all();
+  // Asynchronous calls still waiting would otherwise vanish with their callbacks (a future
+  // would only report a broken promise): give each its outcome now that no thread receives.
+  std::unique_lock lock(impl_->mu);
+  std::vector<std::shared_ptr<Impl::Pending>> outstanding;
+  for (const auto& [id, call] : impl_->pending) {
+    if (std::find(outstanding.begin(), outstanding.end(), call) == outstanding.end()) {
+      outstanding.push_back(call);
+    }
+  }
+  for (const auto& call : outstanding) {
+    call->error = std::make_exception_ptr(TransportError(
+        TransportError::Kind::other, "the calling peer was destroyed before the reply from nl_pid " +
+                                         std::to_string(call->target) + " to '" + call->method +
+                                         "' arrived"));
+    impl_->complete_locked(call, lock);
+  }
 }
 
 std::uint32_t RPCPeer::nl_pid() const { return impl_->endpoints.front().nl_pid(); }
@@ -888,7 +1002,10 @@ Channel RPCPeer::talk_to(std::string_view service_name) {
   json identity;
   try {
     identity = channel.call("rpc.identity");
-  } catch (const RemoteError&) {
+  } catch (const RemoteError& e) {
+    // A service whose policy refuses this caller refuses rpc.identity too; that refusal is the
+    // answer the caller needs, not a suspicion of squatting.
+    if (e.code() == error_code::access_denied) throw;
     identity = nullptr;
   } catch (const TransportError& e) {
     if (e.kind() != TransportError::Kind::no_peer) throw;
@@ -902,8 +1019,9 @@ Channel RPCPeer::talk_to(std::string_view service_name) {
         TransportError::Kind::wrong_peer,
         "nl_pid " + std::to_string(channel.target()) + " (the port for name '" +
             std::string(service_name) + "') answers as " +
-            (name && name->is_string() ? "'" + name->get<std::string>() + "'"
-                                       : std::string("an unnamed peer")) +
+            (name && name->is_string() && !name->get<std::string>().empty()
+                 ? "'" + name->get<std::string>() + "'"
+                 : std::string("an unnamed peer")) +
             ": a hash collision or a squatter, not the service asked for");
   }
   return channel;

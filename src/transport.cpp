@@ -55,7 +55,8 @@ int open_bound_socket(const SocketOptions& options, std::uint32_t& bound) {
     if (err == EADDRINUSE) {
       std::string holder = describe_port_holder(options.nl_pid);
       fail(TransportError::Kind::address_in_use,
-           "nl_pid " + std::to_string(options.nl_pid) + " is already bound in this network namespace" +
+           "nl_pid " + std::to_string(options.nl_pid) + " is already bound in " +
+               (options.netns.empty() ? std::string("this network namespace") : options.netns) +
                (holder.empty() ? std::string() : " by " + holder));
     }
     fail(err == EPERM || err == EACCES ? TransportError::Kind::permission_denied
@@ -106,7 +107,7 @@ void NetlinkSocket::close_fd() noexcept {
   fd_ = -1;
 }
 
-void NetlinkSocket::send(std::uint32_t dest, std::span<const iovec> parts) const {
+void NetlinkSocket::send(std::uint32_t dest, std::span<const iovec> parts, bool wait) const {
   sockaddr_nl addr{};
   addr.nl_family = AF_NETLINK;
   addr.nl_pid = dest;
@@ -115,7 +116,7 @@ void NetlinkSocket::send(std::uint32_t dest, std::span<const iovec> parts) const
   msg.msg_namelen = sizeof addr;
   msg.msg_iov = const_cast<iovec*>(parts.data());
   msg.msg_iovlen = parts.size();
-  while (sendmsg(fd_, &msg, 0) < 0) {
+  while (sendmsg(fd_, &msg, wait ? 0 : MSG_DONTWAIT) < 0) {
     const int err = errno;
     if (err == EINTR) continue;
     const std::string where = "nl_pid " + std::to_string(dest) +
@@ -125,7 +126,8 @@ void NetlinkSocket::send(std::uint32_t dest, std::span<const iovec> parts) const
         fail(TransportError::Kind::no_peer, "no peer bound at " + where);
       case EAGAIN:
         fail(TransportError::Kind::timeout,
-             "peer at " + where + " did not drain its full receive buffer in time");
+             "peer at " + where + (wait ? " did not drain its full receive buffer in time"
+                                        : " has a full receive buffer"));
       case EMSGSIZE:
         fail(TransportError::Kind::too_large, "datagram too large for the socket buffer");
       case EPERM:
@@ -234,7 +236,10 @@ std::uint32_t resolve_target(std::string_view target) {
 }
 
 std::string describe_port_holder(std::uint32_t nl_pid) {
-  std::ifstream table("/proc/net/netlink");
+  // /proc/net follows the thread group leader's network namespace; a socket opened on a thread
+  // that entered another one (run_in_network_namespace) must be looked up in that thread's.
+  std::ifstream table("/proc/thread-self/net/netlink");
+  if (!table) table.open("/proc/self/net/netlink");
   std::string line;
   std::getline(table, line);  // column titles
   std::string inode;

@@ -62,9 +62,10 @@ class NetlinkSocket {
   const std::string& netns() const { return netns_; }
 
   // Sends one datagram gathered from `parts`. Blocks at most the send timeout while the
-  // receiver's buffer is full. Throws TransportError: no_peer when nobody is bound at `dest`
-  // (the kernel answers ECONNREFUSED), timeout when the receiver stayed full.
-  void send(std::uint32_t dest, std::span<const iovec> parts) const;
+  // receiver's buffer is full, or not at all when `wait` is false. Throws TransportError:
+  // no_peer when nobody is bound at `dest` (the kernel answers ECONNREFUSED), timeout when the
+  // receiver stayed full.
+  void send(std::uint32_t dest, std::span<const iovec> parts, bool wait = true) const;
 
   // Reads one whole datagram, however large, into `buffer` (grown as needed). Returns nullopt
   // when none is queued and `wait` is false. Throws TransportError on socket errors.
@@ -93,8 +94,9 @@ std::uint32_t port_id_for_name(std::string_view name);
 // empty string.
 std::uint32_t resolve_target(std::string_view target);
 
-// Who holds a NETLINK_USERSOCK port id in this network namespace, e.g. "pid 1234 (procslink)",
-// found through /proc/net/netlink and /proc/*/fd. Empty when it cannot be told.
+// Who holds a NETLINK_USERSOCK port id in the calling thread's network namespace, e.g.
+// "pid 1234 (procslink)", found through /proc/thread-self/net/netlink and /proc/*/fd. Empty
+// when it cannot be told.
 std::string describe_port_holder(std::uint32_t nl_pid);
 
 }  // namespace procslink

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdint>
 #include <iostream>
 #include <thread>
 
@@ -18,10 +19,20 @@ extern "C" void on_stop_signal(int) {
   if (g_serving) g_serving->stop();  // async-signal-safe: an atomic store and a write()
 }
 
-// Adds two JSON numbers, keeping integers integral.
+// True for an integer that converts to int64 unchanged (nlohmann keeps larger ones unsigned).
+bool fits_int64(const json& value) {
+  return value.is_number_integer() &&
+         !(value.is_number_unsigned() &&
+           value.get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX));
+}
+
+// Adds two JSON numbers, keeping integers integral while the sum fits in 64 bits; a client may
+// send any integers, and signed overflow would be undefined behaviour, so beyond that: doubles.
 json add_numbers(const json& a, const json& b) {
-  if (a.is_number_integer() && b.is_number_integer()) {
-    return a.get<std::int64_t>() + b.get<std::int64_t>();
+  std::int64_t sum = 0;
+  if (fits_int64(a) && fits_int64(b) &&
+      !__builtin_add_overflow(a.get<std::int64_t>(), b.get<std::int64_t>(), &sum)) {
+    return sum;
   }
   return a.get<double>() + b.get<double>();
 }
@@ -42,8 +53,11 @@ void register_demo_methods(RPCPeer& peer) {
       "subtract",
       [](const json& minuend, const json& subtrahend) {
         json negated = require_number(subtrahend, "subtrahend");
-        if (negated.is_number_integer()) negated = -negated.get<std::int64_t>();
-        else negated = -negated.get<double>();
+        if (fits_int64(negated) && negated.get<std::int64_t>() != INT64_MIN) {
+          negated = -negated.get<std::int64_t>();
+        } else {
+          negated = -negated.get<double>();
+        }
         return add_numbers(require_number(minuend, "minuend"), negated);
       },
       {"minuend", "subtrahend"});
