@@ -86,7 +86,24 @@ json JsonRpcRequest::to_json() const {
   return j;
 }
 
-JsonRpcRequest JsonRpcRequest::from_json(const json& j, json* id_out) {
+std::string JsonRpcRequest::serialize() const {
+  std::string text = "{\"jsonrpc\":\"2.0\",\"method\":";
+  text += to_text(json(method));
+  if (params) {
+    text += ",\"params\":";
+    text += to_text(*params);
+  }
+  if (id) {
+    text += ",\"id\":";
+    text += to_text(*id);
+  }
+  text += '}';
+  return text;
+}
+
+namespace {
+// Validates everything but copies nothing large: params are left to the caller.
+JsonRpcRequest validate_request(const json& j, json* id_out) {
   if (!j.is_object()) throw JsonRpcError(error_code::invalid_request, "Invalid Request",
                                          "a request must be a JSON object");
   JsonRpcRequest request;
@@ -108,8 +125,20 @@ JsonRpcRequest JsonRpcRequest::from_json(const json& j, json* id_out) {
   request.method = method->get<std::string>();
   if (auto params = j.find("params"); params != j.end()) {
     if (!params->is_array() && !params->is_object()) fail("params must be an array or an object");
-    request.params = *params;
   }
+  return request;
+}
+}  // namespace
+
+JsonRpcRequest JsonRpcRequest::from_json(const json& j, json* id_out) {
+  JsonRpcRequest request = validate_request(j, id_out);
+  if (auto params = j.find("params"); params != j.end()) request.params = *params;
+  return request;
+}
+
+JsonRpcRequest JsonRpcRequest::from_json(json&& j, json* id_out) {
+  JsonRpcRequest request = validate_request(j, id_out);
+  if (auto params = j.find("params"); params != j.end()) request.params = std::move(*params);
   return request;
 }
 
@@ -128,7 +157,21 @@ json JsonRpcResponse::to_json() const {
   return j;
 }
 
-JsonRpcResponse JsonRpcResponse::from_json(const json& j) {
+std::string JsonRpcResponse::serialize() const {
+  std::string text = "{\"jsonrpc\":\"2.0\",\"id\":";
+  text += to_text(id);
+  if (is_error()) {
+    text += ",\"error\":";
+    text += to_text(error().to_json());
+  } else {
+    text += ",\"result\":";
+    text += to_text(result());
+  }
+  text += '}';
+  return text;
+}
+
+JsonRpcResponse JsonRpcResponse::from_json(json&& j) {
   if (!j.is_object()) throw FramingError("response is not a JSON object");
   auto version = j.find("jsonrpc");
   if (version == j.end() || *version != "2.0") throw FramingError("response lacks jsonrpc \"2.0\"");
@@ -139,7 +182,7 @@ JsonRpcResponse JsonRpcResponse::from_json(const json& j) {
   if ((result == j.end()) == (error == j.end())) {
     throw FramingError("response must have exactly one of result and error");
   }
-  if (result != j.end()) return success(*id, *result);
+  if (result != j.end()) return success(*id, std::move(*result));
   return failure(*id, ErrorObject::from_json(*error));
 }
 
@@ -168,10 +211,10 @@ ParsedRequestBody parse_request_body(std::string_view body) {
     parsed.whole_body_error = JsonRpcResponse::failure(nullptr, e.error());
     return parsed;
   }
-  auto parse_one = [](const json& j) -> ParsedRequestBody::Item {
+  auto parse_one = [](json&& j) -> ParsedRequestBody::Item {
     json id = nullptr;
     try {
-      return {JsonRpcRequest::from_json(j, &id)};
+      return {JsonRpcRequest::from_json(std::move(j), &id)};
     } catch (const JsonRpcError& e) {
       return {JsonRpcResponse::failure(id, e.error())};
     }
@@ -183,14 +226,14 @@ ParsedRequestBody parse_request_body(std::string_view body) {
     }
     parsed.batch = true;
     parsed.items.reserve(value.size());
-    for (const json& element : value) parsed.items.push_back(parse_one(element));
+    for (json& element : value) parsed.items.push_back(parse_one(std::move(element)));
     return parsed;
   }
   if (!value.is_object()) {
     parsed.whole_body_error = invalid_request(nullptr, "body must be a JSON object or array");
     return parsed;
   }
-  parsed.items.push_back(parse_one(value));
+  parsed.items.push_back(parse_one(std::move(value)));
   if (auto* error = std::get_if<JsonRpcResponse>(&parsed.items.front().content)) {
     parsed.whole_body_error = std::move(*error);
     parsed.items.clear();
@@ -201,10 +244,14 @@ ParsedRequestBody parse_request_body(std::string_view body) {
 std::optional<std::string> serialize_replies(bool batch,
                                              const std::vector<JsonRpcResponse>& replies) {
   if (replies.empty()) return std::nullopt;
-  if (!batch) return to_text(replies.front().to_json());
-  json array = json::array();
-  for (const auto& reply : replies) array.push_back(reply.to_json());
-  return to_text(array);
+  if (!batch) return replies.front().serialize();
+  std::string text = "[";
+  for (const auto& reply : replies) {
+    if (text.size() > 1) text += ',';
+    text += reply.serialize();
+  }
+  text += ']';
+  return text;
 }
 
 std::vector<JsonRpcResponse> parse_response_body(std::string_view body) {
@@ -217,9 +264,9 @@ std::vector<JsonRpcResponse> parse_response_body(std::string_view body) {
   std::vector<JsonRpcResponse> responses;
   if (value.is_array()) {
     if (value.empty()) throw FramingError("reply is an empty array");
-    for (const json& element : value) responses.push_back(JsonRpcResponse::from_json(element));
+    for (json& element : value) responses.push_back(JsonRpcResponse::from_json(std::move(element)));
   } else {
-    responses.push_back(JsonRpcResponse::from_json(value));
+    responses.push_back(JsonRpcResponse::from_json(std::move(value)));
   }
   return responses;
 }

@@ -484,10 +484,9 @@ struct RPCPeer::Impl {
           describe_sender(origin.nl_pid, origin.credentials), " exceeds max_message_size ",
           options.max_message_size, "; answering with an error instead");
       json id = parsed.batch ? json(nullptr) : replies.front().id;
-      text = to_text(JsonRpcResponse::failure(id, {error_code::message_too_large,
-                                                   "Message too large",
-                                                   "the reply exceeds the peer's max_message_size"})
-                         .to_json());
+      text = JsonRpcResponse::failure(id, {error_code::message_too_large, "Message too large",
+                                           "the reply exceeds the peer's max_message_size"})
+                 .serialize();
     }
     const std::uint64_t receiver = (std::uint64_t{origin.endpoint} << 32) | origin.nl_pid;
     const bool wait = !receiver_congested(receiver);
@@ -689,11 +688,12 @@ struct RPCPeer::Impl {
                               call.method + "' before the deadline (is the peer alive and serving?)");
   }
 
-  static CallOutcome outcome_of(const Pending& call) {
+  // Moves the result out: each call's outcome is taken exactly once.
+  static CallOutcome outcome_of(Pending& call) {
     if (call.error) return failed_outcome(call.error);
-    const JsonRpcResponse& r = call.responses.front();
+    JsonRpcResponse& r = call.responses.front();
     if (r.is_error()) return failed_outcome(std::make_exception_ptr(RemoteError(r.error())));
-    return {r.result()};
+    return {std::move(std::get<0>(r.outcome))};
   }
 
   // ---- calling ----
@@ -801,9 +801,11 @@ struct RPCPeer::Impl {
     JsonRpcRequest request{std::string(method), std::nullopt, id};
     if (!params.is_null()) request.params = std::move(params);
     const auto deadline = deadline_for(channel);
-    auto call = begin_call(channel, method, {id}, to_text(request.to_json()));
+    auto call = begin_call(channel, method, {id}, request.serialize());
     wait(call, deadline);
-    return outcome_of(*call).get();
+    CallOutcome outcome = outcome_of(*call);
+    if (outcome.value.index() == 1) std::rethrow_exception(std::get<1>(outcome.value));
+    return std::move(std::get<0>(outcome.value));
   }
 
   void call_async(const Channel& channel, std::string_view method, json params,
@@ -835,7 +837,7 @@ struct RPCPeer::Impl {
     }
     try {
       send_message(channel.endpoint_, channel.target_, PayloadType::request,
-                   to_text(request.to_json()));
+                   request.serialize());
     } catch (...) {
       std::unique_lock lock(mu);
       if (!call->done) {
@@ -1036,7 +1038,7 @@ json Channel::call_with(std::string_view method, json params) const {
 void Channel::notify_with(std::string_view method, json params) const {
   JsonRpcRequest request{std::string(method), std::nullopt, std::nullopt};
   if (!params.is_null()) request.params = std::move(params);
-  peer_->impl_->send_message(endpoint_, target_, PayloadType::request, to_text(request.to_json()));
+  peer_->impl_->send_message(endpoint_, target_, PayloadType::request, request.serialize());
 }
 
 std::future<json> Channel::async_call_with(std::string_view method, json params) const {

@@ -73,9 +73,13 @@ struct JsonRpcRequest {
 
   bool is_notification() const { return !id.has_value(); }
   json to_json() const;
+  // The compact JSON text, written directly (no intermediate json object, no copy of params).
+  std::string serialize() const;
   // Validates one request object. Throws JsonRpcError(invalid_request) and, when the object
-  // carried a usable id, `id_out` receives it so the error reply can echo it.
+  // carried a usable id, `id_out` receives it so the error reply can echo it. The rvalue form
+  // moves params out instead of copying them.
   static JsonRpcRequest from_json(const json& j, json* id_out = nullptr);
+  static JsonRpcRequest from_json(json&& j, json* id_out = nullptr);
 };
 
 struct JsonRpcResponse {
@@ -89,7 +93,9 @@ struct JsonRpcResponse {
   static JsonRpcResponse success(json id, json result);
   static JsonRpcResponse failure(json id, ErrorObject error);
   json to_json() const;
-  static JsonRpcResponse from_json(const json& j);  // throws FramingError if malformed
+  std::string serialize() const;  // compact JSON text, written directly
+  static JsonRpcResponse from_json(json&& j);  // throws FramingError if malformed; moves result
+  static JsonRpcResponse from_json(const json& j) { return from_json(json(j)); }
 };
 
 // A request body as a server sees it, after the specification's rules: either one error reply
