@@ -370,6 +370,7 @@ struct RPCPeer::Impl {
       ++idle_threads;
     }
     --idle_threads;
+    if (pool_threads == 1) fail_async_calls_locked(lock);
     if (--pool_threads == 0) {
       // The last one out lets callers receive for themselves again.
       epoll_ctl(epoll_fd->get(), EPOLL_CTL_DEL, wake_fd->get(), nullptr);
@@ -384,6 +385,24 @@ struct RPCPeer::Impl {
     }
   }
 
+  // Asynchronous calls have nobody to receive their replies or enforce their deadlines once
+  // the last serving thread leaves, so they fail now instead of waiting forever. Runs while
+  // this thread still counts as serving, so no new pool starts while callbacks run unlocked;
+  // calls made meanwhile (even by a callback) are found by the next pass.
+  void fail_async_calls_locked(std::unique_lock<std::mutex>& lock) {
+    for (;;) {
+      auto it = std::find_if(pending.begin(), pending.end(),
+                             [](const auto& entry) { return entry.second->async_deadline.has_value(); });
+      if (it == pending.end()) return;
+      auto call = it->second;
+      call->error = std::make_exception_ptr(TransportError(
+          TransportError::Kind::other,
+          "serving stopped before the reply from nl_pid " + std::to_string(call->target) +
+              " to '" + call->method + "' arrived (RPCPeer::stop ends asynchronous calls too)"));
+      complete_locked(call, lock);
+    }
+  }
+
   void spawn_locked() {
     ++pool_threads;
     threads.emplace_back(&Impl::worker_main, this);
@@ -391,10 +410,17 @@ struct RPCPeer::Impl {
 
   // Starts serving threads unless they run already; `caller_joins` counts the calling thread,
   // which then runs worker_main itself.
-  void start(std::size_t threads_to_add, bool caller_joins) {
+  // `for_replies`: started only to receive replies of asynchronous calls, not to serve.
+  void start(std::size_t threads_to_add, bool caller_joins, bool for_replies = false) {
     std::lock_guard lock(mu);
     if (caller_joins) ++pool_threads;
     if (pool_running) return;
+    if (for_replies) {
+      // A stop() that came while nothing served (a repeated stop, say) is not meant for these
+      // threads; left pending it would end them at once and strand the call.
+      stopping.store(false);
+      drain(wake_fd->get());
+    }
     join_finished_locked();
     pool_running = true;
     watch(wake_fd->get(), kWakeToken);
@@ -810,8 +836,6 @@ struct RPCPeer::Impl {
 
   void call_async(const Channel& channel, std::string_view method, json params,
                   std::function<void(CallOutcome)> done) {
-    // Someone has to receive the reply while the caller is away: serve in the background.
-    start(options.workers, false);
     const std::int64_t id = next_id++;
     JsonRpcRequest request{std::string(method), std::nullopt, id};
     if (!params.is_null()) request.params = std::move(params);
@@ -831,6 +855,10 @@ struct RPCPeer::Impl {
       earliest = async_deadlines.empty() || deadline < async_deadlines.begin()->first;
       async_deadlines.emplace(deadline, id);
     }
+    // Someone has to receive the reply while the caller is away: serve in the background.
+    // Only after the call is registered, so a pool that is just stopping fails it rather than
+    // leaving it without a receiver.
+    start(options.workers, false, true);
     if (earliest) {
       const std::uint64_t one = 1;
       (void)::write(kick_fd->get(), &one, sizeof one);  // the leader must re-arm its timeout

@@ -1,0 +1,660 @@
+// The peer layer (RPCPeer, Channel) end to end: an in-process server peer serving on background
+// threads, a client peer in the same process, real netlink sockets between them.
+#include <gtest/gtest.h>
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "procslink/procslink.hpp"
+
+namespace procslink {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Generous bound for anything that should happen "at once": the machine is shared and noisy.
+constexpr auto kLiveness = 20s;
+
+std::string unique_name(const std::string& what) {
+  return "procslink-test-peer-" + std::to_string(::getpid()) + "-" + what;
+}
+
+// A port id nobody holds: the kernel hands out each autobound id to one socket at a time, and
+// closing the socket frees it again.
+std::uint32_t unbound_nl_pid() {
+  std::uint32_t port;
+  {
+    NetlinkSocket socket;
+    port = socket.nl_pid();
+  }
+  return port;
+}
+
+template <typename F>
+TransportError::Kind transport_error_kind(F&& f) {
+  try {
+    f();
+  } catch (const TransportError& e) {
+    return e.kind();
+  }
+  ADD_FAILURE() << "expected a TransportError";
+  return TransportError::Kind::other;
+}
+
+template <typename F>
+ErrorObject remote_error(F&& f) {
+  try {
+    f();
+  } catch (const RemoteError& e) {
+    return e.error();
+  }
+  ADD_FAILURE() << "expected a RemoteError";
+  return {};
+}
+
+struct Calculator {
+  int base = 100;
+  int add(int a, int b) { return a + b; }
+  int sub(int a, int b) const { return a - b; }
+  std::string greet(const std::string& who) { return "hi " + who + " from " + std::to_string(base); }
+};
+
+// A server peer serving in the background with a few methods, and a client peer.
+class PeerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server.register_function("subtract", [](int a, int b) { return a - b; },
+                             {"minuend", "subtrahend"});
+    server.register_function("concat", [](const std::string& a, const std::string& b) {
+      return a + b;
+    });
+    server.register_function("echo", [](const json& value) { return value; }, {"value"});
+    server.register_function("sleep", [](int ms) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+      return ms;
+    });
+    server.start();
+  }
+
+  RPCPeer server;
+  RPCPeer client;
+  Channel channel() { return client.talk_to(server.nl_pid()); }
+};
+
+TEST_F(PeerTest, TypedHandlerTakesPositionalParams) {
+  EXPECT_EQ(channel().call<int>("subtract", 42, 23), 19);
+  EXPECT_EQ(channel().call<int>("subtract", 23, 42), -19);
+  EXPECT_EQ(channel().call<std::string>("concat", "ab", "cd"), "abcd");
+}
+
+TEST_F(PeerTest, TypedHandlerTakesNamedParamsWhenNamesAreGiven) {
+  EXPECT_EQ(channel().call_named("subtract", {{"minuend", 42}, {"subtrahend", 23}}), json(19));
+  EXPECT_EQ(channel().call_named("subtract", {{"subtrahend", 23}, {"minuend", 42}}), json(19));
+}
+
+TEST_F(PeerTest, NamedParamsAreRefusedByAHandlerWithoutNames) {
+  const ErrorObject e = remote_error([&] { channel().call_named("concat", {{"a", "x"}, {"b", "y"}}); });
+  EXPECT_EQ(e.code, error_code::invalid_params);
+}
+
+TEST_F(PeerTest, RawHandlerReceivesParamsAsSent) {
+  std::mutex mu;
+  std::vector<json> seen;
+  server.register_raw("raw", [&](const json& params, const CallContext&) {
+    std::lock_guard lock(mu);
+    seen.push_back(params);
+    return json{{"got", params}};
+  });
+  EXPECT_EQ(channel().call("raw", 1, "two", nullptr),
+            (json{{"got", json::array({1, "two", nullptr})}}));
+  EXPECT_EQ(channel().call_with("raw", {{"k", json::array({1, 2})}}),
+            (json{{"got", {{"k", json::array({1, 2})}}}}));
+  EXPECT_EQ(channel().call_with("raw", nullptr), (json{{"got", nullptr}}));
+  std::lock_guard lock(mu);
+  ASSERT_EQ(seen.size(), 3u);
+  EXPECT_TRUE(seen[2].is_null()) << "absent params reach a raw handler as null";
+}
+
+TEST_F(PeerTest, ContextHandlerSeesCallerPortAndKernelCredentials) {
+  server.register_function("who", [](const CallContext& context, int x) {
+    return json{{"nl_pid", context.sender_nl_pid},
+                {"pid", context.credentials.pid},
+                {"uid", context.credentials.uid},
+                {"gid", context.credentials.gid},
+                {"method", context.method},
+                {"netns", context.netns},
+                {"x", x}};
+  });
+  const json who = channel().call("who", 7);
+  EXPECT_EQ(who["nl_pid"], client.nl_pid());
+  EXPECT_EQ(who["pid"], ::getpid());
+  EXPECT_EQ(who["uid"], ::getuid());
+  EXPECT_EQ(who["gid"], ::getgid());
+  EXPECT_EQ(who["method"], "who");
+  EXPECT_EQ(who["netns"], "");
+  EXPECT_EQ(who["x"], 7) << "the context parameter does not count as a JSON argument";
+  EXPECT_EQ(remote_error([&] { channel().call("who", 7, 8); }).code, error_code::invalid_params);
+}
+
+TEST_F(PeerTest, MemberFunctionsRegisterInOneStatementWithNamedParams) {
+  Calculator calc;
+  server.register_functions_in_object(calc, method("calc.add", &Calculator::add),
+                                      method("calc.sub", &Calculator::sub, {"a", "b"}),
+                                      method("calc.greet", &Calculator::greet, {"who"}));
+  EXPECT_EQ(channel().call<int>("calc.add", 2, 3), 5);
+  EXPECT_EQ(channel().call<int>("calc.sub", 10, 4), 6);
+  EXPECT_EQ(channel().call_named("calc.sub", {{"b", 4}, {"a", 10}}), json(6));
+  calc.base = 7;  // registered by reference: the handler sees the object as it is now
+  EXPECT_EQ(channel().call_named("calc.greet", {{"who", "bob"}}), json("hi bob from 7"));
+}
+
+TEST_F(PeerTest, TypedResultsConvertOrFailAsMalformedReply) {
+  EXPECT_EQ(channel().call<std::string>("echo", "text"), "text");
+  EXPECT_EQ(channel().call<int>("echo", 12345), 12345);
+  EXPECT_EQ(channel().call<std::vector<int>>("echo", json::array({1, 2, 3})),
+            (std::vector<int>{1, 2, 3}));
+  EXPECT_EQ(transport_error_kind([&] { channel().call<int>("echo", "not a number"); }),
+            TransportError::Kind::malformed_reply);
+}
+
+TEST_F(PeerTest, WrongArgumentTypeIsInvalidParams) {
+  const ErrorObject e = remote_error([&] { channel().call("subtract", "forty-two", 23); });
+  EXPECT_EQ(e.code, error_code::invalid_params);
+  EXPECT_EQ(remote_error([&] { channel().call_named("subtract", {{"minuend", "x"}, {"subtrahend", 1}}); })
+                .code,
+            error_code::invalid_params);
+}
+
+TEST_F(PeerTest, WrongArgumentCountIsInvalidParams) {
+  EXPECT_EQ(remote_error([&] { channel().call("subtract", 1); }).code, error_code::invalid_params);
+  EXPECT_EQ(remote_error([&] { channel().call("subtract", 1, 2, 3); }).code,
+            error_code::invalid_params);
+  EXPECT_EQ(remote_error([&] { channel().call_with("subtract", nullptr); }).code,
+            error_code::invalid_params);
+  EXPECT_EQ(remote_error([&] { channel().call_named("subtract", {{"minuend", 1}}); }).code,
+            error_code::invalid_params);
+  EXPECT_EQ(remote_error([&] {
+              channel().call_named("subtract", {{"minuend", 1}, {"subtrahend", 2}, {"extra", 3}});
+            }).code,
+            error_code::invalid_params);
+}
+
+TEST_F(PeerTest, UnknownMethodIsMethodNotFound) {
+  const ErrorObject e = remote_error([&] { channel().call("no.such.method"); });
+  EXPECT_EQ(e.code, error_code::method_not_found);
+  server.unregister("echo");
+  EXPECT_EQ(remote_error([&] { channel().call("echo", 1); }).code, error_code::method_not_found);
+}
+
+TEST_F(PeerTest, JsonRpcErrorFromHandlerReachesCallerIntact) {
+  server.register_function("refuse", []() -> int {
+    throw JsonRpcError(-32000, "x", json{{"why", "because"}, {"n", 3}});
+  });
+  try {
+    channel().call("refuse");
+    FAIL() << "expected RemoteError";
+  } catch (const RemoteError& e) {
+    EXPECT_EQ(e.code(), -32000);
+    EXPECT_EQ(e.message(), "x");
+    ASSERT_TRUE(e.data().has_value());
+    EXPECT_EQ(*e.data(), (json{{"why", "because"}, {"n", 3}}));
+  }
+}
+
+TEST_F(PeerTest, OtherExceptionFromHandlerIsInternalErrorWithItsText) {
+  server.register_function("explode", []() -> int { throw std::runtime_error("boom"); });
+  const ErrorObject e = remote_error([&] { channel().call("explode"); });
+  EXPECT_EQ(e.code, error_code::internal_error);
+  ASSERT_TRUE(e.data.has_value());
+  EXPECT_EQ(*e.data, json("boom"));
+}
+
+TEST_F(PeerTest, CallToUnboundPortFailsWithNoPeerAtOnce) {
+  const auto start = std::chrono::steady_clock::now();
+  // A long deadline: a no_peer failure must come from the kernel's refusal, not from waiting.
+  EXPECT_EQ(transport_error_kind([&] {
+              client.talk_to(unbound_nl_pid()).with_timeout(60s).call("echo", 1);
+            }),
+            TransportError::Kind::no_peer);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, kLiveness);
+}
+
+TEST_F(PeerTest, ShortTimeoutOnSlowHandlerIsTimeout) {
+  EXPECT_EQ(transport_error_kind([&] { channel().with_timeout(200ms).call("sleep", 1500); }),
+            TransportError::Kind::timeout);
+  // The peer is still usable afterwards.
+  EXPECT_EQ(channel().call<int>("echo", 5), 5);
+}
+
+TEST_F(PeerTest, NotificationReachesHandler) {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<json> received;
+  server.register_raw("record", [&](const json& params, const CallContext&) {
+    // Notified under the lock: the waiter may destroy cv as soon as it can lock mu.
+    std::lock_guard lock(mu);
+    received.push_back(params);
+    cv.notify_all();
+    return json(nullptr);
+  });
+  channel().notify("record", "a", 1);
+  std::unique_lock lock(mu);
+  ASSERT_TRUE(cv.wait_for(lock, kLiveness, [&] { return !received.empty(); }));
+  EXPECT_EQ(received.front(), json::array({"a", 1}));
+}
+
+TEST_F(PeerTest, AsyncCallReturnsFuture) {
+  std::future<json> slow = channel().async_call("sleep", 100);
+  std::future<json> fast = channel().async_call("subtract", 5, 3);
+  std::future<json> bad = channel().async_call("no.such.method");
+  ASSERT_EQ(fast.wait_for(kLiveness), std::future_status::ready);
+  EXPECT_EQ(fast.get(), json(2));
+  ASSERT_EQ(slow.wait_for(kLiveness), std::future_status::ready);
+  EXPECT_EQ(slow.get(), json(100));
+  ASSERT_EQ(bad.wait_for(kLiveness), std::future_status::ready);
+  try {
+    bad.get();
+    FAIL() << "expected RemoteError";
+  } catch (const RemoteError& e) {
+    EXPECT_EQ(e.code(), error_code::method_not_found);
+  }
+}
+
+TEST_F(PeerTest, AsyncCallRunsCallbackWithTheOutcome) {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<CallOutcome> outcomes;
+  auto done = [&](CallOutcome outcome) {
+    // Notified under the lock: the waiter may destroy cv as soon as it can lock mu.
+    std::lock_guard lock(mu);
+    outcomes.push_back(std::move(outcome));
+    cv.notify_all();
+  };
+  channel().async_call_with("echo", json::array({"cb"}), done);
+  std::unique_lock lock(mu);
+  ASSERT_TRUE(cv.wait_for(lock, kLiveness, [&] { return outcomes.size() == 1; }));
+  EXPECT_EQ(outcomes[0].get(), json("cb"));
+  lock.unlock();
+  channel().async_call_with("subtract", json::array({1}), done);
+  lock.lock();
+  ASSERT_TRUE(cv.wait_for(lock, kLiveness, [&] { return outcomes.size() == 2; }));
+  EXPECT_THROW(outcomes[1].get(), RemoteError);
+}
+
+TEST_F(PeerTest, AsyncCallToUnboundPortDeliversNoPeer) {
+  std::future<json> f = client.talk_to(unbound_nl_pid()).async_call("echo", 1);
+  ASSERT_EQ(f.wait_for(kLiveness), std::future_status::ready);
+  try {
+    f.get();
+    FAIL() << "expected TransportError";
+  } catch (const TransportError& e) {
+    EXPECT_EQ(e.kind(), TransportError::Kind::no_peer);
+  }
+}
+
+TEST_F(PeerTest, AsyncCallTimesOutAtItsDeadline) {
+  std::future<json> f = channel().with_timeout(200ms).async_call("sleep", 1500);
+  ASSERT_EQ(f.wait_for(kLiveness), std::future_status::ready);
+  try {
+    f.get();
+    FAIL() << "expected TransportError";
+  } catch (const TransportError& e) {
+    EXPECT_EQ(e.kind(), TransportError::Kind::timeout);
+  }
+}
+
+TEST_F(PeerTest, BatchReturnsOneOutcomePerCallInOrder) {
+  const auto outcomes = channel().call_batch({{"subtract", json::array({42, 23})},
+                                              {"no.such.method", nullptr},
+                                              {"echo", json::array({"e"})},
+                                              {"subtract", {{"minuend", 1}, {"subtrahend", 2}}},
+                                              {"subtract", json::array({"x"})}});
+  ASSERT_EQ(outcomes.size(), 5u);
+  EXPECT_EQ(outcomes[0].get(), json(19));
+  try {
+    outcomes[1].get();
+    FAIL();
+  } catch (const RemoteError& e) {
+    EXPECT_EQ(e.code(), error_code::method_not_found);
+  }
+  EXPECT_EQ(outcomes[2].get(), json("e"));
+  EXPECT_EQ(outcomes[3].get(), json(-1));
+  try {
+    outcomes[4].get();
+    FAIL();
+  } catch (const RemoteError& e) {
+    EXPECT_EQ(e.code(), error_code::invalid_params);
+  }
+}
+
+TEST_F(PeerTest, HandlerMayCallAnotherPeerWhileServing) {
+  RPCPeer front;
+  const std::uint32_t backend = server.nl_pid();
+  front.register_function("relay", [&front, backend](int a, int b) {
+    return front.talk_to(backend).call<int>("subtract", a, b) * 10;
+  });
+  front.start();
+  EXPECT_EQ(client.talk_to(front.nl_pid()).call<int>("relay", 9, 4), 50);
+  // And the serving peer's own thread may call out at the same time as it serves.
+  EXPECT_EQ(front.talk_to(server.nl_pid()).call<int>("subtract", 3, 1), 2);
+  std::vector<std::future<json>> relayed;
+  for (int i = 0; i < 8; ++i) relayed.push_back(client.talk_to(front.nl_pid()).async_call("relay", i, 1));
+  for (int i = 0; i < 8; ++i) {
+    ASSERT_EQ(relayed[i].wait_for(kLiveness), std::future_status::ready);
+    EXPECT_EQ(relayed[i].get(), json((i - 1) * 10));
+  }
+}
+
+TEST(PeerServing, StopFromAnotherThreadEndsRunServerForever) {
+  RPCPeer peer;
+  peer.register_function("echo", [](int x) { return x; });
+  auto served = std::async(std::launch::async, [&] { peer.run_server_forever(); });
+  RPCPeer client;
+  EXPECT_EQ(client.talk_to(peer.nl_pid()).call<int>("echo", 3), 3);
+  EXPECT_TRUE(peer.serving());
+  std::thread([&] { peer.stop(); }).join();
+  ASSERT_EQ(served.wait_for(kLiveness), std::future_status::ready);
+  served.get();
+  EXPECT_FALSE(peer.serving());
+  // A stopped peer can still make calls of its own and be served again.
+  auto again = std::async(std::launch::async, [&] { peer.run_server_forever(); });
+  EXPECT_EQ(client.talk_to(peer.nl_pid()).call<int>("echo", 4), 4);
+  peer.stop();
+  ASSERT_EQ(again.wait_for(kLiveness), std::future_status::ready);
+}
+
+RPCPeer* g_signalled_peer = nullptr;
+extern "C" void stop_on_signal(int) {
+  if (g_signalled_peer) g_signalled_peer->stop();
+}
+
+TEST(PeerServing, StopFromSignalHandlerEndsRunServerForever) {
+  RPCPeer peer;
+  peer.register_function("echo", [](int x) { return x; });
+  g_signalled_peer = &peer;
+  struct sigaction action {}, previous {};
+  action.sa_handler = stop_on_signal;
+  sigemptyset(&action.sa_mask);
+  ASSERT_EQ(sigaction(SIGUSR1, &action, &previous), 0);
+  auto served = std::async(std::launch::async, [&] { peer.run_server_forever(); });
+  RPCPeer client;
+  EXPECT_EQ(client.talk_to(peer.nl_pid()).call<int>("echo", 1), 1);
+  ASSERT_EQ(raise(SIGUSR1), 0);  // runs the handler on this thread, not the serving one
+  const auto status = served.wait_for(kLiveness);
+  if (status != std::future_status::ready) peer.stop();  // do not leave a thread behind
+  served.get();
+  sigaction(SIGUSR1, &previous, nullptr);
+  g_signalled_peer = nullptr;
+  EXPECT_EQ(status, std::future_status::ready);
+}
+
+TEST(PeerServing, StopFromSignalHandlerOnTheServingThreadEndsRunServerForever) {
+  RPCPeer peer;
+  peer.register_function("echo", [](int x) { return x; });
+  g_signalled_peer = &peer;
+  struct sigaction action {}, previous {};
+  action.sa_handler = stop_on_signal;
+  sigemptyset(&action.sa_mask);
+  ASSERT_EQ(sigaction(SIGUSR1, &action, &previous), 0);
+  std::promise<void> finished;
+  auto done = finished.get_future();
+  std::thread serving([&] {
+    peer.run_server_forever();
+    finished.set_value();
+  });
+  RPCPeer client;
+  EXPECT_EQ(client.talk_to(peer.nl_pid()).call<int>("echo", 1), 1);
+  // The signal interrupts the serving thread's own wait (EINTR) and the handler runs there.
+  ASSERT_EQ(pthread_kill(serving.native_handle(), SIGUSR1), 0);
+  const auto status = done.wait_for(kLiveness);
+  if (status != std::future_status::ready) peer.stop();  // do not leave a thread behind
+  serving.join();
+  sigaction(SIGUSR1, &previous, nullptr);
+  g_signalled_peer = nullptr;
+  EXPECT_EQ(status, std::future_status::ready);
+}
+
+TEST(PeerServing, DestructorOfServingPeerJoinsCleanly) {
+  auto finished = std::async(std::launch::async, [] {
+    RPCPeer client;
+    for (int round = 0; round < 3; ++round) {
+      RPCPeer peer;
+      peer.register_function("echo", [](int x) { return x; });
+      peer.start();
+      EXPECT_EQ(client.talk_to(peer.nl_pid()).call<int>("echo", round), round);
+    }
+    // Also one that serves on its own thread through run_server_forever.
+    auto peer = std::make_unique<RPCPeer>();
+    peer->register_function("echo", [](int x) { return x; });
+    std::thread serving([&] { peer->run_server_forever(); });
+    EXPECT_EQ(client.talk_to(peer->nl_pid()).call<int>("echo", 9), 9);
+    peer->stop();
+    serving.join();
+    peer.reset();
+  });
+  ASSERT_EQ(finished.wait_for(kLiveness), std::future_status::ready);
+  finished.get();
+}
+
+TEST(PeerServing, DestructorFailsOutstandingAsyncCalls) {
+  RPCPeer server;
+  server.register_function("sleep", [](int ms) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    return ms;
+  });
+  server.start();
+  std::future<json> pending;
+  std::atomic<int> callbacks{0};
+  std::optional<CallOutcome> outcome;
+  {
+    RPCPeer client;
+    Channel channel = client.talk_to(server.nl_pid()).with_timeout(60s);
+    pending = channel.async_call("sleep", 300);
+    channel.async_call_with("sleep", json::array({300}), [&](CallOutcome o) {
+      ++callbacks;
+      outcome = std::move(o);
+    });
+  }
+  // The peer is gone: both calls must have failed with a transport error, not hang or vanish.
+  EXPECT_EQ(callbacks.load(), 1);
+  ASSERT_TRUE(outcome.has_value());
+  EXPECT_THROW(outcome->get(), TransportError);
+  ASSERT_EQ(pending.wait_for(kLiveness), std::future_status::ready);
+  EXPECT_THROW(pending.get(), TransportError);
+}
+
+TEST(PeerServing, AsyncCallInFlightWhenServingStopsEndsWithTransportError) {
+  RPCPeer server;
+  server.register_function("sleep", [](int ms) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    return ms;
+  });
+  server.start();
+  RPCPeer client;
+  client.start();
+  std::future<json> in_flight = client.talk_to(server.nl_pid()).with_timeout(60s).async_call("sleep", 1000);
+  client.stop();
+  // Nobody receives for the client any more: the call must end rather than wait forever.
+  ASSERT_EQ(in_flight.wait_for(kLiveness), std::future_status::ready);
+  EXPECT_THROW(in_flight.get(), TransportError);
+}
+
+TEST(PeerServing, AsyncCallAfterARepeatedStopStillCompletes) {
+  RPCPeer server;
+  server.register_function("echo", [](int x) { return x; });
+  server.start();
+  RPCPeer client;
+  client.start();
+  client.stop();
+  const auto deadline = std::chrono::steady_clock::now() + kLiveness;
+  while (client.serving() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(1ms);
+  }
+  ASSERT_FALSE(client.serving());
+  client.stop();  // stop() twice, as a second signal would: nothing is serving now
+  std::future<json> f = client.talk_to(server.nl_pid()).with_timeout(10s).async_call("echo", 5);
+  ASSERT_EQ(f.wait_for(kLiveness), std::future_status::ready);
+  EXPECT_EQ(f.get(), json(5));
+}
+
+class LargeMessageTest : public PeerTest {};
+
+TEST_F(LargeMessageTest, EchoesLargeStringsIntact) {
+  for (const std::size_t size : {std::size_t{100} << 10, std::size_t{1} << 20, std::size_t{64} << 20}) {
+    SCOPED_TRACE(size);
+    std::string text(size, '\0');
+    // Not a repeated byte: a misplaced fragment must change the content.
+    for (std::size_t i = 0; i < size; ++i) text[i] = static_cast<char>('a' + (i * 7 + i / 4096) % 26);
+    const auto echoed = channel().with_timeout(60s).call<std::string>("echo", text);
+    ASSERT_EQ(echoed.size(), text.size());
+    EXPECT_TRUE(echoed == text);
+  }
+}
+
+TEST_F(LargeMessageTest, RequestAboveMaxMessageSizeIsTooLarge) {
+  PeerOptions options;
+  options.max_message_size = 1u << 20;
+  RPCPeer small(options);
+  const std::string text(2u << 20, 'x');
+  EXPECT_EQ(transport_error_kind([&] { small.talk_to(server.nl_pid()).call("echo", text); }),
+            TransportError::Kind::too_large);
+  // Small calls still work from the same peer.
+  EXPECT_EQ(small.talk_to(server.nl_pid()).call<int>("echo", 1), 1);
+}
+
+TEST_F(LargeMessageTest, ReplyAboveServersMaxMessageSizeIsAnError) {
+  PeerOptions options;
+  options.max_message_size = 64u << 10;
+  RPCPeer limited(options);
+  limited.register_function("big", [](int n) { return std::string(static_cast<std::size_t>(n), 'y'); });
+  limited.start();
+  const ErrorObject e = remote_error([&] { client.talk_to(limited.nl_pid()).call("big", 200000); });
+  EXPECT_EQ(e.code, error_code::message_too_large);
+  EXPECT_EQ(client.talk_to(limited.nl_pid()).call<std::string>("big", 10), "yyyyyyyyyy");
+}
+
+TEST_F(PeerTest, DiscoverListsMethodsWithParamNames) {
+  const json discovered = channel().call("rpc.discover");
+  ASSERT_TRUE(discovered["methods"].is_array());
+  auto find = [&](const std::string& name) -> json {
+    for (const auto& m : discovered["methods"]) {
+      if (m["name"] == name) return m;
+    }
+    return nullptr;
+  };
+  EXPECT_EQ(find("subtract")["params"], json::array({"minuend", "subtrahend"}));
+  EXPECT_EQ(find("echo")["params"], json::array({"value"}));
+  EXPECT_EQ(find("concat")["params"], json::array());
+  EXPECT_FALSE(find("sleep").is_null());
+  EXPECT_FALSE(find("rpc.discover").is_null());
+  EXPECT_TRUE(find("no.such.method").is_null());
+}
+
+TEST(PeerNames, IdentityReturnsTheName) {
+  PeerOptions options;
+  options.name = unique_name("identity");
+  RPCPeer named(options);
+  named.start();
+  EXPECT_EQ(named.nl_pid(), port_id_for_name(options.name));
+  RPCPeer client;
+  const json identity = client.talk_to(named.nl_pid()).call("rpc.identity");
+  EXPECT_EQ(identity["name"], options.name);
+  EXPECT_EQ(identity["nl_pid"], named.nl_pid());
+  EXPECT_EQ(identity["pid"], ::getpid());
+}
+
+TEST(PeerNames, TalkToNameReachesTheNamedPeer) {
+  PeerOptions options;
+  options.name = unique_name("by-name");
+  RPCPeer named(options);
+  named.register_function("hello", [](const std::string& who) { return "Hello, " + who + "!"; });
+  named.start();
+  RPCPeer client;
+  Channel channel = client.talk_to(std::string_view(options.name));
+  EXPECT_EQ(channel.target(), named.nl_pid());
+  EXPECT_EQ(channel.call<std::string>("hello", "x"), "Hello, x!");
+}
+
+TEST(PeerNames, TalkToNameHeldByAnotherNameIsWrongPeer) {
+  const std::string wanted = unique_name("wanted");
+  PeerOptions options;
+  options.nl_pid = port_id_for_name(wanted);
+  options.name = unique_name("other");
+  RPCPeer squatter(options);
+  ASSERT_EQ(squatter.nl_pid(), port_id_for_name(wanted));
+  squatter.start();
+  RPCPeer client;
+  EXPECT_EQ(transport_error_kind([&] { client.talk_to(std::string_view(wanted)); }),
+            TransportError::Kind::wrong_peer);
+}
+
+TEST(PeerNames, TalkToUnservedNameIsNoPeer) {
+  RPCPeer client;
+  EXPECT_EQ(transport_error_kind([&] { client.talk_to(std::string_view(unique_name("nobody"))); }),
+            TransportError::Kind::no_peer);
+}
+
+TEST(PeerNames, SecondPeerWithSameNameIsAddressInUse) {
+  PeerOptions options;
+  options.name = unique_name("taken");
+  RPCPeer first(options);
+  try {
+    RPCPeer second(options);
+    FAIL() << "a name can be bound only once";
+  } catch (const TransportError& e) {
+    EXPECT_EQ(e.kind(), TransportError::Kind::address_in_use);
+    EXPECT_NE(std::string(e.what()).find(options.name), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(PeerTest, RequiringOurUidPassesAndAnotherUidIsWrongPeer) {
+  EXPECT_EQ(channel().requiring_uid(::getuid()).call<int>("echo", 1), 1);
+  EXPECT_EQ(transport_error_kind([&] { channel().requiring_uid(::getuid() + 1).call("echo", 1); }),
+            TransportError::Kind::wrong_peer);
+}
+
+TEST_F(PeerTest, PeerPolicyRefusesOtherUids) {
+  AccessPolicy others;
+  others.uids = {::getuid() + 1};
+  server.set_policy(others);
+  const ErrorObject e = remote_error([&] { channel().call("echo", 1); });
+  EXPECT_EQ(e.code, error_code::access_denied);
+  AccessPolicy ours;
+  ours.uids = {::getuid()};
+  server.set_policy(ours);
+  EXPECT_EQ(channel().call<int>("echo", 1), 1);
+  server.set_policy({});
+  EXPECT_EQ(channel().call<int>("echo", 2), 2);
+}
+
+TEST_F(PeerTest, PeerPolicyAllowsByGid) {
+  AccessPolicy by_gid;
+  by_gid.uids = {::getuid() + 1};
+  by_gid.gids = {::getgid()};
+  server.set_policy(by_gid);
+  EXPECT_EQ(channel().call<int>("echo", 1), 1);
+}
+
+TEST_F(PeerTest, MethodPolicyRestrictsOnlyThatMethod) {
+  AccessPolicy others;
+  others.uids = {::getuid() + 1};
+  server.set_method_policy("subtract", others);
+  EXPECT_EQ(remote_error([&] { channel().call("subtract", 2, 1); }).code, error_code::access_denied);
+  EXPECT_EQ(channel().call<int>("echo", 1), 1);
+  // Re-registering the method keeps its policy.
+  server.register_function("subtract", [](int a, int b) { return a - b; });
+  EXPECT_EQ(remote_error([&] { channel().call("subtract", 2, 1); }).code, error_code::access_denied);
+  EXPECT_THROW(server.set_method_policy("no.such.method", others), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace procslink
