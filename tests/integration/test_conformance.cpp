@@ -12,6 +12,7 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,9 @@ struct SpecExample {
   const char* request;
   const char* reply;  // nullptr: the specification says no reply is sent
 };
+
+// Names the example in test listings (gtest would otherwise print its raw bytes).
+void PrintTo(const SpecExample& example, std::ostream* out) { *out << example.name; }
 
 // The request and reply texts are copied from the specification as they stand there.
 const SpecExample kExamples[] = {
