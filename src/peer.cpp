@@ -68,6 +68,8 @@ using Clock = std::chrono::steady_clock;
 constexpr std::uint64_t kWakeToken = ~std::uint64_t{0};
 constexpr std::uint64_t kKickToken = ~std::uint64_t{0} - 1;
 constexpr std::size_t kBatchParallelism = 8;
+// Low-latency mode: how often parked serving threads check on the spinning one.
+constexpr std::chrono::microseconds kParkCheck{200};
 // How long replies to a receiver that stayed full for a whole send_timeout are not waited for,
 // and how many such receivers are remembered at most.
 constexpr std::chrono::seconds kCongestionHold{10};
@@ -239,16 +241,45 @@ struct RPCPeer::Impl {
   }
 
   // For serving threads: the next datagram, or nullopt at `deadline`, on stop, or when kicked
-  // to recompute deadlines. In low-latency mode one thread at a time polls without sleeping.
+  // to recompute deadlines.
   std::optional<Incoming> worker_receive(std::vector<std::uint8_t>& buffer,
                                          std::optional<Clock::time_point> deadline) {
-    const bool spin = options.spin.count() > 0 && !spinner_active.exchange(true);
-    struct SpinRelease {
-      std::atomic<bool>* flag;
-      ~SpinRelease() {
-        if (flag) flag->store(false);
+    if (options.spin.count() == 0) return epoll_receive(buffer, deadline, false);
+    // Low-latency mode. One thread, the spinner, receives and runs what it receives itself.
+    // The others must not wait in epoll_wait: the kernel would wake one of them for every
+    // arrival, on the CPU the spinner needs. They park, and look every kParkCheck: when the
+    // spinner has been inside a handler longer than that, one of them receives meanwhile, so
+    // a slow handler delays others by at most about kParkCheck.
+    const auto me = std::this_thread::get_id();
+    for (;;) {
+      if (stopping.load()) return std::nullopt;
+      std::thread::id none;
+      if (spinner_id.load() == me || spinner_id.compare_exchange_strong(none, me)) {
+        spinner_busy_since.store(0);
+        auto incoming = epoll_receive(buffer, deadline, true);
+        if (incoming) spinner_busy_since.store(Clock::now().time_since_epoch().count());
+        return incoming;
       }
-    } release{spin ? &spinner_active : nullptr};
+      {
+        std::unique_lock lock(park_mutex);
+        park_cv.wait_for(lock, kParkCheck);
+      }
+      const auto busy_since = spinner_busy_since.load();
+      if (busy_since != 0 &&
+          Clock::now().time_since_epoch().count() - busy_since >
+              std::chrono::duration_cast<Clock::duration>(kParkCheck).count()) {
+        auto limit = Clock::now() + kParkCheck;
+        if (deadline && *deadline < limit) limit = *deadline;
+        if (auto incoming = epoll_receive(buffer, limit, false)) return incoming;
+      }
+      if (deadline && Clock::now() >= *deadline) return std::nullopt;
+    }
+  }
+
+  // Waits on the epoll set for one datagram; with `spin`, polls without sleeping for the spin
+  // budget first.
+  std::optional<Incoming> epoll_receive(std::vector<std::uint8_t>& buffer,
+                                        std::optional<Clock::time_point> deadline, bool spin) {
     const auto spin_until = Clock::now() + options.spin;
     for (;;) {
       const auto now = Clock::now();
@@ -370,6 +401,8 @@ struct RPCPeer::Impl {
       ++idle_threads;
     }
     --idle_threads;
+    std::thread::id self = std::this_thread::get_id();
+    spinner_id.compare_exchange_strong(self, std::thread::id{});
     if (pool_threads == 1) fail_async_calls_locked(lock);
     if (--pool_threads == 0) {
       // The last one out lets callers receive for themselves again.
@@ -882,7 +915,12 @@ struct RPCPeer::Impl {
   std::atomic<std::int64_t> next_id{1};
   std::atomic<std::uint32_t> next_seq{1};
   std::atomic<std::size_t> rotation{0};
-  std::atomic<bool> spinner_active{false};
+  // Low-latency mode: the thread that spins, and since when (steady clock ticks) it has been
+  // running a handler instead (0: it is receiving).
+  std::atomic<std::thread::id> spinner_id{};
+  std::atomic<Clock::rep> spinner_busy_since{0};
+  std::mutex park_mutex;
+  std::condition_variable park_cv;
 
   mutable std::shared_mutex methods_mutex;
   std::map<std::string, std::shared_ptr<const Method>> methods;
