@@ -24,6 +24,7 @@
 
 #include "procslink/byteorder.hpp"
 #include "procslink/procslink.hpp"
+#include "support/memory.hpp"
 #include "support/process.hpp"
 
 namespace procslink {
@@ -147,28 +148,8 @@ bool process_alive(pid_t pid) {
   return waitpid(pid, &status, WNOHANG) == 0;
 }
 
-// How much the server's resident memory may grow. Under ASan, freed memory waits in a
-// quarantine (256 MB by default) that counts as resident, and TSan keeps shadow state per
-// touched page; there the server's leak check at exit (a clean exit status) does the rest.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr long kRssGrowthBoundKib = (50 + 256) * 1024;
-#else
-constexpr long kRssGrowthBoundKib = 50 * 1024;
-#endif
-
-long rss_kib(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string key;
-  while (status >> key) {
-    if (key == "VmRSS:") {
-      long kib = 0;
-      status >> kib;
-      return kib;
-    }
-    status.ignore(4096, '\n');
-  }
-  return -1;
-}
+using test::kRssGrowthBoundKib;
+using test::rss_kib;
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "procslink/procslink.hpp"
+#include "support/memory.hpp"
 #include "support/process.hpp"
 
 namespace procslink {
@@ -36,28 +37,8 @@ long count_from_environment(const char* name, long fallback) {
   return value > 0 ? value : fallback;
 }
 
-// How much the server's resident memory may grow. Under ASan, freed memory waits in a
-// quarantine (256 MB by default) that counts as resident, and TSan keeps shadow state per
-// touched page; there the server's leak check at exit (a clean exit status) does the rest.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr long kRssGrowthBoundKib = (50 + 256) * 1024;
-#else
-constexpr long kRssGrowthBoundKib = 50 * 1024;
-#endif
-
-long rss_kib(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string key;
-  while (status >> key) {
-    if (key == "VmRSS:") {
-      long kib = 0;
-      status >> kib;
-      return kib;
-    }
-    status.ignore(4096, '\n');
-  }
-  return -1;
-}
+using test::kRssGrowthBoundKib;
+using test::rss_kib;
 
 // What one client process reports through its pipe.
 struct ClientReport {
