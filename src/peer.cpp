@@ -150,6 +150,12 @@ struct RPCPeer::Impl {
   explicit Impl(PeerOptions opts) : options(std::move(opts)) {
     if (options.workers == 0) options.workers = default_workers();
     options.max_workers = std::max(options.max_workers, options.workers);
+    if (options.fragment_size == 0 ||
+        options.fragment_size > kMaxDatagramSize - kDatagramHeadersSize) {
+      throw std::invalid_argument("PeerOptions::fragment_size must be 1.." +
+                                  std::to_string(kMaxDatagramSize - kDatagramHeadersSize) +
+                                  " bytes: a fragment's datagram must fit kMaxDatagramSize");
+    }
     policy = options.policy;
     reassembler = FragmentReassembler({options.max_message_size, 2 * options.max_message_size, 16,
                                        options.reassembly_timeout});

@@ -15,6 +15,8 @@
 #include <sstream>
 #include <thread>
 
+#include "procslink/log.hpp"
+
 namespace procslink {
 namespace {
 
@@ -141,40 +143,32 @@ void NetlinkSocket::send(std::uint32_t dest, std::span<const iovec> parts, bool 
 
 std::optional<ReceivedDatagram> NetlinkSocket::receive(std::vector<std::uint8_t>& buffer,
                                                        bool wait) const {
-  if (buffer.size() < 65536) buffer.resize(65536);
-  const int dontwait = wait ? 0 : MSG_DONTWAIT;
-  // Peek first so a datagram larger than the buffer is never truncated: the kernel reports its
-  // real size with MSG_TRUNC, the buffer grows, and the datagram is read whole.
-  ssize_t size;
-  for (;;) {
-    iovec iov{buffer.data(), buffer.size()};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    size = recvmsg(fd_, &msg, MSG_PEEK | MSG_TRUNC | dontwait);
-    if (size >= 0) break;
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return std::nullopt;
-    if (errno == ENOBUFS) continue;  // the kernel dropped something for us; the queue is fine
-    fail(TransportError::Kind::other, "receive on netlink socket failed: " + errno_text(errno));
-  }
-  const bool have_bytes = static_cast<std::size_t>(size) <= buffer.size();
-  if (!have_bytes) buffer.resize(static_cast<std::size_t>(size));
-
+  if (buffer.size() < kMaxDatagramSize) buffer.resize(kMaxDatagramSize);
   ReceivedDatagram datagram;
   sockaddr_nl addr{};
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(ucred))];
-  iovec iov{buffer.data(), have_bytes ? 0 : buffer.size()};
+  iovec iov{buffer.data(), buffer.size()};
   msghdr msg{};
-  msg.msg_name = &addr;
-  msg.msg_namelen = sizeof addr;
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  while (recvmsg(fd_, &msg, MSG_TRUNC | MSG_DONTWAIT) < 0) {
-    if (errno == EINTR) continue;
-    fail(TransportError::Kind::other, "receive on netlink socket failed: " + errno_text(errno));
+  ssize_t size;
+  for (;;) {
+    msg = {};
+    msg.msg_name = &addr;
+    msg.msg_namelen = sizeof addr;
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    // MSG_TRUNC makes the kernel return the real length, so an oversized datagram is noticed.
+    size = recvmsg(fd_, &msg, MSG_TRUNC | (wait ? 0 : MSG_DONTWAIT));
+    if (size < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return std::nullopt;
+      if (errno == ENOBUFS) continue;  // the kernel dropped something for us; the queue is fine
+      fail(TransportError::Kind::other, "receive on netlink socket failed: " + errno_text(errno));
+    }
+    if (static_cast<std::size_t>(size) <= buffer.size()) break;
+    log(LogLevel::warning, "dropped a ", size, "-byte datagram from nl_pid ", addr.nl_pid,
+        ": longer than the ", buffer.size(), "-byte datagram limit");
   }
   for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
     if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS) {

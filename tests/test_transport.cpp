@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "procslink/error.hpp"
+#include "procslink/log.hpp"
 #include "procslink/transport.hpp"
 #include "support/process.hpp"
 
@@ -142,16 +143,19 @@ TEST(NetlinkSocket, GathersAllPartsIntoOneDatagram) {
   EXPECT_EQ(std::string(d->bytes.begin(), d->bytes.end()), "head-middle-tail");
 }
 
-TEST(NetlinkSocket, ReceivesDatagramLargerThan64KiBWhole) {
-  NetlinkSocket receiver;
-  NetlinkSocket sender;
+// Whether `sender` may send a datagram of `size` bytes (root forces 4 MiB buffers).
+bool send_buffer_holds(const NetlinkSocket& sender, std::size_t size) {
   int sndbuf = 0;
   socklen_t len = sizeof sndbuf;
-  ASSERT_EQ(getsockopt(sender.fd(), SOL_SOCKET, SO_SNDBUF, &sndbuf, &len), 0);
-  if (sndbuf < 150000 + 4096) {
-    GTEST_SKIP() << "send buffer is only " << sndbuf << " bytes (needs root to force 4 MiB)";
-  }
-  std::vector<std::uint8_t> payload(150000);
+  return getsockopt(sender.fd(), SOL_SOCKET, SO_SNDBUF, &sndbuf, &len) == 0 &&
+         static_cast<std::size_t>(sndbuf) >= size + 4096;
+}
+
+TEST(NetlinkSocket, ReceivesDatagramOfTheLimitWhole) {
+  NetlinkSocket receiver;
+  NetlinkSocket sender;
+  if (!send_buffer_holds(sender, kMaxDatagramSize)) GTEST_SKIP() << "needs root for a 4 MiB buffer";
+  std::vector<std::uint8_t> payload(kMaxDatagramSize);
   for (std::size_t i = 0; i < payload.size(); ++i) {
     payload[i] = static_cast<std::uint8_t>((i * 131) ^ (i >> 8));
   }
@@ -162,7 +166,27 @@ TEST(NetlinkSocket, ReceivesDatagramLargerThan64KiBWhole) {
   ASSERT_EQ(d->bytes.size(), payload.size());
   EXPECT_TRUE(std::equal(payload.begin(), payload.end(), d->bytes.begin()));
   EXPECT_EQ(d->sender_nl_pid, sender.nl_pid());
-  EXPECT_GE(buffer.size(), payload.size());
+}
+
+TEST(NetlinkSocket, DropsDatagramLongerThanTheLimitWithALogLineAndReadsTheNext) {
+  NetlinkSocket receiver;
+  NetlinkSocket sender;
+  if (!send_buffer_holds(sender, kMaxDatagramSize + 1)) {
+    GTEST_SKIP() << "needs root for a 4 MiB buffer";
+  }
+  std::vector<std::string> lines;
+  set_log_sink([&](LogLevel, std::string_view line) { lines.emplace_back(line); });
+  send_bytes(sender, receiver.nl_pid(), std::vector<std::uint8_t>(kMaxDatagramSize + 1, 0x5a));
+  send_bytes(sender, receiver.nl_pid(), bytes_of("next"));
+  std::vector<std::uint8_t> buffer;
+  const auto d = receive_within(receiver, buffer);
+  set_log_sink(nullptr);
+  ASSERT_TRUE(d);
+  EXPECT_EQ(std::string(d->bytes.begin(), d->bytes.end()), "next");
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_NE(lines[0].find("dropped a " + std::to_string(kMaxDatagramSize + 1) + "-byte datagram"),
+            std::string::npos)
+      << lines[0];
 }
 
 TEST(NetlinkSocket, ReceivesLargeThenSmallDatagramsIntact) {

@@ -73,7 +73,7 @@ struct PeerOptions {
   std::chrono::milliseconds timeout{5000};     // default call deadline
   std::chrono::microseconds spin{0};           // busy-poll before blocking (low-latency mode)
   std::size_t max_message_size = 256u << 20;   // larger messages are refused, both ways
-  std::size_t fragment_size = 64u << 10;       // body bytes per fragment of a large message
+  std::size_t fragment_size = 64u << 10;       // body bytes per fragment (<= 256 KiB - 40)
   std::chrono::milliseconds reassembly_timeout{10000};
   std::chrono::milliseconds send_timeout{2000};  // how long a reply waits for a full receiver
   AccessPolicy policy;

@@ -23,6 +23,11 @@
 
 namespace procslink {
 
+// The longest datagram a procslink socket reads (PROTOCOL.md): a fragment's headers and body
+// must fit. A fixed bound lets every datagram be read with one recvmsg instead of a peek for
+// its size and then the read.
+inline constexpr std::size_t kMaxDatagramSize = 256u << 10;
+
 // The sender as the kernel reports it. uid and gid are translated into the receiver's user
 // namespace; pid is the number the sender's own PID namespace gives it (see README, "Trust").
 struct Credentials {
@@ -67,8 +72,10 @@ class NetlinkSocket {
   // receiver stayed full.
   void send(std::uint32_t dest, std::span<const iovec> parts, bool wait = true) const;
 
-  // Reads one whole datagram, however large, into `buffer` (grown as needed). Returns nullopt
-  // when none is queued and `wait` is false. Throws TransportError on socket errors.
+  // Reads one whole datagram into `buffer` (grown to kMaxDatagramSize) with a single recvmsg.
+  // A longer datagram cannot be framed by any procslink peer: it is dropped with a log line
+  // and the next one is read. Returns nullopt when none is queued and `wait` is false.
+  // Throws TransportError on socket errors.
   std::optional<ReceivedDatagram> receive(std::vector<std::uint8_t>& buffer, bool wait) const;
 
  private:
