@@ -240,6 +240,23 @@ struct RPCPeer::Impl {
     }
   }
 
+  // epoll_pwait2 (Linux 5.11) takes a timespec; older kernels, and valgrind, only know
+  // epoll_wait, whose millisecond timeout is rounded up so a deadline is never early.
+  static int wait_for_event(int epoll, epoll_event& event, const timespec* timeout) {
+    static std::atomic<bool> have_pwait2{true};
+    if (have_pwait2.load(std::memory_order_relaxed)) {
+      const int n = epoll_pwait2(epoll, &event, 1, timeout, nullptr);
+      if (n >= 0 || errno != ENOSYS) return n;
+      have_pwait2.store(false, std::memory_order_relaxed);
+    }
+    int ms = -1;
+    if (timeout) {
+      const long long ns = timeout->tv_sec * 1000000000LL + timeout->tv_nsec;
+      ms = static_cast<int>(std::min<long long>((ns + 999999) / 1000000, 1 << 30));
+    }
+    return epoll_wait(epoll, &event, 1, ms);
+  }
+
   static timespec timeout_until(Clock::time_point deadline) {
     const auto left = std::max(Clock::duration::zero(), deadline - Clock::now());
     const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
@@ -300,11 +317,11 @@ struct RPCPeer::Impl {
         timeout_ptr = nullptr;
       }
       epoll_event event;
-      const int n = epoll_pwait2(epoll_fd->get(), &event, 1, timeout_ptr, nullptr);
+      const int n = wait_for_event(epoll_fd->get(), event, timeout_ptr);
       if (n < 0) {
         if (errno == EINTR) continue;
         throw TransportError(TransportError::Kind::other,
-                             std::string("epoll_pwait2: ") + std::strerror(errno));
+                             std::string("epoll_wait: ") + std::strerror(errno));
       }
       if (n == 0) continue;
       const std::uint64_t token = event.data.u64;
