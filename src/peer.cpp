@@ -659,7 +659,8 @@ struct RPCPeer::Impl {
       if (!method) throw JsonRpcError(error_code::method_not_found, "Method not found");
       CallContext context{origin.nl_pid, origin.credentials,
                           endpoints[origin.endpoint].netns(), request.method};
-      json result = method->handler(request.params.value_or(json(nullptr)), context);
+      static const json no_params;
+      json result = method->handler(request.params ? *request.params : no_params, context);
       if (request.is_notification()) return std::nullopt;
       return JsonRpcResponse::success(id, std::move(result));
     } catch (const JsonRpcError& e) {

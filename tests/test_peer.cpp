@@ -106,6 +106,22 @@ TEST_F(PeerTest, NamedParamsAreRefusedByAHandlerWithoutNames) {
   EXPECT_EQ(e.code, error_code::invalid_params);
 }
 
+TEST(TypedHandler, ConstJsonParameterBindsToTheArgumentWithoutACopy) {
+  const json params = json::array({std::string(1000, 'x'), 7});
+  const json* seen = nullptr;
+  int number = 0;
+  auto handler = detail::make_typed_handler(
+      [&](const json& text, int n) {
+        seen = &text;
+        number = n;
+        return true;
+      },
+      {}, static_cast<std::tuple<const json&, int>*>(nullptr));
+  EXPECT_EQ(handler(params, CallContext{}), json(true));
+  EXPECT_EQ(seen, &params[0]);
+  EXPECT_EQ(number, 7);
+}
+
 TEST_F(PeerTest, RawHandlerReceivesParamsAsSent) {
   std::mutex mu;
   std::vector<json> seen;

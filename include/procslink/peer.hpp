@@ -137,6 +137,19 @@ T convert_param(const json& params, const std::vector<std::string>& names, std::
   }
 }
 
+// A handler parameter of type const json& (or const CallContext&) is passed a reference to
+// the value the peer already holds; every other parameter gets its own converted copy.
+template <typename A>
+inline constexpr bool binds_in_place_v =
+    std::is_lvalue_reference_v<A> && std::is_const_v<std::remove_reference_t<A>> &&
+    std::is_same_v<std::decay_t<A>, json>;
+template <typename A>
+using param_holder_t =
+    std::conditional_t<binds_in_place_v<A> || (std::is_same_v<std::decay_t<A>, CallContext> &&
+                                               std::is_lvalue_reference_v<A> &&
+                                               std::is_const_v<std::remove_reference_t<A>>),
+                       std::reference_wrapper<const std::decay_t<A>>, std::decay_t<A>>;
+
 template <typename F, typename... A, std::size_t... I>
 json invoke_typed(F& f, const json& params, const std::vector<std::string>& names,
                   const CallContext& context, std::index_sequence<I...>) {
@@ -146,10 +159,13 @@ json invoke_typed(F& f, const json& params, const std::vector<std::string>& name
   constexpr std::size_t count = sizeof...(A) - (has_context ? 1 : 0);
   check_params_shape(params, names, count);
   // Convert every argument before calling, so a json error inside the user's own code is an
-  // internal error, not "Invalid params".
-  auto args = std::tuple<std::decay_t<A>...>{[&]() -> std::decay_t<A> {
+  // internal error, not "Invalid params". A `const json&` or `const CallContext&` parameter
+  // binds to the value in place: a large argument is not copied on its way in.
+  auto args = std::tuple<param_holder_t<A>...>{[&]() -> param_holder_t<A> {
     if constexpr (std::is_same_v<std::decay_t<A>, CallContext>) {
       return context;
+    } else if constexpr (binds_in_place_v<A>) {
+      return param_at(params, names, I - (has_context ? 1 : 0));
     } else {
       return convert_param<std::decay_t<A>>(params, names, I - (has_context ? 1 : 0));
     }
