@@ -1,5 +1,7 @@
 #include "procslink/jsonrpc.hpp"
 
+#include "json_writer.hpp"
+
 namespace procslink {
 
 namespace error_code {
@@ -88,14 +90,14 @@ json JsonRpcRequest::to_json() const {
 
 std::string JsonRpcRequest::serialize() const {
   std::string text = "{\"jsonrpc\":\"2.0\",\"method\":";
-  text += to_text(json(method));
+  detail::append_json_string(text, method);
   if (params) {
     text += ",\"params\":";
-    text += to_text(*params);
+    detail::append_json(text, *params);
   }
   if (id) {
     text += ",\"id\":";
-    text += to_text(*id);
+    detail::append_json(text, *id);
   }
   text += '}';
   return text;
@@ -158,17 +160,22 @@ json JsonRpcResponse::to_json() const {
 }
 
 std::string JsonRpcResponse::serialize() const {
-  std::string text = "{\"jsonrpc\":\"2.0\",\"id\":";
-  text += to_text(id);
+  std::string text;
+  append_to(text);
+  return text;
+}
+
+void JsonRpcResponse::append_to(std::string& text) const {
+  text += "{\"jsonrpc\":\"2.0\",\"id\":";
+  detail::append_json(text, id);
   if (is_error()) {
     text += ",\"error\":";
-    text += to_text(error().to_json());
+    detail::append_json(text, error().to_json());
   } else {
     text += ",\"result\":";
-    text += to_text(result());
+    detail::append_json(text, result());
   }
   text += '}';
-  return text;
 }
 
 JsonRpcResponse JsonRpcResponse::from_json(json&& j) {
@@ -187,7 +194,9 @@ JsonRpcResponse JsonRpcResponse::from_json(json&& j) {
 }
 
 std::string to_text(const json& value) {
-  return value.dump(-1, ' ', false, json::error_handler_t::replace);
+  std::string text;
+  detail::append_json(text, value);
+  return text;
 }
 
 json parse_json(std::string_view text) {
@@ -248,7 +257,7 @@ std::optional<std::string> serialize_replies(bool batch,
   std::string text = "[";
   for (const auto& reply : replies) {
     if (text.size() > 1) text += ',';
-    text += reply.serialize();
+    reply.append_to(text);
   }
   text += ']';
   return text;

@@ -94,6 +94,7 @@ struct JsonRpcResponse {
   static JsonRpcResponse failure(json id, ErrorObject error);
   json to_json() const;
   std::string serialize() const;  // compact JSON text, written directly
+  void append_to(std::string& text) const;  // the same text, appended
   static JsonRpcResponse from_json(json&& j);  // throws FramingError if malformed; moves result
   static JsonRpcResponse from_json(const json& j) { return from_json(json(j)); }
 };
