@@ -1,5 +1,6 @@
 #include "procslink/jsonrpc.hpp"
 
+#include "json_reader.hpp"
 #include "json_writer.hpp"
 
 namespace procslink {
@@ -23,27 +24,6 @@ namespace {
 
 bool is_valid_id(const json& id) {
   return id.is_string() || id.is_number() || id.is_null();
-}
-
-// Counts bracket nesting outside strings; nlohmann parses iteratively but dumps recursively, so
-// depth has to be bounded before a value exists.
-bool nesting_within(std::string_view text, int max_depth) {
-  int depth = 0;
-  bool in_string = false;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (in_string) {
-      if (c == '\\') ++i;
-      else if (c == '"') in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > max_depth) return false;
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return true;
 }
 
 JsonRpcResponse invalid_request(json id, std::string why) {
@@ -200,13 +180,9 @@ std::string to_text(const json& value) {
 }
 
 json parse_json(std::string_view text) {
-  if (!nesting_within(text, kMaxJsonDepth)) {
-    throw JsonRpcError(error_code::parse_error, "Parse error",
-                       "nesting deeper than " + std::to_string(kMaxJsonDepth) + " levels");
-  }
   try {
-    return json::parse(text);
-  } catch (const json::exception& e) {
+    return detail::read_json(text, kMaxJsonDepth);
+  } catch (const detail::JsonSyntaxError& e) {
     throw JsonRpcError(error_code::parse_error, "Parse error", std::string(e.what()));
   }
 }

@@ -1,0 +1,450 @@
+// json_reader.cpp - the fast JSON reader behind detail::read_json.
+//
+// A recursive-descent parser over the raw bytes. Where nlohmann's lexer handles one byte per
+// call through an input adapter and copies every string byte by byte into a token buffer, this
+// reader finds the end of each clean run of string bytes with SSE2 and appends the run at once,
+// validates UTF-8 in a tight loop, and constructs objects, arrays and strings in place. Its
+// accept/reject decisions follow nlohmann 3.11's lexer and parser rule for rule.
+#include "json_reader.hpp"
+
+#include <array>
+#include <charconv>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <system_error>
+#include <utility>
+
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
+namespace procslink::detail {
+
+JsonSyntaxError::JsonSyntaxError(std::size_t offset, const std::string& what)
+    : std::runtime_error("JSON syntax error at byte " + std::to_string(offset) + ": " + what),
+      offset_(offset) {}
+
+namespace {
+
+// Bytes that end a run of string content which can be copied as it is.
+constexpr std::array<bool, 256> kEndsRun = [] {
+  std::array<bool, 256> table{};
+  for (int c = 0; c < 256; ++c) table[c] = c < 0x20 || c >= 0x80 || c == '"' || c == '\\';
+  return table;
+}();
+
+inline bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+// Value of a hex digit, or 0x10000, which stays above 0xFFFF however it is shifted and or-ed.
+inline std::uint32_t hex_value(char c) {
+  const std::uint32_t u = static_cast<unsigned char>(c);
+  if (u - '0' < 10) return u - '0';
+  const std::uint32_t lower = u | 0x20;  // 'A'..'F' -> 'a'..'f'; no non-letter lands on a..f
+  if (lower - 'a' < 6) return lower - 'a' + 10;
+  return 0x10000;
+}
+
+#ifdef __SSE2__
+// 0xFF in each lane whose byte ends a run. A signed compare against 0x20 catches both the
+// control characters and every byte >= 0x80, which are negative as int8.
+inline __m128i run_end_lanes(__m128i bytes) {
+  const __m128i quote = _mm_set1_epi8('"');
+  const __m128i backslash = _mm_set1_epi8('\\');
+  const __m128i space = _mm_set1_epi8(0x20);
+  return _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(bytes, quote), _mm_cmpeq_epi8(bytes, backslash)),
+                      _mm_cmplt_epi8(bytes, space));
+}
+
+inline __m128i load16(const char* p) {
+  return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+}
+#endif
+
+// The first byte in [p, end) that ends a run, or end.
+inline const char* find_run_end(const char* p, const char* end) {
+#ifdef __SSE2__
+  // 64 bytes per test keeps long strings at memory speed; the 16-byte loop then finds the lane.
+  while (end - p >= 64) {
+    const __m128i any = _mm_or_si128(
+        _mm_or_si128(run_end_lanes(load16(p)), run_end_lanes(load16(p + 16))),
+        _mm_or_si128(run_end_lanes(load16(p + 32)), run_end_lanes(load16(p + 48))));
+    if (_mm_movemask_epi8(any) != 0) break;
+    p += 64;
+  }
+  while (end - p >= 16) {
+    const int mask = _mm_movemask_epi8(run_end_lanes(load16(p)));
+    if (mask != 0) return p + __builtin_ctz(static_cast<unsigned>(mask));
+    p += 16;
+  }
+#endif
+  while (p < end && !kEndsRun[static_cast<unsigned char>(*p)]) ++p;
+  return p;
+}
+
+[[noreturn, gnu::cold, gnu::noinline]] void fail_at(std::size_t offset, const char* what) {
+  throw JsonSyntaxError(offset, what);
+}
+
+class Reader {
+ public:
+  explicit Reader(std::string_view text)
+      : begin_(text.data()), p_(text.data()), end_(text.data() + text.size()) {}
+
+  json read_document(int max_depth) {
+    // nlohmann skips a UTF-8 byte order mark at the very start, and refuses a partial one.
+    if (p_ != end_ && static_cast<unsigned char>(*p_) == 0xEF) {
+      if (end_ - p_ < 3 || static_cast<unsigned char>(p_[1]) != 0xBB ||
+          static_cast<unsigned char>(p_[2]) != 0xBF) {
+        fail(p_, "invalid byte order mark");
+      }
+      p_ += 3;
+    }
+    skip_whitespace();
+    json value = read_value(max_depth);
+    skip_whitespace();
+    // nlohmann's lexer reads a NUL byte between tokens as the end of the input.
+    if (p_ != end_ && *p_ != '\0') fail(p_, "unexpected character after the value");
+    return value;
+  }
+
+ private:
+  [[noreturn]] void fail(const char* at, const char* what) const {
+    fail_at(static_cast<std::size_t>(at - begin_), what);
+  }
+
+  void skip_whitespace() {
+    // Compact JSON has little whitespace, so test for "not whitespace" first.
+    while (p_ != end_) {
+      const char c = *p_;
+      if (c > ' ' || (c != ' ' && c != '\n' && c != '\r' && c != '\t')) return;
+      ++p_;
+    }
+  }
+
+  // Expects p_ on the first byte of a value.
+  json read_value(int depth_left) {
+    if (p_ == end_) fail(p_, "unexpected end of input");
+    switch (*p_) {
+      case '{': return read_object(depth_left);
+      case '[': return read_array(depth_left);
+      case '"': {
+        ++p_;
+        json value(json::value_t::string);
+        read_string(*value.get_ptr<json::string_t*>());
+        return value;
+      }
+      case 't': return read_literal("true", 4, json(true));
+      case 'f': return read_literal("false", 5, json(false));
+      case 'n': return read_literal("null", 4, json(nullptr));
+      case '-':
+      case '0':
+      case '1':
+      case '2':
+      case '3':
+      case '4':
+      case '5':
+      case '6':
+      case '7':
+      case '8':
+      case '9': return read_number();
+      case '\0': fail(p_, "unexpected end of input");
+      default: fail(p_, "unexpected character");
+    }
+  }
+
+  json read_literal(const char* word, std::size_t length, json value) {
+    if (static_cast<std::size_t>(end_ - p_) < length || std::memcmp(p_, word, length) != 0) {
+      fail(p_, "invalid literal");
+    }
+    p_ += length;
+    return value;
+  }
+
+  json read_object(int depth_left) {
+    if (depth_left <= 0) fail(p_, "arrays and objects nest too deep");
+    ++p_;
+    json object(json::value_t::object);
+    auto& members = *object.get_ptr<json::object_t*>();
+    skip_whitespace();
+    if (p_ != end_ && *p_ == '}') {
+      ++p_;
+      return object;
+    }
+    for (;;) {
+      if (p_ == end_ || *p_ != '"') fail(p_, "expected a string as object key");
+      ++p_;
+      std::string key;
+      read_string(key);
+      skip_whitespace();
+      if (p_ == end_ || *p_ != ':') fail(p_, "expected ':' after object key");
+      ++p_;
+      skip_whitespace();
+      // Key comparisons are memcmp calls, so each one counts: hinting at the end makes keys
+      // that arrive in order cost one, and emplace_hint (unlike try_emplace or insert_or_assign)
+      // searches the tree only once. A repeated key gets back the existing member, which then
+      // takes the last value, as with nlohmann's parser.
+      members.emplace_hint(members.end(), std::move(key), nullptr)->second =
+          read_value(depth_left - 1);
+      skip_whitespace();
+      if (p_ != end_ && *p_ == ',') {
+        ++p_;
+        skip_whitespace();
+        continue;
+      }
+      if (p_ != end_ && *p_ == '}') {
+        ++p_;
+        return object;
+      }
+      fail(p_, "expected ',' or '}' in object");
+    }
+  }
+
+  json read_array(int depth_left) {
+    if (depth_left <= 0) fail(p_, "arrays and objects nest too deep");
+    ++p_;
+    json array(json::value_t::array);
+    auto& elements = *array.get_ptr<json::array_t*>();
+    skip_whitespace();
+    if (p_ != end_ && *p_ == ']') {
+      ++p_;
+      return array;
+    }
+    for (;;) {
+      elements.push_back(read_value(depth_left - 1));
+      skip_whitespace();
+      if (p_ != end_ && *p_ == ',') {
+        ++p_;
+        skip_whitespace();
+        continue;
+      }
+      if (p_ != end_ && *p_ == ']') {
+        ++p_;
+        return array;
+      }
+      fail(p_, "expected ',' or ']' in array");
+    }
+  }
+
+  // Expects p_ just past the opening quote; leaves it just past the closing one. `out` is
+  // empty, so when the first run reaches the closing quote, append() allocates exactly once.
+  void read_string(std::string& out) {
+    const char* run = p_;
+    const char* p = p_;
+    for (;;) {
+      p = find_run_end(p, end_);
+      if (p == end_) fail(p, "missing closing quote");
+      const unsigned char c = static_cast<unsigned char>(*p);
+      if (c == '"') {
+        out.append(run, static_cast<std::size_t>(p - run));
+        p_ = p + 1;
+        return;
+      }
+      if (c == '\\') {
+        out.append(run, static_cast<std::size_t>(p - run));
+        p = read_escape(p, out);
+        run = p;
+      } else if (c < 0x20) {
+        fail(p, "control characters U+0000..U+001F must be escaped in strings");
+      } else {
+        // Valid UTF-8 stays part of the run and is copied with it.
+        p = skip_utf8(p);
+      }
+    }
+  }
+
+  // Validates the non-ASCII bytes from p on against RFC 3629 (no overlong forms, no
+  // surrogates, nothing above U+10FFFF) and returns the first ASCII byte after them.
+  const char* skip_utf8(const char* p) const {
+    const auto* s = reinterpret_cast<const unsigned char*>(p);
+    const auto* e = reinterpret_cast<const unsigned char*>(end_);
+    while (s != e && *s >= 0x80) {
+      const unsigned c = *s;
+      if (c < 0xE0) {
+        if (c < 0xC2 || e - s < 2 || (s[1] & 0xC0) != 0x80) break;
+        s += 2;
+      } else if (c < 0xF0) {
+        // E0 would be overlong below A0; ED at A0 and up encodes surrogates.
+        const unsigned low = c == 0xE0 ? 0xA0 : 0x80;
+        const unsigned high = c == 0xED ? 0x9F : 0xBF;
+        if (e - s < 3 || s[1] < low || s[1] > high || (s[2] & 0xC0) != 0x80) break;
+        s += 3;
+      } else if (c < 0xF5) {
+        // F0 would be overlong below 90; F4 at 90 and up is above U+10FFFF.
+        const unsigned low = c == 0xF0 ? 0x90 : 0x80;
+        const unsigned high = c == 0xF4 ? 0x8F : 0xBF;
+        if (e - s < 4 || s[1] < low || s[1] > high || (s[2] & 0xC0) != 0x80 ||
+            (s[3] & 0xC0) != 0x80) {
+          break;
+        }
+        s += 4;
+      } else {
+        break;
+      }
+    }
+    if (s != e && *s >= 0x80) fail(reinterpret_cast<const char*>(s), "invalid UTF-8");
+    return reinterpret_cast<const char*>(s);
+  }
+
+  // Four hex digits at p as a code unit, or a value above 0xFFFF.
+  static std::uint32_t read_hex4(const char* p) {
+    return hex_value(p[0]) << 12 | hex_value(p[1]) << 8 | hex_value(p[2]) << 4 | hex_value(p[3]);
+  }
+
+  // Expects p on a backslash; appends what the escape means and returns the byte after it.
+  const char* read_escape(const char* p, std::string& out) const {
+    if (end_ - p < 2) fail(end_, "missing closing quote");
+    switch (p[1]) {
+      case '"': out.push_back('"'); return p + 2;
+      case '\\': out.push_back('\\'); return p + 2;
+      case '/': out.push_back('/'); return p + 2;
+      case 'b': out.push_back('\b'); return p + 2;
+      case 'f': out.push_back('\f'); return p + 2;
+      case 'n': out.push_back('\n'); return p + 2;
+      case 'r': out.push_back('\r'); return p + 2;
+      case 't': out.push_back('\t'); return p + 2;
+      case 'u': break;
+      default: fail(p + 1, "invalid escape");
+    }
+    // A bad digit makes the code unit exceed 0xFFFF, so one compare checks all four.
+    std::uint32_t code = end_ - p >= 6 ? read_hex4(p + 2) : 0x10000;
+    if (code > 0xFFFF) fail(p, "\\u must be followed by 4 hex digits");
+    p += 6;
+    if (code >= 0xD800 && code <= 0xDFFF) {
+      if (code >= 0xDC00) fail(p - 6, "lone low surrogate U+DC00..U+DFFF");
+      if (end_ - p < 2 || p[0] != '\\' || p[1] != 'u') {
+        fail(p, "high surrogate U+D800..U+DBFF must be followed by \\u and a low surrogate");
+      }
+      const std::uint32_t low = end_ - p >= 6 ? read_hex4(p + 2) : 0x10000;
+      if (low > 0xFFFF) fail(p, "\\u must be followed by 4 hex digits");
+      if (low < 0xDC00 || low > 0xDFFF) {
+        fail(p, "high surrogate U+D800..U+DBFF must be followed by a low surrogate");
+      }
+      code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
+      p += 6;
+    }
+    append_utf8(code, out);
+    return p;
+  }
+
+  static void append_utf8(std::uint32_t code, std::string& out) {
+    char bytes[4];
+    std::size_t n;
+    if (code < 0x80) {
+      bytes[0] = static_cast<char>(code);
+      n = 1;
+    } else if (code < 0x800) {
+      bytes[0] = static_cast<char>(0xC0 | code >> 6);
+      bytes[1] = static_cast<char>(0x80 | (code & 0x3F));
+      n = 2;
+    } else if (code < 0x10000) {
+      bytes[0] = static_cast<char>(0xE0 | code >> 12);
+      bytes[1] = static_cast<char>(0x80 | (code >> 6 & 0x3F));
+      bytes[2] = static_cast<char>(0x80 | (code & 0x3F));
+      n = 3;
+    } else {
+      bytes[0] = static_cast<char>(0xF0 | code >> 18);
+      bytes[1] = static_cast<char>(0x80 | (code >> 12 & 0x3F));
+      bytes[2] = static_cast<char>(0x80 | (code >> 6 & 0x3F));
+      bytes[3] = static_cast<char>(0x80 | (code & 0x3F));
+      n = 4;
+    }
+    out.append(bytes, n);
+  }
+
+  // Expects p_ on '-' or a digit. The grammar is JSON's; the value type follows nlohmann:
+  // without fraction and exponent, uint64 if >= 0 and it fits, int64 if < 0 and it fits,
+  // otherwise (like everything with a fraction or exponent) a double.
+  json read_number() {
+    const char* const start = p_;
+    const char* p = p_;
+    const bool negative = *p == '-';
+    if (negative) ++p;
+    const char* const int_begin = p;
+    if (p == end_ || !is_digit(*p)) fail(p, "expected a digit");
+    if (*p == '0') {
+      ++p;  // a leading zero stands alone; a digit after it fails as trailing garbage
+    } else {
+      while (p != end_ && is_digit(*p)) ++p;
+    }
+    const char* const int_end = p;
+    const char* fraction = nullptr;
+    const char* exponent = nullptr;
+    if (p != end_ && *p == '.') {
+      fraction = ++p;
+      if (p == end_ || !is_digit(*p)) fail(p, "expected a digit after '.'");
+      while (p != end_ && is_digit(*p)) ++p;
+    }
+    if (p != end_ && (*p == 'e' || *p == 'E')) {
+      exponent = ++p;
+      if (p != end_ && (*p == '+' || *p == '-')) ++p;
+      if (p == end_ || !is_digit(*p)) fail(p, "expected a digit in the exponent");
+      while (p != end_ && is_digit(*p)) ++p;
+    }
+    p_ = p;
+
+    if (fraction == nullptr && exponent == nullptr && int_end - int_begin <= 20) {
+      std::uint64_t magnitude = 0;
+      bool fits = true;
+      for (const char* d = int_begin; d != int_end; ++d) {
+        // Only the 20th digit can overflow; the checked arithmetic costs little either way.
+        fits = fits && !__builtin_mul_overflow(magnitude, 10u, &magnitude) &&
+               !__builtin_add_overflow(magnitude, static_cast<unsigned>(*d - '0'), &magnitude);
+      }
+      if (fits && !negative) return json(static_cast<json::number_unsigned_t>(magnitude));
+      if (fits && magnitude <= std::uint64_t{1} << 63) {
+        // Unsigned negation wraps, and the conversion back is modular since C++20, so 2^63
+        // becomes INT64_MIN without overflow.
+        return json(static_cast<json::number_integer_t>(std::uint64_t{0} - magnitude));
+      }
+    }
+
+    double value;
+    const auto [end, error] = std::from_chars(start, p, value);
+    if (error == std::errc() && end == p) return json(value);
+    if (error != std::errc::result_out_of_range) fail(start, "invalid number");
+    // from_chars leaves the value alone when it rounds to 0 or to infinity. strtod would
+    // return +-0 or +-HUGE_VAL there; nlohmann keeps the first and refuses the second.
+    if (magnitude_is_huge(int_begin, int_end, fraction, exponent)) fail(start, "number overflow");
+    return json(negative ? -0.0 : 0.0);
+  }
+
+  // For a number from_chars found out of range: true when it overflows, false when it
+  // underflows. Writing it as 0.d1d2... * 10^E with d1 != 0, overflow needs E >= 309 and
+  // underflow E <= -323, so the sign of E decides, and E = (digits before the point, or minus
+  // the zeros after it) + exponent. Unlike strtod this needs no copy and no C locale.
+  bool magnitude_is_huge(const char* int_begin, const char* int_end, const char* fraction,
+                         const char* exponent) const {
+    std::int64_t leading;
+    if (*int_begin != '0') {
+      leading = int_end - int_begin;
+    } else {
+      // An out-of-range value with integer part 0 has a fraction with a nonzero digit.
+      if (fraction == nullptr) return false;
+      const char* f = fraction;
+      while (f != p_ && *f == '0') ++f;
+      leading = -(f - fraction);
+    }
+    if (exponent == nullptr) return leading > 0;
+    const bool exponent_negative = *exponent == '-';
+    const char* d = exponent + (*exponent == '-' || *exponent == '+');
+    while (d != p_ && *d == '0') ++d;
+    // More than 18 significant digits outweigh any count of digits the text can hold.
+    if (p_ - d > 18) return !exponent_negative;
+    std::int64_t value = 0;
+    for (; d != p_; ++d) value = value * 10 + (*d - '0');
+    return leading + (exponent_negative ? -value : value) > 0;
+  }
+
+  const char* begin_;
+  const char* p_;
+  const char* end_;
+};
+
+}  // namespace
+
+json read_json(std::string_view text, int max_depth) {
+  return Reader(text).read_document(max_depth);
+}
+
+}  // namespace procslink::detail

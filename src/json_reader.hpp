@@ -1,0 +1,40 @@
+// json_reader.hpp - a fast, strict JSON text reader that builds nlohmann::json values.
+//
+// Internal (not installed). It accepts exactly what nlohmann::json::parse(text) accepts with its
+// default arguments and yields identical values, number types included, but scans string bodies
+// 16 bytes at a time and builds containers directly instead of going through a SAX layer. Unlike
+// nlohmann it recurses, so it also refuses documents nesting deeper than a given limit.
+#pragma once
+
+#include <cstddef>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+namespace procslink {
+
+using json = nlohmann::json;  // the same alias as in procslink/jsonrpc.hpp
+
+namespace detail {
+
+// Why a text was refused, and the byte offset into it where that became clear.
+class JsonSyntaxError : public std::runtime_error {
+ public:
+  JsonSyntaxError(std::size_t offset, const std::string& what);
+  std::size_t offset() const noexcept { return offset_; }
+
+ private:
+  std::size_t offset_;
+};
+
+// Parses one JSON text: a single value with only JSON whitespace (space, \t, \n, \r) around it,
+// an optional UTF-8 byte order mark first and, like nlohmann, everything from a NUL byte after
+// the value on ignored. Throws JsonSyntaxError for anything nlohmann::json::parse rejects
+// (including numbers too large for a double), and when arrays and objects nest deeper than
+// max_depth levels (a scalar is depth 0, "[]" depth 1).
+json read_json(std::string_view text, int max_depth);
+
+}  // namespace detail
+}  // namespace procslink
