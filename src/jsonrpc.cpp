@@ -69,7 +69,9 @@ json JsonRpcRequest::to_json() const {
 }
 
 std::string JsonRpcRequest::serialize() const {
-  std::string text = "{\"jsonrpc\":\"2.0\",\"method\":";
+  std::string text;
+  text.reserve(256);  // most requests fit: one allocation instead of several as it grows
+  text += "{\"jsonrpc\":\"2.0\",\"method\":";
   detail::append_json_string(text, method);
   if (params) {
     text += ",\"params\":";
@@ -141,6 +143,7 @@ json JsonRpcResponse::to_json() const {
 
 std::string JsonRpcResponse::serialize() const {
   std::string text;
+  text.reserve(256);
   append_to(text);
   return text;
 }
@@ -230,7 +233,9 @@ std::optional<std::string> serialize_replies(bool batch,
                                              const std::vector<JsonRpcResponse>& replies) {
   if (replies.empty()) return std::nullopt;
   if (!batch) return replies.front().serialize();
-  std::string text = "[";
+  std::string text;
+  text.reserve(128 * replies.size());
+  text += '[';
   for (const auto& reply : replies) {
     if (text.size() > 1) text += ',';
     reply.append_to(text);
@@ -247,6 +252,7 @@ std::vector<JsonRpcResponse> parse_response_body(std::string_view body) {
     throw FramingError(std::string("reply is not valid JSON: ") + e.what());
   }
   std::vector<JsonRpcResponse> responses;
+  responses.reserve(value.is_array() ? value.size() : 1);
   if (value.is_array()) {
     if (value.empty()) throw FramingError("reply is an empty array");
     for (json& element : value) responses.push_back(JsonRpcResponse::from_json(std::move(element)));

@@ -791,6 +791,15 @@ struct RPCPeer::Impl {
     }
     const NetlinkSocket& socket = endpoints[endpoint];
     DatagramFields fields{socket.nl_pid(), type, next_seq++, realtime_ns(), 0, 0};
+    if (kDatagramHeadersSize + body.size() <= kReferenceMaxDatagram) {
+      // The common case, without for_each_datagram's std::function.
+      std::uint8_t headers[kDatagramHeadersSize];
+      encode_datagram_headers(fields, body.size(), headers);
+      const iovec parts[2] = {{headers, sizeof headers},
+                              {const_cast<char*>(body.data()), body.size()}};
+      socket.send(dest, parts, wait);
+      return;
+    }
     try {
       for_each_datagram(fields, body, kReferenceMaxDatagram, options.fragment_size,
                         [&](const DatagramFields& f, std::string_view chunk) {
