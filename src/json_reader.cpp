@@ -18,6 +18,8 @@
 #include <emmintrin.h>
 #endif
 
+#include "bulk_memory.hpp"
+
 namespace procslink::detail {
 
 JsonSyntaxError::JsonSyntaxError(std::size_t offset, const std::string& what)
@@ -235,6 +237,7 @@ class Reader {
       if (p == end_) fail(p, "missing closing quote");
       const unsigned char c = static_cast<unsigned char>(*p);
       if (c == '"') {
+        reserve_bulk(out, out.size() + static_cast<std::size_t>(p - run));
         out.append(run, static_cast<std::size_t>(p - run));
         p_ = p + 1;
         return;

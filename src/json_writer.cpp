@@ -19,6 +19,8 @@
 #include <emmintrin.h>
 #endif
 
+#include "bulk_memory.hpp"
+
 namespace procslink::detail {
 namespace {
 
@@ -212,7 +214,7 @@ class Output {
 
   // Makes the string's capacity enough for what is buffered up to `at` and `more` bytes.
   void reserve(const char* at, std::size_t more) {
-    out_.reserve(out_.size() + static_cast<std::size_t>(at - buffer_) + more);
+    reserve_bulk(out_, out_.size() + static_cast<std::size_t>(at - buffer_) + more);
   }
   char* flush(const char* at) {
     out_.append(buffer_, static_cast<std::size_t>(at - buffer_));
@@ -245,7 +247,9 @@ char* write_string(Output& out, char* at, std::string_view text) {
   }
   // The long runs of a long string go to the string directly. Most strings need no escape, so
   // this is usually the only growth for one.
-  if (text.size() > Output::kCapacity / 2) out.reserve(at, text.size() + 2);
+  // Room for what usually follows it too (the closing brackets of an envelope): a few bytes
+  // over would double the string and copy it all.
+  if (text.size() > Output::kCapacity / 2) out.reserve(at, text.size() + 2 + Output::kCapacity);
   at = out.put(at, '"');
   const Byte* run = begin;  // start of the bytes not yet written, all to be copied as is
   const Byte* p = begin;

@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "bulk_memory.hpp"
 #include "procslink/byteorder.hpp"
 #include "procslink/error.hpp"
 
@@ -122,7 +123,8 @@ std::optional<FragmentReassembler::Complete> FragmentReassembler::add(
   auto it = sender.messages.find(h.seq);
   auto discard = [&](const std::string& why) {
     sender.bytes -= it->second.bytes;
-    it->second.chunks.clear();
+    it->second.body = std::string();
+    it->second.early.clear();
     it->second.bytes = 0;
     it->second.poisoned = true;  // kept (empty) until it expires so its tail is refused too
     throw FramingError("fragmented message seq " + std::to_string(h.seq) + " dropped: " + why);
@@ -131,23 +133,25 @@ std::optional<FragmentReassembler::Complete> FragmentReassembler::add(
     if (sender.messages.size() >= limits_.max_pending_messages) {
       throw FramingError("too many incomplete fragmented messages from one sender");
     }
-    it = sender.messages.emplace(h.seq, Partial{fragment.payload_type(), now, {}, 0, {}, false})
-             .first;
+    Partial fresh;
+    fresh.payload_type = fragment.payload_type();
+    fresh.started = now;
+    it = sender.messages.emplace(h.seq, std::move(fresh)).first;
   }
   Partial& partial = it->second;
   if (partial.poisoned) throw FramingError("fragment of a dropped message");
   if (partial.payload_type != fragment.payload_type()) discard("payload type changed");
+  const std::uint32_t index = h.reserved;
   const bool last = (h.flag & kFlagLastFragment) != 0;
   if (last) {
-    if (partial.last_index && *partial.last_index != h.reserved) discard("two last fragments");
-    partial.last_index = h.reserved;
+    if (partial.last_index && *partial.last_index != index) discard("two last fragments");
+    partial.last_index = index;
   }
-  if (partial.last_index && (h.reserved > *partial.last_index ||
-                             (!partial.chunks.empty() && partial.chunks.rbegin()->first >
-                                                             *partial.last_index))) {
+  if (partial.last_index && (index > *partial.last_index ||
+                             partial.highest_index() > std::int64_t{*partial.last_index})) {
     discard("fragment after the last one");
   }
-  if (partial.chunks.count(h.reserved) != 0) return std::nullopt;  // duplicate
+  if (index < partial.next || partial.early.count(index) != 0) return std::nullopt;  // duplicate
   if (partial.bytes + fragment.body.size() > limits_.max_message) {
     discard("larger than the " + std::to_string(limits_.max_message) + "-byte message limit");
   }
@@ -155,19 +159,41 @@ std::optional<FragmentReassembler::Complete> FragmentReassembler::add(
     discard("sender exceeds " + std::to_string(limits_.max_pending_bytes) +
             " bytes of incomplete messages");
   }
-  partial.chunks.emplace(h.reserved, std::string(fragment.body));
   partial.bytes += fragment.body.size();
   sender.bytes += fragment.body.size();
-  if (!partial.last_index || partial.chunks.size() != std::size_t{*partial.last_index} + 1u) {
+  // Fragments arriving in order, the usual case, go straight into the body: one copy each.
+  if (index == partial.next) {
+    partial.append(fragment.body);
+    for (auto e = partial.early.begin(); e != partial.early.end() && e->first == partial.next;
+         e = partial.early.erase(e)) {
+      partial.append(e->second);
+    }
+  } else {
+    partial.early.emplace(static_cast<std::uint16_t>(index), std::string(fragment.body));
+  }
+  if (!partial.last_index || partial.next != std::uint32_t{*partial.last_index} + 1u) {
     return std::nullopt;
   }
-  Complete complete{partial.payload_type, h.seq, {}};
-  complete.body.reserve(partial.bytes);
-  for (auto& [index, chunk] : partial.chunks) complete.body += chunk;
+  Complete complete{partial.payload_type, h.seq, std::move(partial.body)};
   sender.bytes -= partial.bytes;
   sender.messages.erase(it);
   if (sender.messages.empty()) senders_.erase(sender_key);
   return complete;
+}
+
+std::int64_t FragmentReassembler::Partial::highest_index() const {
+  std::int64_t highest = std::int64_t{next} - 1;
+  if (!early.empty()) highest = std::max<std::int64_t>(highest, early.rbegin()->first);
+  return highest;
+}
+
+void FragmentReassembler::Partial::append(std::string_view chunk) {
+  // Doubling keeps appends amortized O(1); reserve_bulk asks for huge pages once it is large.
+  if (body.size() + chunk.size() > body.capacity()) {
+    detail::reserve_bulk(body, std::max(body.size() + chunk.size(), 2 * body.capacity()));
+  }
+  body.append(chunk);
+  ++next;
 }
 
 std::size_t FragmentReassembler::expire(Clock::time_point now) {

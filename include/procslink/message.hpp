@@ -103,7 +103,7 @@ class FragmentReassembler {
     std::chrono::milliseconds timeout{10000};
   };
   struct Complete {
-    PayloadType payload_type;
+    PayloadType payload_type = PayloadType::request;
     std::uint32_t seq;
     std::string body;
   };
@@ -125,12 +125,17 @@ class FragmentReassembler {
 
  private:
   struct Partial {
-    PayloadType payload_type;
+    PayloadType payload_type = PayloadType::request;
     Clock::time_point started;
-    std::map<std::uint16_t, std::string> chunks;
+    std::string body;  // fragments 0 .. next-1, in order
+    std::uint32_t next = 0;
+    std::map<std::uint16_t, std::string> early;  // arrived before fragment `next`
     std::size_t bytes = 0;
     std::optional<std::uint16_t> last_index;
     bool poisoned = false;  // broke a limit: its remaining fragments are refused
+
+    std::int64_t highest_index() const;  // -1 when nothing arrived
+    void append(std::string_view chunk);
   };
   struct Sender {
     std::map<std::uint32_t, Partial> messages;  // by seq
