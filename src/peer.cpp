@@ -3,6 +3,7 @@
 #include <sys/epoll.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -70,6 +71,11 @@ constexpr std::uint64_t kKickToken = ~std::uint64_t{0} - 1;
 constexpr std::size_t kBatchParallelism = 8;
 // Low-latency mode: how often parked serving threads check on the spinning one.
 constexpr std::chrono::microseconds kParkCheck{200};
+// Normal mode: how long a thread draining a socket may run one handler before an idle serving
+// thread re-arms the socket, so the datagrams queued behind a slow handler are not delayed.
+constexpr std::chrono::microseconds kHandOff{200};
+// Draining states of an endpoint (besides a handler's start time in steady clock ticks).
+constexpr std::int64_t kArmed = -1;   // in the epoll set, armed: nobody drains it
 // How long replies to a receiver that stayed full for a whole send_timeout are not waited for,
 // and how many such receivers are remembered at most.
 constexpr std::chrono::seconds kCongestionHold{10};
@@ -199,6 +205,8 @@ struct RPCPeer::Impl {
     // Sockets join the set disarmed (no EPOLLIN): only serving threads use it, see arm().
     for (std::size_t i = 0; i < endpoints.size(); ++i) watch(endpoints[i].fd(), i, EPOLLONESHOT);
     watch(kick_fd->get(), kKickToken);
+    drain_state = std::make_unique<std::atomic<std::int64_t>[]>(endpoints.size());
+    for (std::size_t i = 0; i < endpoints.size(); ++i) drain_state[i].store(kArmed);
   }
 
   void watch(int fd, std::uint64_t token, std::uint32_t events = EPOLLIN) {
@@ -221,14 +229,16 @@ struct RPCPeer::Impl {
   //
   // Serving threads all wait in epoll_wait on the same set. Sockets are registered
   // EPOLLONESHOT: the thread that gets a socket's event owns it until it has read one datagram
-  // and re-armed it (the peek-then-read in NetlinkSocket::receive must not interleave with
-  // another reader). Then it runs the handler itself, with no hand-off; if more datagrams are
-  // queued, the re-arm wakes another waiting thread. A caller making a synchronous call on a
+  // and re-armed it. Then it runs the handler itself, with no hand-off. When more datagrams
+  // are queued, it drains them itself instead, see drain_next. A caller making a synchronous call on a
   // peer without serving threads receives for itself with poll() (leader/follower among such
   // callers); sockets are armed only while serving threads exist and no caller is receiving.
 
   void arm_endpoints() {
-    for (std::size_t i = 0; i < endpoints.size(); ++i) arm(i);
+    for (std::size_t i = 0; i < endpoints.size(); ++i) {
+      drain_state[i].store(kArmed);
+      arm(i);
+    }
   }
 
   void arm(std::size_t endpoint) {
@@ -264,10 +274,12 @@ struct RPCPeer::Impl {
   }
 
   // For serving threads: the next datagram, or nullopt at `deadline`, on stop, or when kicked
-  // to recompute deadlines.
+  // to recompute deadlines. In normal mode the thread that takes a socket's event then drains
+  // that socket (`drained` names it, see worker_main).
   std::optional<Incoming> worker_receive(std::vector<std::uint8_t>& buffer,
-                                         std::optional<Clock::time_point> deadline) {
-    if (options.spin.count() == 0) return epoll_receive(buffer, deadline, false);
+                                         std::optional<Clock::time_point> deadline,
+                                         std::optional<std::size_t>& drained) {
+    if (options.spin.count() == 0) return epoll_receive(buffer, deadline, false, &drained);
     // Low-latency mode. One thread, the spinner, receives and runs what it receives itself.
     // The others must not wait in epoll_wait: the kernel would wake one of them for every
     // arrival, on the CPU the spinner needs. They park, and look every kParkCheck: when the
@@ -299,10 +311,85 @@ struct RPCPeer::Impl {
     }
   }
 
+  static std::int64_t ticks_now() { return Clock::now().time_since_epoch().count(); }
+
+  // Draining (normal mode). A thread that gets a socket's event and finds more datagrams
+  // queued behind the one it read (a burst) does not re-arm the socket: it keeps reading it
+  // without blocking between its handlers and re-arms it only once it is empty. A re-arm with
+  // datagrams still queued would wake another thread for each of them: a context switch per
+  // datagram and, with all threads so busy, a pool grown to max_workers. (Without a burst the
+  // socket is re-armed at once, as before, so a reply a handler waits for is read by another
+  // thread without delay.) drain_state[i] holds when the drainer took its current datagram.
+  // One thread waiting in epoll_wait watches meanwhile (watchers; the drainer kicks one into
+  // it when none does) and looks every kHandOff: when the drainer has been on one datagram
+  // (its handler, say) longer than that, it re-arms the socket for it, so a slow handler
+  // delays the datagrams behind it by about kHandOff. The drainer notices the hand-off when
+  // its compare-exchange fails and stops draining.
+  void hand_off_slow_drainers() {
+    const auto now = ticks_now();
+    const auto limit = std::chrono::duration_cast<Clock::duration>(kHandOff).count();
+    for (std::size_t i = 0; i < endpoints.size(); ++i) {
+      std::int64_t since = drain_state[i].load();
+      if (since == kArmed || now - since <= limit) continue;
+      if (drain_state[i].compare_exchange_strong(since, kArmed)) arm(i);
+    }
+  }
+
+  // Whether another datagram waits on the endpoint's socket (a one-byte peek).
+  bool more_queued(std::size_t endpoint) const {
+    std::uint8_t byte;
+    return ::recv(endpoints[endpoint].fd(), &byte, 1, MSG_PEEK | MSG_DONTWAIT | MSG_TRUNC) >= 0;
+  }
+
+  // Wakes a waiting serving thread, which then watches the drainers.
+  void kick_watcher() {
+    const std::uint64_t one = 1;
+    (void)::write(kick_fd->get(), &one, sizeof one);
+  }
+
+  bool any_drained() const {
+    for (std::size_t i = 0; i < endpoints.size(); ++i) {
+      if (drain_state[i].load(std::memory_order_relaxed) != kArmed) return true;
+    }
+    return false;
+  }
+
+  // The drainer's next datagram from its socket, without blocking. Nullopt when the socket is
+  // empty (then it is re-armed) or was handed off; either way `drained` is reset.
+  std::optional<Incoming> drain_next(std::vector<std::uint8_t>& buffer,
+                                     std::optional<std::size_t>& drained, std::int64_t& stamp) {
+    const std::size_t i = *drained;
+    std::optional<ReceivedDatagram> d;
+    try {
+      d = endpoints[i].receive(buffer, false);
+    } catch (...) {
+      release_drained(drained, stamp);
+      throw;
+    }
+    if (!d) {
+      release_drained(drained, stamp);
+      return std::nullopt;
+    }
+    const std::int64_t now = ticks_now();
+    // Handed off meanwhile: the datagram is ours to handle all the same, the socket is not.
+    if (!drain_state[i].compare_exchange_strong(stamp, now)) drained.reset();
+    stamp = now;
+    return Incoming{i, *d};
+  }
+
+  void release_drained(std::optional<std::size_t>& drained, std::int64_t stamp) {
+    if (!drained) return;
+    const std::size_t i = *drained;
+    drained.reset();
+    if (drain_state[i].compare_exchange_strong(stamp, kArmed)) arm(i);
+  }
+
   // Waits on the epoll set for one datagram; with `spin`, polls without sleeping for the spin
-  // budget first.
+  // budget first. With `drained` (normal mode), the socket the datagram came from is left
+  // disarmed for this thread to drain, and `drained` names it.
   std::optional<Incoming> epoll_receive(std::vector<std::uint8_t>& buffer,
-                                        std::optional<Clock::time_point> deadline, bool spin) {
+                                        std::optional<Clock::time_point> deadline, bool spin,
+                                        std::optional<std::size_t>* drained = nullptr) {
     const auto spin_until = Clock::now() + options.spin;
     for (;;) {
       const auto now = Clock::now();
@@ -316,13 +403,28 @@ struct RPCPeer::Impl {
       } else {
         timeout_ptr = nullptr;
       }
+      // One waiting thread at a time watches the drainers (the others sleep on).
+      bool watch = false;
+      if (drained && any_drained()) {
+        int none = 0;
+        watch = watchers.compare_exchange_strong(none, 1);
+      }
+      if (watch) {
+        const auto check = now + kHandOff;
+        if (!timeout_ptr || !deadline || check < *deadline) {
+          timeout = timeout_until(check);
+          timeout_ptr = &timeout;
+        }
+      }
       epoll_event event;
       const int n = wait_for_event(epoll_fd->get(), event, timeout_ptr);
+      if (watch) watchers.store(0);
       if (n < 0) {
         if (errno == EINTR) continue;
         throw TransportError(TransportError::Kind::other,
                              std::string("epoll_wait: ") + std::strerror(errno));
       }
+      if (drained) hand_off_slow_drainers();
       if (n == 0) continue;
       const std::uint64_t token = event.data.u64;
       if (token == kWakeToken) return std::nullopt;
@@ -330,12 +432,21 @@ struct RPCPeer::Impl {
         drain(kick_fd->get());
         return std::nullopt;
       }
+      // Leaving to run a handler: pass the watch on to another waiting thread.
+      if (watch && any_drained()) kick_watcher();
       std::optional<ReceivedDatagram> d;
       try {
         d = endpoints[token].receive(buffer, false);
       } catch (...) {
         arm(token);
         throw;
+      }
+      if (drained && d && more_queued(token)) {
+        // A burst: drain it. Make sure some waiting thread watches the drainer.
+        drain_state[token].store(ticks_now());
+        *drained = token;
+        if (watchers.load() == 0) kick_watcher();
+        return Incoming{token, *d};
       }
       arm(token);
       if (d) return Incoming{token, *d};
@@ -395,8 +506,11 @@ struct RPCPeer::Impl {
     }
   }
 
-  void worker_main() {
+  // `spawned`: a pool thread (not a caller of run_server_forever), which may retire early.
+  void worker_main(bool spawned = false) {
     std::vector<std::uint8_t> buffer;
+    std::optional<std::size_t> drained;  // the socket this thread drains, see drain_next
+    std::int64_t stamp = 0;              // what drain_state holds for it
     std::unique_lock lock(mu);
     ++idle_threads;
     while (!stopping.load()) {
@@ -405,7 +519,11 @@ struct RPCPeer::Impl {
       lock.unlock();
       std::optional<Incoming> incoming;
       try {
-        incoming = worker_receive(buffer, deadline);
+        if (drained) incoming = drain_next(buffer, drained, stamp);
+        if (!incoming) {
+          incoming = worker_receive(buffer, deadline, drained);
+          if (drained) stamp = drain_state[*drained].load();
+        }
       } catch (const std::exception& e) {
         log(LogLevel::error, "serving thread: ", e.what());
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -415,14 +533,23 @@ struct RPCPeer::Impl {
       if (!incoming) continue;
       --idle_threads;
       // Keep one thread receiving while this one runs a handler, up to max_workers.
-      if (idle_threads == 0 && pool_threads < options.max_workers && !stopping.load()) {
+      if (idle_threads == 0)      if (idle_threads == 0 && pool_threads < options.max_workers && !stopping.load()) {
         spawn_locked();
       }
       lock.unlock();
       handle(*incoming);
       lock.lock();
+      // A thread spawned beyond `workers` leaves once another is waiting again: threads added
+      // while handlers merely overlapped would otherwise stay, and take turns at every arrival.
+      if (spawned && options.spin.count() == 0 && !drained && idle_threads > 0 &&
+          pool_threads > options.workers) {
+        --pool_threads;
+        retired.push_back(std::this_thread::get_id());
+        return;
+      }
       ++idle_threads;
     }
+    release_drained(drained, stamp);
     --idle_threads;
     std::thread::id self = std::this_thread::get_id();
     spinner_id.compare_exchange_strong(self, std::thread::id{});
@@ -461,7 +588,16 @@ struct RPCPeer::Impl {
 
   void spawn_locked() {
     ++pool_threads;
-    threads.emplace_back(&Impl::worker_main, this);
+    // Join the threads that retired (they only have to return, which needs no lock).
+    if (!retired.empty()) {
+      std::erase_if(threads, [this](std::thread& t) {
+        if (std::find(retired.begin(), retired.end(), t.get_id()) == retired.end()) return false;
+        t.join();
+        return true;
+      });
+      retired.clear();
+    }
+    threads.emplace_back(&Impl::worker_main, this, true);
   }
 
   // Starts serving threads unless they run already; `caller_joins` counts the calling thread,
@@ -493,6 +629,7 @@ struct RPCPeer::Impl {
       if (t.joinable()) t.join();
     }
     threads.clear();
+    retired.clear();
   }
 
   void join_all() {
@@ -500,6 +637,7 @@ struct RPCPeer::Impl {
     {
       std::lock_guard lock(mu);
       to_join.swap(threads);
+      retired.clear();
     }
     for (auto& t : to_join) {
       if (t.joinable() && t.get_id() != std::this_thread::get_id()) t.join();
@@ -944,6 +1082,9 @@ struct RPCPeer::Impl {
   PeerOptions options;
   std::vector<NetlinkSocket> endpoints;
   std::unique_ptr<UniqueFd> epoll_fd, wake_fd, kick_fd;
+  // Per endpoint: kArmed, or since when (ticks) its drainer has had its current datagram.
+  std::unique_ptr<std::atomic<std::int64_t>[]> drain_state;
+  std::atomic<int> watchers{0};  // 1 while a thread waiting in epoll_wait watches drainers
   std::atomic<bool> stopping{false};
   std::atomic<std::int64_t> next_id{1};
   std::atomic<std::uint32_t> next_seq{1};
@@ -966,6 +1107,7 @@ struct RPCPeer::Impl {
   std::size_t pool_threads = 0;
   std::size_t idle_threads = 0;
   std::vector<std::thread> threads;
+  std::vector<std::thread::id> retired;  // threads that left early, to be joined
   std::condition_variable stopped_cv;
   std::unordered_map<std::int64_t, std::shared_ptr<Pending>> pending;
   std::multimap<Clock::time_point, std::int64_t> async_deadlines;
