@@ -533,7 +533,7 @@ struct RPCPeer::Impl {
       if (!incoming) continue;
       --idle_threads;
       // Keep one thread receiving while this one runs a handler, up to max_workers.
-      if (idle_threads == 0)      if (idle_threads == 0 && pool_threads < options.max_workers && !stopping.load()) {
+      if (idle_threads == 0 && pool_threads < options.max_workers && !stopping.load()) {
         spawn_locked();
       }
       lock.unlock();
