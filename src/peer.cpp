@@ -209,6 +209,12 @@ struct RPCPeer::Impl {
     for (std::size_t i = 0; i < endpoints.size(); ++i) drain_state[i].store(kArmed);
   }
 
+  // Left uninitialized: zeroing 256 KiB for every thread would cost more than most calls, and
+  // only the pages a datagram lands in are ever touched.
+  static std::unique_ptr<std::uint8_t[]> receive_buffer() {
+    return std::unique_ptr<std::uint8_t[]>(new std::uint8_t[kMaxDatagramSize]);
+  }
+
   void watch(int fd, std::uint64_t token, std::uint32_t events = EPOLLIN) {
     epoll_event ev{};
     ev.events = events;
@@ -276,7 +282,7 @@ struct RPCPeer::Impl {
   // For serving threads: the next datagram, or nullopt at `deadline`, on stop, or when kicked
   // to recompute deadlines. In normal mode the thread that takes a socket's event then drains
   // that socket (`drained` names it, see worker_main).
-  std::optional<Incoming> worker_receive(std::vector<std::uint8_t>& buffer,
+  std::optional<Incoming> worker_receive(std::span<std::uint8_t> buffer,
                                          std::optional<Clock::time_point> deadline,
                                          std::optional<std::size_t>& drained) {
     if (options.spin.count() == 0) return epoll_receive(buffer, deadline, false, &drained);
@@ -356,7 +362,7 @@ struct RPCPeer::Impl {
 
   // The drainer's next datagram from its socket, without blocking. Nullopt when the socket is
   // empty (then it is re-armed) or was handed off; either way `drained` is reset.
-  std::optional<Incoming> drain_next(std::vector<std::uint8_t>& buffer,
+  std::optional<Incoming> drain_next(std::span<std::uint8_t> buffer,
                                      std::optional<std::size_t>& drained, std::int64_t& stamp) {
     const std::size_t i = *drained;
     std::optional<ReceivedDatagram> d;
@@ -387,7 +393,7 @@ struct RPCPeer::Impl {
   // Waits on the epoll set for one datagram; with `spin`, polls without sleeping for the spin
   // budget first. With `drained` (normal mode), the socket the datagram came from is left
   // disarmed for this thread to drain, and `drained` names it.
-  std::optional<Incoming> epoll_receive(std::vector<std::uint8_t>& buffer,
+  std::optional<Incoming> epoll_receive(std::span<std::uint8_t> buffer,
                                         std::optional<Clock::time_point> deadline, bool spin,
                                         std::optional<std::size_t>* drained = nullptr) {
     const auto spin_until = Clock::now() + options.spin;
@@ -455,7 +461,7 @@ struct RPCPeer::Impl {
 
   // For a caller receiving its own reply (no serving threads): the next datagram on any
   // endpoint, or nullopt at `deadline`.
-  std::optional<Incoming> caller_receive(std::vector<std::uint8_t>& buffer,
+  std::optional<Incoming> caller_receive(std::span<std::uint8_t> buffer,
                                          Clock::time_point deadline) {
     if (options.spin.count() > 0) {
       const auto until = std::min(deadline, Clock::now() + options.spin);
@@ -508,7 +514,8 @@ struct RPCPeer::Impl {
 
   // `spawned`: a pool thread (not a caller of run_server_forever), which may retire early.
   void worker_main(bool spawned = false) {
-    std::vector<std::uint8_t> buffer;
+    const auto storage = receive_buffer();
+    const std::span<std::uint8_t> buffer(storage.get(), kMaxDatagramSize);
     std::optional<std::size_t> drained;  // the socket this thread drains, see drain_next
     std::int64_t stamp = 0;              // what drain_state holds for it
     std::unique_lock lock(mu);
@@ -981,7 +988,8 @@ struct RPCPeer::Impl {
 
   // Waits for a synchronous call, receiving for itself when no serving thread does.
   void wait(const std::shared_ptr<Pending>& call, Clock::time_point deadline) {
-    thread_local std::vector<std::uint8_t> buffer;
+    thread_local const auto storage = receive_buffer();
+    const std::span<std::uint8_t> buffer(storage.get(), kMaxDatagramSize);
     Waiter me;
     std::unique_lock lock(mu);
     call->waiter = &me.cv;

@@ -144,6 +144,11 @@ void NetlinkSocket::send(std::uint32_t dest, std::span<const iovec> parts, bool 
 std::optional<ReceivedDatagram> NetlinkSocket::receive(std::vector<std::uint8_t>& buffer,
                                                        bool wait) const {
   if (buffer.size() < kMaxDatagramSize) buffer.resize(kMaxDatagramSize);
+  return receive(std::span<std::uint8_t>(buffer), wait);
+}
+
+std::optional<ReceivedDatagram> NetlinkSocket::receive(std::span<std::uint8_t> buffer,
+                                                       bool wait) const {
   ReceivedDatagram datagram;
   sockaddr_nl addr{};
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(ucred))];

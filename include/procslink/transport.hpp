@@ -77,6 +77,8 @@ class NetlinkSocket {
   // and the next one is read. Returns nullopt when none is queued and `wait` is false.
   // Throws TransportError on socket errors.
   std::optional<ReceivedDatagram> receive(std::vector<std::uint8_t>& buffer, bool wait) const;
+  // The same into caller-provided memory; a datagram longer than `buffer` is dropped likewise.
+  std::optional<ReceivedDatagram> receive(std::span<std::uint8_t> buffer, bool wait) const;
 
  private:
   void close_fd() noexcept;
