@@ -5,7 +5,9 @@
 // specification's shape (one whole-body error, or one request, or a batch whose invalid
 // elements carry Invalid Request replies). Every request survives to_json/from_json unchanged,
 // and the replies a server would send for the body (here: each request's params echoed back)
-// serialize to text that a client parses back to the same responses.
+// serialize to text that a client parses back to the same responses. A single request object
+// (read member by member) gets the same verdict as the same object inside a batch.
+#include <string>
 #include <string_view>
 #include <variant>
 #include <vector>
@@ -80,6 +82,26 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       // Echoing the params keeps the reply's nesting depth equal to the request's.
       replies.push_back(
           JsonRpcResponse::success(*request.id, request.params.value_or(json(request.method))));
+    }
+  }
+
+  // A single object is read member by member, a batch element through a whole json value:
+  // the two paths must agree on the same object (unless wrapping it made it nest too deep).
+  if (!parsed.batch) {
+    const ParsedRequestBody wrapped = parse_request_body("[" + std::string(body) + "]");
+    if (!wrapped.whole_body_error && wrapped.items.size() == 1) {
+      const auto& item = wrapped.items.front().content;
+      if (const auto* request = std::get_if<JsonRpcRequest>(&item)) {
+        FUZZ_CHECK(!parsed.whole_body_error && parsed.items.size() == 1);
+        const auto& got = std::get<JsonRpcRequest>(parsed.items.front().content);
+        FUZZ_CHECK(got.method == request->method && got.params == request->params &&
+                   got.id == request->id);
+      } else {
+        FUZZ_CHECK(parsed.whole_body_error.has_value());
+        FUZZ_CHECK(parsed.whole_body_error->id == std::get<JsonRpcResponse>(item).id);
+        FUZZ_CHECK(parsed.whole_body_error->error().code ==
+                   std::get<JsonRpcResponse>(item).error().code);
+      }
     }
   }
 

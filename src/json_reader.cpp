@@ -93,6 +93,57 @@ class Reader {
       : begin_(text.data()), p_(text.data()), end_(text.data() + text.size()) {}
 
   json read_document(int max_depth) {
+    skip_byte_order_mark();
+    skip_whitespace();
+    json value = read_value(max_depth);
+    finish_document();
+    return value;
+  }
+
+  // The top-level object's members, each handed to `member` instead of being put in a map.
+  bool read_members(int max_depth, const MemberSink& member) {
+    skip_byte_order_mark();
+    skip_whitespace();
+    if (p_ == end_ || *p_ != '{') return false;
+    if (max_depth <= 0) fail(p_, "arrays and objects nest too deep");
+    ++p_;
+    skip_whitespace();
+    if (p_ != end_ && *p_ == '}') {
+      ++p_;
+    } else {
+      for (;;) {
+        if (p_ == end_ || *p_ != '"') fail(p_, "expected a string as object key");
+        ++p_;
+        std::string key;
+        read_string(key);
+        skip_whitespace();
+        if (p_ == end_ || *p_ != ':') fail(p_, "expected ':' after object key");
+        ++p_;
+        skip_whitespace();
+        member(key, read_value(max_depth - 1));
+        skip_whitespace();
+        if (p_ != end_ && *p_ == ',') {
+          ++p_;
+          skip_whitespace();
+          continue;
+        }
+        if (p_ != end_ && *p_ == '}') {
+          ++p_;
+          break;
+        }
+        fail(p_, "expected ',' or '}' in object");
+      }
+    }
+    finish_document();
+    return true;
+  }
+
+ private:
+  [[noreturn]] void fail(const char* at, const char* what) const {
+    fail_at(static_cast<std::size_t>(at - begin_), what);
+  }
+
+  void skip_byte_order_mark() {
     // nlohmann skips a UTF-8 byte order mark at the very start, and refuses a partial one.
     if (p_ != end_ && static_cast<unsigned char>(*p_) == 0xEF) {
       if (end_ - p_ < 3 || static_cast<unsigned char>(p_[1]) != 0xBB ||
@@ -101,17 +152,12 @@ class Reader {
       }
       p_ += 3;
     }
-    skip_whitespace();
-    json value = read_value(max_depth);
+  }
+
+  void finish_document() {
     skip_whitespace();
     // nlohmann's lexer reads a NUL byte between tokens as the end of the input.
     if (p_ != end_ && *p_ != '\0') fail(p_, "unexpected character after the value");
-    return value;
-  }
-
- private:
-  [[noreturn]] void fail(const char* at, const char* what) const {
-    fail_at(static_cast<std::size_t>(at - begin_), what);
   }
 
   void skip_whitespace() {
@@ -447,6 +493,10 @@ class Reader {
 
 json read_json(std::string_view text, int max_depth) {
   return Reader(text).read_document(max_depth);
+}
+
+bool read_json_members(std::string_view text, int max_depth, const MemberSink& member) {
+  return Reader(text).read_members(max_depth, member);
 }
 
 }  // namespace procslink::detail

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -35,6 +36,15 @@ class JsonSyntaxError : public std::runtime_error {
 // (including numbers too large for a double), and when arrays and objects nest deeper than
 // max_depth levels (a scalar is depth 0, "[]" depth 1).
 json read_json(std::string_view text, int max_depth);
+
+// Receives one member of an object: its key, and its value to keep (moved from) or drop.
+using MemberSink = std::function<void(const std::string& key, json&& value)>;
+
+// For a JSON text whose value is an object: hands each member to `member` in document order
+// (a repeated key is handed over again; keeping the last one matches read_json) without
+// building the object, then checks the rest of the text as read_json does. Returns false,
+// having consumed nothing, when the value is not an object. Throws as read_json.
+bool read_json_members(std::string_view text, int max_depth, const MemberSink& member);
 
 }  // namespace detail
 }  // namespace procslink

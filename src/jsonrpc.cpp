@@ -86,31 +86,105 @@ std::string JsonRpcRequest::serialize() const {
 }
 
 namespace {
+// The members of a request or response envelope that the specification gives meaning to.
+// Null where absent; a request object may carry other members, which are ignored.
+struct Envelope {
+  const json* version = nullptr;
+  const json* id = nullptr;
+  const json* method = nullptr;
+  const json* params = nullptr;
+  const json* result = nullptr;
+  const json* error = nullptr;
+
+  static Envelope of(const json& object) {
+    Envelope e;
+    auto member = [&object](const char* key) -> const json* {
+      auto it = object.find(key);
+      return it == object.end() ? nullptr : &*it;
+    };
+    e.version = member("jsonrpc");
+    e.id = member("id");
+    e.method = member("method");
+    e.params = member("params");
+    e.result = member("result");
+    e.error = member("error");
+    return e;
+  }
+};
+
+// The members of one envelope read straight from text (see read_json_members): the same
+// fields, owned, without the object around them.
+struct ReadEnvelope {
+  std::optional<json> version, id, method, params, result, error;
+
+  void take(const std::string& key, json&& value) {
+    std::optional<json>* slot = nullptr;
+    if (key == "jsonrpc") slot = &version;
+    else if (key == "id") slot = &id;
+    else if (key == "method") slot = &method;
+    else if (key == "params") slot = &params;
+    else if (key == "result") slot = &result;
+    else if (key == "error") slot = &error;
+    if (slot) *slot = std::move(value);  // a repeated key: the last one wins, as in a json object
+  }
+  Envelope view() const {
+    auto at = [](const std::optional<json>& o) { return o ? &*o : nullptr; };
+    return {at(version), at(id), at(method), at(params), at(result), at(error)};
+  }
+};
+
+JsonRpcError parse_error_of(const detail::JsonSyntaxError& e) {
+  return JsonRpcError(error_code::parse_error, "Parse error", std::string(e.what()));
+}
+
+// Whether `text` is a single JSON object (not a batch), judging by its first byte.
+bool looks_like_object(std::string_view text) {
+  for (const char c : text) {
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r') continue;
+    return c == '{';
+  }
+  return false;
+}
+
 // Validates everything but copies nothing large: params are left to the caller.
-JsonRpcRequest validate_request(const json& j, json* id_out) {
-  if (!j.is_object()) throw JsonRpcError(error_code::invalid_request, "Invalid Request",
-                                         "a request must be a JSON object");
+JsonRpcRequest validate_request(const Envelope& e, json* id_out) {
   JsonRpcRequest request;
-  if (auto it = j.find("id"); it != j.end()) {
-    if (!is_valid_id(*it)) {
+  if (e.id) {
+    if (!is_valid_id(*e.id)) {
       throw JsonRpcError(error_code::invalid_request, "Invalid Request",
                          "id must be a string, a number or null");
     }
-    request.id = *it;
-    if (id_out) *id_out = *it;
+    request.id = *e.id;
+    if (id_out) *id_out = *e.id;
   }
   auto fail = [](const char* why) {
     throw JsonRpcError(error_code::invalid_request, "Invalid Request", why);
   };
-  auto version = j.find("jsonrpc");
-  if (version == j.end() || *version != "2.0") fail("jsonrpc must be exactly \"2.0\"");
-  auto method = j.find("method");
-  if (method == j.end() || !method->is_string()) fail("method must be a string");
-  request.method = method->get<std::string>();
-  if (auto params = j.find("params"); params != j.end()) {
-    if (!params->is_array() && !params->is_object()) fail("params must be an array or an object");
+  if (!e.version || *e.version != "2.0") fail("jsonrpc must be exactly \"2.0\"");
+  if (!e.method || !e.method->is_string()) fail("method must be a string");
+  request.method = e.method->get<std::string>();
+  if (e.params && !e.params->is_array() && !e.params->is_object()) {
+    fail("params must be an array or an object");
   }
   return request;
+}
+
+JsonRpcRequest validate_request(const json& j, json* id_out) {
+  if (!j.is_object()) throw JsonRpcError(error_code::invalid_request, "Invalid Request",
+                                         "a request must be a JSON object");
+  return validate_request(Envelope::of(j), id_out);
+}
+
+// Throws FramingError if malformed; moves result and error out of `e`.
+JsonRpcResponse validate_response(const Envelope& e) {
+  if (!e.version || *e.version != "2.0") throw FramingError("response lacks jsonrpc \"2.0\"");
+  if (!e.id || !is_valid_id(*e.id)) throw FramingError("response lacks a valid id");
+  if ((e.result == nullptr) == (e.error == nullptr)) {
+    throw FramingError("response must have exactly one of result and error");
+  }
+  // The envelope's members are owned by the caller, who hands them over for moving.
+  if (e.result) return JsonRpcResponse::success(*e.id, std::move(*const_cast<json*>(e.result)));
+  return JsonRpcResponse::failure(*e.id, ErrorObject::from_json(*e.error));
 }
 }  // namespace
 
@@ -163,17 +237,7 @@ void JsonRpcResponse::append_to(std::string& text) const {
 
 JsonRpcResponse JsonRpcResponse::from_json(json&& j) {
   if (!j.is_object()) throw FramingError("response is not a JSON object");
-  auto version = j.find("jsonrpc");
-  if (version == j.end() || *version != "2.0") throw FramingError("response lacks jsonrpc \"2.0\"");
-  auto id = j.find("id");
-  if (id == j.end() || !is_valid_id(*id)) throw FramingError("response lacks a valid id");
-  auto result = j.find("result");
-  auto error = j.find("error");
-  if ((result == j.end()) == (error == j.end())) {
-    throw FramingError("response must have exactly one of result and error");
-  }
-  if (result != j.end()) return success(*id, std::move(*result));
-  return failure(*id, ErrorObject::from_json(*error));
+  return validate_response(Envelope::of(j));
 }
 
 std::string to_text(const json& value) {
@@ -186,12 +250,35 @@ json parse_json(std::string_view text) {
   try {
     return detail::read_json(text, kMaxJsonDepth);
   } catch (const detail::JsonSyntaxError& e) {
-    throw JsonRpcError(error_code::parse_error, "Parse error", std::string(e.what()));
+    throw parse_error_of(e);
   }
 }
 
 ParsedRequestBody parse_request_body(std::string_view body) {
   ParsedRequestBody parsed;
+  if (looks_like_object(body)) {
+    // The usual single request: its members are read straight into place, with no object
+    // (a map and a node per member) built only to be taken apart.
+    ReadEnvelope envelope;
+    try {
+      detail::read_json_members(body, kMaxJsonDepth, [&envelope](const std::string& key,
+                                                                  json&& value) {
+        envelope.take(key, std::move(value));
+      });
+    } catch (const detail::JsonSyntaxError& e) {
+      parsed.whole_body_error = JsonRpcResponse::failure(nullptr, parse_error_of(e).error());
+      return parsed;
+    }
+    json id = nullptr;
+    try {
+      JsonRpcRequest request = validate_request(envelope.view(), &id);
+      if (envelope.params) request.params = std::move(*envelope.params);
+      parsed.items.push_back({std::move(request)});
+    } catch (const JsonRpcError& e) {
+      parsed.whole_body_error = JsonRpcResponse::failure(std::move(id), e.error());
+    }
+    return parsed;
+  }
   json value;
   try {
     value = parse_json(body);
@@ -245,6 +332,20 @@ std::optional<std::string> serialize_replies(bool batch,
 }
 
 std::vector<JsonRpcResponse> parse_response_body(std::string_view body) {
+  if (looks_like_object(body)) {
+    ReadEnvelope envelope;
+    try {
+      detail::read_json_members(body, kMaxJsonDepth, [&envelope](const std::string& key,
+                                                                  json&& value) {
+        envelope.take(key, std::move(value));
+      });
+    } catch (const detail::JsonSyntaxError& e) {
+      throw FramingError(std::string("reply is not valid JSON: ") + parse_error_of(e).what());
+    }
+    std::vector<JsonRpcResponse> responses;
+    responses.push_back(validate_response(envelope.view()));
+    return responses;
+  }
   json value;
   try {
     value = parse_json(body);

@@ -797,5 +797,40 @@ TEST(JsonReader, RandomNumbersMatchNlohmann) {
   }
 }
 
+TEST(JsonReaderMembers, HandsOverEachMemberInOrderWithRepeatsAgain) {
+  std::vector<std::pair<std::string, json>> members;
+  const bool object = read_json_members(
+      R"( {"b":[1,{"x":null}],"a":"s","b":2} )", 8,
+      [&](const std::string& key, json&& value) { members.emplace_back(key, std::move(value)); });
+  EXPECT_TRUE(object);
+  ASSERT_EQ(members.size(), 3u);
+  EXPECT_EQ(members[0].first, "b");
+  EXPECT_EQ(members[0].second, json::parse(R"([1,{"x":null}])"));
+  EXPECT_EQ(members[1].second, json("s"));
+  EXPECT_EQ(members[2].first, "b");
+  EXPECT_EQ(members[2].second, json(2));
+}
+
+TEST(JsonReaderMembers, ReportsANonObjectWithoutReadingIt) {
+  int calls = 0;
+  auto count = [&](const std::string&, json&&) { ++calls; };
+  EXPECT_FALSE(read_json_members("[1,2]", 8, count));
+  EXPECT_FALSE(read_json_members(" 42", 8, count));
+  EXPECT_FALSE(read_json_members("", 8, count));
+  EXPECT_TRUE(read_json_members("{}", 8, count));
+  EXPECT_EQ(calls, 0);
+}
+
+TEST(JsonReaderMembers, RefusesWhatReadJsonRefuses) {
+  auto ignore = [](const std::string&, json&&) {};
+  for (const std::string text : {R"({"a":1} x)", R"({"a":1)", R"({"a" 1})", R"({"a":1,})",
+                                 R"({"a":[[1]]})"}) {
+    SCOPED_TRACE(text);
+    EXPECT_THROW(read_json_members(text, 2, ignore), JsonSyntaxError);
+    EXPECT_THROW(read_json(text, 2), JsonSyntaxError);
+  }
+  EXPECT_TRUE(read_json_members(R"({"a":[1]})", 2, ignore));
+}
+
 }  // namespace
 }  // namespace procslink::detail

@@ -329,6 +329,86 @@ TEST(ToText, RepairsInvalidUtf8InsteadOfThrowing) {
   EXPECT_EQ(parse_json(text)["raw"], "a\xef\xbf\xbd" "b");
 }
 
+// A single request object is read member by member, without building the object; a batch
+// element goes through the general path. Both must reach the same verdict.
+TEST(RequestBody, SingleObjectAgreesWithTheSameObjectInABatch) {
+  const std::vector<std::string> bodies = {
+      R"({"jsonrpc":"2.0","method":"m","params":[1,2],"id":1})",
+      R"({"jsonrpc":"2.0","method":"m","params":{"a":1},"id":"x"})",
+      R"({"jsonrpc":"2.0","method":"m"})",
+      R"({"jsonrpc":"2.0","method":"m","id":null})",
+      R"( {"id":7,"method":"m","jsonrpc":"2.0","extra":[1,{"b":2}]} )",
+      R"({"jsonrpc":"2.0","method":"first","method":"second","id":2})",
+      R"({"jsonrpc":"1.0","method":"m","id":3})",
+      R"({"jsonrpc":"2.0","method":5,"id":4})",
+      R"({"jsonrpc":"2.0","method":"m","params":"no","id":5})",
+      R"({"jsonrpc":"2.0","method":"m","id":{"bad":1}})",
+      R"({"jsonrpc":"2.0","id":6})",
+      R"({})",
+      R"({"method":"m","id":8})",
+  };
+  for (const auto& body : bodies) {
+    SCOPED_TRACE(body);
+    const ParsedRequestBody single = parse_request_body(body);
+    ParsedRequestBody batch = parse_request_body("[" + body + "]");
+    ASSERT_FALSE(batch.whole_body_error);
+    ASSERT_EQ(batch.items.size(), 1u);
+    EXPECT_FALSE(single.batch);
+    if (auto* request = std::get_if<JsonRpcRequest>(&batch.items[0].content)) {
+      ASSERT_FALSE(single.whole_body_error);
+      ASSERT_EQ(single.items.size(), 1u);
+      const auto& got = std::get<JsonRpcRequest>(single.items[0].content);
+      EXPECT_EQ(got.method, request->method);
+      EXPECT_EQ(got.params, request->params);
+      EXPECT_EQ(got.id, request->id);
+    } else {
+      ASSERT_TRUE(single.whole_body_error);
+      EXPECT_TRUE(single.items.empty());
+      const auto& expected = std::get<JsonRpcResponse>(batch.items[0].content);
+      EXPECT_EQ(single.whole_body_error->id, expected.id);
+      EXPECT_EQ(single.whole_body_error->error(), expected.error());
+    }
+  }
+}
+
+TEST(RequestBody, SingleObjectWithTrailingGarbageIsAParseError) {
+  for (const std::string body : {R"({"jsonrpc":"2.0","method":"m","id":1} x)",
+                                 R"({"jsonrpc":"2.0","method":"m","id":1)",
+                                 R"({"jsonrpc":"2.0","method":"m","id":1}})"}) {
+    SCOPED_TRACE(body);
+    const ParsedRequestBody parsed = parse_request_body(body);
+    ASSERT_TRUE(parsed.whole_body_error);
+    EXPECT_EQ(parsed.whole_body_error->error().code, error_code::parse_error);
+    EXPECT_TRUE(parsed.whole_body_error->id.is_null());
+  }
+}
+
+TEST(ResponseBody, SingleObjectAgreesWithTheSameObjectInABatch) {
+  const std::vector<std::string> bodies = {
+      R"({"jsonrpc":"2.0","id":1,"result":[1,"a",{"b":null}]})",
+      R"({"jsonrpc":"2.0","id":"x","error":{"code":-32601,"message":"Method not found"}})",
+      R"({"result":null,"id":null,"jsonrpc":"2.0","other":1})",
+      R"({"jsonrpc":"2.0","id":1,"result":1,"result":2})",
+  };
+  for (const auto& body : bodies) {
+    SCOPED_TRACE(body);
+    const auto single = parse_response_body(body);
+    const auto batch = parse_response_body("[" + body + "]");
+    ASSERT_EQ(single.size(), 1u);
+    ASSERT_EQ(batch.size(), 1u);
+    EXPECT_EQ(single[0].id, batch[0].id);
+    EXPECT_EQ(single[0].to_json(), batch[0].to_json());
+  }
+  for (const std::string bad : {R"({"jsonrpc":"2.0","id":1})",
+                                R"({"jsonrpc":"2.0","id":1,"result":1,"error":{}})",
+                                R"({"jsonrpc":"2.0","id":[],"result":1})",
+                                R"({"id":1,"result":1})", R"({"jsonrpc":"2.0","id":1,"result":1} [)"}) {
+    SCOPED_TRACE(bad);
+    EXPECT_THROW(parse_response_body(bad), FramingError);
+    EXPECT_THROW(parse_response_body("[" + bad + "]"), FramingError);
+  }
+}
+
 TEST(ToText, IsCompact) {
   EXPECT_EQ(to_text(json({{"a", json::array({1, 2})}})), R"({"a":[1,2]})");
 }
