@@ -546,9 +546,11 @@ struct RPCPeer::Impl {
       lock.unlock();
       handle(*incoming);
       lock.lock();
-      // A thread spawned beyond `workers` leaves once another is waiting again: threads added
-      // while handlers merely overlapped would otherwise stay, and take turns at every arrival.
-      if (spawned && options.spin.count() == 0 && !drained && idle_threads > 0 &&
+      // A thread spawned beyond `workers` leaves once two others are waiting again: threads
+      // added while handlers merely overlapped would otherwise stay, and take turns at every
+      // arrival. One waiting thread is not enough: the next arrival would have it spawn a
+      // replacement for the one leaving now, a thread per call or two.
+      if (spawned && options.spin.count() == 0 && !drained && idle_threads > 1 &&
           pool_threads > options.workers) {
         --pool_threads;
         retired.push_back(std::this_thread::get_id());
