@@ -402,7 +402,15 @@ struct RPCPeer::Impl {
       timespec timeout{};
       const timespec* timeout_ptr = &timeout;
       if (spin && now < spin_until) {
-        // zero timeout: poll
+        // Poll the sockets themselves: a datagram is then read by the call that finds it, not
+        // by epoll_wait, recvmsg and a re-arm. The sockets stay armed; an event for a datagram
+        // read here makes a later receive find nothing, which is handled like any empty read.
+        if (stopping.load(std::memory_order_relaxed)) return std::nullopt;
+        if (deadline && now >= *deadline) return std::nullopt;
+        for (std::size_t i = 0; i < endpoints.size(); ++i) {
+          if (auto d = endpoints[i].receive(buffer, false)) return Incoming{i, *d};
+        }
+        continue;
       } else if (deadline) {
         if (now >= *deadline) return std::nullopt;
         timeout = timeout_until(*deadline);
