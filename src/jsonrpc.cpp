@@ -69,6 +69,11 @@ json JsonRpcRequest::to_json() const {
 }
 
 std::string JsonRpcRequest::serialize() const {
+  return serialize(method, params ? &*params : nullptr, id ? &*id : nullptr);
+}
+
+std::string JsonRpcRequest::serialize(std::string_view method, const json* params,
+                                      const json* id) {
   std::string text;
   text.reserve(256);  // most requests fit: one allocation instead of several as it grows
   text += "{\"jsonrpc\":\"2.0\",\"method\":";

@@ -1044,23 +1044,28 @@ struct RPCPeer::Impl {
     }
   }
 
-  json call(const Channel& channel, std::string_view method, json params) {
+  // Null params are left out of the request, as the specification allows.
+  static std::string request_text(std::string_view method, const json& params,
+                                  std::optional<std::int64_t> id) {
+    const json id_value = id ? json(*id) : json();
+    return JsonRpcRequest::serialize(method, params.is_null() ? nullptr : &params,
+                                     id ? &id_value : nullptr);
+  }
+
+  json call(const Channel& channel, std::string_view method, const json& params) {
     const std::int64_t id = next_id++;
-    JsonRpcRequest request{std::string(method), std::nullopt, id};
-    if (!params.is_null()) request.params = std::move(params);
     const auto deadline = deadline_for(channel);
-    auto call = begin_call(channel, method, {id}, request.serialize());
+    auto call = begin_call(channel, method, {id}, request_text(method, params, id));
     wait(call, deadline);
     CallOutcome outcome = outcome_of(*call);
     if (outcome.value.index() == 1) std::rethrow_exception(std::get<1>(outcome.value));
     return std::move(std::get<0>(outcome.value));
   }
 
-  void call_async(const Channel& channel, std::string_view method, json params,
+  void call_async(const Channel& channel, std::string_view method, const json& params,
                   std::function<void(CallOutcome)> done) {
     const std::int64_t id = next_id++;
-    JsonRpcRequest request{std::string(method), std::nullopt, id};
-    if (!params.is_null()) request.params = std::move(params);
+    const std::string text = request_text(method, params, id);
     const auto deadline = deadline_for(channel);
     auto call = std::make_shared<Pending>();
     call->target = channel.target_;
@@ -1086,8 +1091,7 @@ struct RPCPeer::Impl {
       (void)::write(kick_fd->get(), &one, sizeof one);  // the leader must re-arm its timeout
     }
     try {
-      send_message(channel.endpoint_, channel.target_, PayloadType::request,
-                   request.serialize());
+      send_message(channel.endpoint_, channel.target_, PayloadType::request, text);
     } catch (...) {
       std::unique_lock lock(mu);
       if (!call->done) {
@@ -1290,29 +1294,28 @@ Channel RPCPeer::talk_to(std::string_view service_name) {
 
 // ---- Channel ----
 
-json Channel::call_with(std::string_view method, json params) const {
-  return peer_->impl_->call(*this, method, std::move(params));
+json Channel::call_with(std::string_view method, const json& params) const {
+  return peer_->impl_->call(*this, method, params);
 }
 
-void Channel::notify_with(std::string_view method, json params) const {
-  JsonRpcRequest request{std::string(method), std::nullopt, std::nullopt};
-  if (!params.is_null()) request.params = std::move(params);
-  peer_->impl_->send_message(endpoint_, target_, PayloadType::request, request.serialize());
+void Channel::notify_with(std::string_view method, const json& params) const {
+  peer_->impl_->send_message(endpoint_, target_, PayloadType::request,
+                             RPCPeer::Impl::request_text(method, params, std::nullopt));
 }
 
-std::future<json> Channel::async_call_with(std::string_view method, json params) const {
+std::future<json> Channel::async_call_with(std::string_view method, const json& params) const {
   auto promise = std::make_shared<std::promise<json>>();
   auto future = promise->get_future();
-  async_call_with(method, std::move(params), [promise](CallOutcome outcome) {
+  async_call_with(method, params, [promise](CallOutcome outcome) {
     if (outcome.value.index() == 1) promise->set_exception(std::get<1>(outcome.value));
     else promise->set_value(std::move(std::get<0>(outcome.value)));
   });
   return future;
 }
 
-void Channel::async_call_with(std::string_view method, json params,
+void Channel::async_call_with(std::string_view method, const json& params,
                               std::function<void(CallOutcome)> done) const {
-  peer_->impl_->call_async(*this, method, std::move(params), std::move(done));
+  peer_->impl_->call_async(*this, method, params, std::move(done));
 }
 
 std::vector<CallOutcome> Channel::call_batch(

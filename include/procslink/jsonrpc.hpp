@@ -75,6 +75,8 @@ struct JsonRpcRequest {
   json to_json() const;
   // The compact JSON text, written directly (no intermediate json object, no copy of params).
   std::string serialize() const;
+  // The same text for a request given by parts (null pointers: absent), without copying them.
+  static std::string serialize(std::string_view method, const json* params, const json* id);
   // Validates one request object. Throws JsonRpcError(invalid_request) and, when the object
   // carried a usable id, `id_out` receives it so the error reply can echo it. The rvalue form
   // moves params out instead of copying them.

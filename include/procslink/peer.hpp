@@ -222,26 +222,27 @@ class Channel {
     }
   }
   // Calls with named arguments, e.g. call_named("subtract", {{"minuend", 42}, {"subtrahend", 23}}).
-  json call_named(std::string_view method, json named) const {
-    return call_with(method, std::move(named));
+  json call_named(std::string_view method, const json& named) const {
+    return call_with(method, named);
   }
   // Calls with params given as JSON: an array, an object, or null for none.
-  json call_with(std::string_view method, json params) const;
+  // `params` is written out as it is, never copied: pass large values by reference.
+  json call_with(std::string_view method, const json& params) const;
 
   template <typename... Args>
   void notify(std::string_view method, Args&&... args) const {
     notify_with(method, json::array({json(std::forward<Args>(args))...}));
   }
-  void notify_with(std::string_view method, json params) const;
+  void notify_with(std::string_view method, const json& params) const;
 
   // Starts a call and returns at once; the future yields the result or throws as call() would.
   template <typename... Args>
   std::future<json> async_call(std::string_view method, Args&&... args) const {
     return async_call_with(method, json::array({json(std::forward<Args>(args))...}));
   }
-  std::future<json> async_call_with(std::string_view method, json params) const;
+  std::future<json> async_call_with(std::string_view method, const json& params) const;
   // Callback form: `done` runs once on a peer thread (keep it short) with the outcome.
-  void async_call_with(std::string_view method, json params,
+  void async_call_with(std::string_view method, const json& params,
                        std::function<void(CallOutcome)> done) const;
 
   // Sends a batch; returns one outcome per request, in request order (notifications, which
