@@ -795,13 +795,13 @@ struct RPCPeer::Impl {
     const json id = request.id.value_or(json(nullptr));
     try {
       std::shared_ptr<const Method> method;
-      AccessPolicy peer_policy;
+      bool peer_allows;
       {
         std::shared_lock lock(methods_mutex);
-        peer_policy = policy;
+        peer_allows = policy.allows(origin.credentials);
         if (auto it = methods.find(request.method); it != methods.end()) method = it->second;
       }
-      const bool allowed = peer_policy.allows(origin.credentials) &&
+      const bool allowed = peer_allows &&
                            (!method || !method->policy || method->policy->allows(origin.credentials));
       if (!allowed) {
         log(LogLevel::warning, "refused '", request.method, "' from ",
@@ -1075,17 +1075,18 @@ struct RPCPeer::Impl {
     call->ids = {id};
     call->callback = std::move(done);
     call->async_deadline = deadline;
-    bool earliest;
+    bool earliest, serving;
     {
       std::lock_guard lock(mu);
       pending[id] = call;
       earliest = async_deadlines.empty() || deadline < async_deadlines.begin()->first;
       async_deadlines.emplace(deadline, id);
+      serving = pool_running;
     }
     // Someone has to receive the reply while the caller is away: serve in the background.
     // Only after the call is registered, so a pool that is just stopping fails it rather than
     // leaving it without a receiver.
-    start(options.workers, false, true);
+    if (!serving) start(options.workers, false, true);
     if (earliest) {
       const std::uint64_t one = 1;
       (void)::write(kick_fd->get(), &one, sizeof one);  // the leader must re-arm its timeout
