@@ -105,35 +105,8 @@ class Reader {
     skip_byte_order_mark();
     skip_whitespace();
     if (p_ == end_ || *p_ != '{') return false;
-    if (max_depth <= 0) fail(p_, "arrays and objects nest too deep");
-    ++p_;
-    skip_whitespace();
-    if (p_ != end_ && *p_ == '}') {
-      ++p_;
-    } else {
-      for (;;) {
-        if (p_ == end_ || *p_ != '"') fail(p_, "expected a string as object key");
-        ++p_;
-        std::string key;
-        read_string(key);
-        skip_whitespace();
-        if (p_ == end_ || *p_ != ':') fail(p_, "expected ':' after object key");
-        ++p_;
-        skip_whitespace();
-        member(key, read_value(max_depth - 1));
-        skip_whitespace();
-        if (p_ != end_ && *p_ == ',') {
-          ++p_;
-          skip_whitespace();
-          continue;
-        }
-        if (p_ != end_ && *p_ == '}') {
-          ++p_;
-          break;
-        }
-        fail(p_, "expected ',' or '}' in object");
-      }
-    }
+    read_object_members(max_depth,
+                        [&](std::string& key) { member(key, read_value(max_depth - 1)); });
     finish_document();
     return true;
   }
@@ -209,14 +182,29 @@ class Reader {
   }
 
   json read_object(int depth_left) {
-    if (depth_left <= 0) fail(p_, "arrays and objects nest too deep");
-    ++p_;
     json object(json::value_t::object);
     auto& members = *object.get_ptr<json::object_t*>();
+    read_object_members(depth_left, [&](std::string& key) {
+      // Key comparisons are memcmp calls, so each one counts: hinting at the end makes keys
+      // that arrive in order cost one, and emplace_hint (unlike try_emplace or insert_or_assign)
+      // searches the tree only once. A repeated key gets back the existing member, which then
+      // takes the last value, as with nlohmann's parser.
+      members.emplace_hint(members.end(), std::move(key), nullptr)->second =
+          read_value(depth_left - 1);
+    });
+    return object;
+  }
+
+  // Expects p_ on '{'; reads keys and separators, calling on_member(key) with p_ on each
+  // member's value, which on_member must read. Leaves p_ past the '}'.
+  template <typename OnMember>
+  void read_object_members(int depth_left, OnMember&& on_member) {
+    if (depth_left <= 0) fail(p_, "arrays and objects nest too deep");
+    ++p_;
     skip_whitespace();
     if (p_ != end_ && *p_ == '}') {
       ++p_;
-      return object;
+      return;
     }
     for (;;) {
       if (p_ == end_ || *p_ != '"') fail(p_, "expected a string as object key");
@@ -227,12 +215,7 @@ class Reader {
       if (p_ == end_ || *p_ != ':') fail(p_, "expected ':' after object key");
       ++p_;
       skip_whitespace();
-      // Key comparisons are memcmp calls, so each one counts: hinting at the end makes keys
-      // that arrive in order cost one, and emplace_hint (unlike try_emplace or insert_or_assign)
-      // searches the tree only once. A repeated key gets back the existing member, which then
-      // takes the last value, as with nlohmann's parser.
-      members.emplace_hint(members.end(), std::move(key), nullptr)->second =
-          read_value(depth_left - 1);
+      on_member(key);
       skip_whitespace();
       if (p_ != end_ && *p_ == ',') {
         ++p_;
@@ -241,7 +224,7 @@ class Reader {
       }
       if (p_ != end_ && *p_ == '}') {
         ++p_;
-        return object;
+        return;
       }
       fail(p_, "expected ',' or '}' in object");
     }

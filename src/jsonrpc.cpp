@@ -132,6 +132,12 @@ struct ReadEnvelope {
     else if (key == "error") slot = &error;
     if (slot) *slot = std::move(value);  // a repeated key: the last one wins, as in a json object
   }
+  // Reads a text that is one object; throws detail::JsonSyntaxError.
+  void read(std::string_view text) {
+    detail::read_json_members(text, kMaxJsonDepth, [this](const std::string& key, json&& value) {
+      take(key, std::move(value));
+    });
+  }
   Envelope view() const {
     auto at = [](const std::optional<json>& o) { return o ? &*o : nullptr; };
     return {at(version), at(id), at(method), at(params), at(result), at(error)};
@@ -266,10 +272,7 @@ ParsedRequestBody parse_request_body(std::string_view body) {
     // (a map and a node per member) built only to be taken apart.
     ReadEnvelope envelope;
     try {
-      detail::read_json_members(body, kMaxJsonDepth, [&envelope](const std::string& key,
-                                                                  json&& value) {
-        envelope.take(key, std::move(value));
-      });
+      envelope.read(body);
     } catch (const detail::JsonSyntaxError& e) {
       parsed.whole_body_error = JsonRpcResponse::failure(nullptr, parse_error_of(e).error());
       return parsed;
@@ -340,10 +343,7 @@ std::vector<JsonRpcResponse> parse_response_body(std::string_view body) {
   if (looks_like_object(body)) {
     ReadEnvelope envelope;
     try {
-      detail::read_json_members(body, kMaxJsonDepth, [&envelope](const std::string& key,
-                                                                  json&& value) {
-        envelope.take(key, std::move(value));
-      });
+      envelope.read(body);
     } catch (const detail::JsonSyntaxError& e) {
       throw FramingError(std::string("reply is not valid JSON: ") + parse_error_of(e).what());
     }
