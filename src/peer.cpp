@@ -69,8 +69,6 @@ using Clock = std::chrono::steady_clock;
 constexpr std::uint64_t kWakeToken = ~std::uint64_t{0};
 constexpr std::uint64_t kKickToken = ~std::uint64_t{0} - 1;
 constexpr std::size_t kBatchParallelism = 8;
-// Low-latency mode: how often parked serving threads check on the spinning one.
-constexpr std::chrono::microseconds kParkCheck{200};
 // Normal mode: how long a thread draining a socket may run one handler before an idle serving
 // thread re-arms the socket, so the datagrams queued behind a slow handler are not delayed.
 constexpr std::chrono::microseconds kHandOff{200};
@@ -288,9 +286,9 @@ struct RPCPeer::Impl {
     if (options.spin.count() == 0) return epoll_receive(buffer, deadline, false, &drained);
     // Low-latency mode. One thread, the spinner, receives and runs what it receives itself.
     // The others must not wait in epoll_wait: the kernel would wake one of them for every
-    // arrival, on the CPU the spinner needs. They park, and look every kParkCheck: when the
+    // arrival, on the CPU the spinner needs. They park, and look every spin_takeover: when the
     // spinner has been inside a handler longer than that, one of them receives meanwhile, so
-    // a slow handler delays others by at most about kParkCheck.
+    // a slow handler delays others by at most about spin_takeover.
     const auto me = std::this_thread::get_id();
     for (;;) {
       if (stopping.load()) return std::nullopt;
@@ -303,13 +301,13 @@ struct RPCPeer::Impl {
       }
       {
         std::unique_lock lock(park_mutex);
-        park_cv.wait_for(lock, kParkCheck);
+        park_cv.wait_for(lock, options.spin_takeover);
       }
       const auto busy_since = spinner_busy_since.load();
       if (busy_since != 0 &&
           Clock::now().time_since_epoch().count() - busy_since >
-              std::chrono::duration_cast<Clock::duration>(kParkCheck).count()) {
-        auto limit = Clock::now() + kParkCheck;
+              std::chrono::duration_cast<Clock::duration>(options.spin_takeover).count()) {
+        auto limit = Clock::now() + options.spin_takeover;
         if (deadline && *deadline < limit) limit = *deadline;
         if (auto incoming = epoll_receive(buffer, limit, false)) return incoming;
       }

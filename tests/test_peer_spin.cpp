@@ -32,9 +32,13 @@ TEST(SpinningPeer, AnswersManyCallsCorrectly) {
 }
 
 TEST(SpinningPeer, SlowHandlerDoesNotHoldUpOtherCallers) {
-  for (std::size_t workers : {1u, 2u}) {
-    SCOPED_TRACE("workers " + std::to_string(workers));
-    RPCPeer server(spinning(workers));
+  for (const auto& [workers, takeover] : {std::pair{1u, 200us}, std::pair{2u, 200us},
+                                          std::pair{2u, 2000us}}) {
+    SCOPED_TRACE("workers " + std::to_string(workers) + ", takeover " +
+                 std::to_string(takeover.count()) + " us");
+    PeerOptions options = spinning(workers);
+    options.spin_takeover = takeover;
+    RPCPeer server(options);
     server.register_function("sleep", [](int ms) {
       std::this_thread::sleep_for(std::chrono::milliseconds(ms));
       return ms;

@@ -72,6 +72,10 @@ struct PeerOptions {
   std::size_t max_workers = 64;          // the pool grows to this while handlers are busy
   std::chrono::milliseconds timeout{5000};     // default call deadline
   std::chrono::microseconds spin{0};           // busy-poll before blocking (low-latency mode)
+  // Low-latency mode: how often idle threads look whether the spinning thread is stuck in a
+  // handler, to receive in its place. Each look wakes a thread; on a CPU shared with the
+  // spinner that briefly preempts it, which is what sets the tail latency (README).
+  std::chrono::microseconds spin_takeover{200};
   std::size_t max_message_size = 256u << 20;   // larger messages are refused, both ways
   std::size_t fragment_size = 64u << 10;       // body bytes per fragment (<= 256 KiB - 40)
   std::chrono::milliseconds reassembly_timeout{10000};
