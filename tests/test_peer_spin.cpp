@@ -77,5 +77,18 @@ TEST(SpinningCli, PingWithSpinPrintsTheSummaryLine) {
   EXPECT_EQ(child->stop(SIGINT), 0);
 }
 
+TEST(SpinningCli, DemoServerTakesASpinTakeoverAndRefusesZero) {
+  std::unique_ptr<test::ChildProcess> child;
+  const auto nl_pid =
+      test::start_demo_server(child, {"--spin", "50", "--spin-takeover", "2000"});
+  const auto result = test::procslink_cli({"ping", "-c", "5", std::to_string(nl_pid)});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(child->stop(SIGINT), 0);
+
+  const auto refused = test::procslink_cli({"demo-server", "--spin-takeover", "0"});
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_NE(refused.err.find("--spin-takeover"), std::string::npos) << refused.err;
+}
+
 }  // namespace
 }  // namespace procslink

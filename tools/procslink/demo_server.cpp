@@ -110,6 +110,7 @@ void add_demo_server(CLI::App& app, std::function<int()>& run) {
     std::vector<std::string> netns;
     std::vector<uid_t> allow_uids;
     long spin_us = 0;
+    long takeover_us = 200;
     std::size_t workers = 0;
   };
   auto args = std::make_shared<Args>();
@@ -118,6 +119,10 @@ void add_demo_server(CLI::App& app, std::function<int()>& run) {
   cmd->add_option("--allow-uid", args->allow_uids, "only callers with this uid (repeatable)");
   cmd->add_option("--spin", args->spin_us, "busy-poll this many microseconds before blocking")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--spin-takeover", args->takeover_us,
+                  "with --spin: idle threads take over from a spinner stuck in a handler this "
+                  "long (default 200)")
+      ->check(CLI::Range(1L, 1000000L));
   cmd->add_option("--workers", args->workers, "serving threads kept ready (default: cores)");
   cmd->callback([&run, args] {
     run = [args] {
@@ -125,6 +130,7 @@ void add_demo_server(CLI::App& app, std::function<int()>& run) {
       options.name = args->name;
       options.extra_netns = args->netns;
       options.spin = std::chrono::microseconds(args->spin_us);
+      options.spin_takeover = std::chrono::microseconds(args->takeover_us);
       options.workers = args->workers;
       options.policy.uids.insert(args->allow_uids.begin(), args->allow_uids.end());
       RPCPeer peer(options);
