@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "../src/json_reader.hpp"
+#include "../tests/support/json_identical.hpp"
 #include "fuzz_support.hpp"
 
 using procslink::json;
@@ -23,30 +24,7 @@ namespace {
 
 constexpr int kSmallDepth = 4;
 
-// Same type and value all the way down; operator== would equate 1u with 1 and -0.0 with 0.0.
-bool identical(const json& a, const json& b) {
-  if (a.type() != b.type()) return false;
-  switch (a.type()) {
-    case json::value_t::array: {
-      if (a.size() != b.size()) return false;
-      for (std::size_t i = 0; i < a.size(); ++i) {
-        if (!identical(a[i], b[i])) return false;
-      }
-      return true;
-    }
-    case json::value_t::object: {
-      if (a.size() != b.size()) return false;
-      for (auto i = a.begin(), j = b.begin(); i != a.end(); ++i, ++j) {
-        if (i.key() != j.key() || !identical(i.value(), j.value())) return false;
-      }
-      return true;
-    }
-    case json::value_t::number_float:
-      return std::bit_cast<std::uint64_t>(a.get<double>()) ==
-             std::bit_cast<std::uint64_t>(b.get<double>());
-    default: return a == b;
-  }
-}
+using procslink::test::identical;
 
 // Nesting levels of arrays and objects: 0 for a scalar, 1 for "[]".
 int depth_of(const json& value) {

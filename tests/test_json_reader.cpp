@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "../src/json_reader.hpp"
+#include "support/json_identical.hpp"
 
 namespace procslink::detail {
 namespace {
@@ -24,30 +25,7 @@ namespace {
 // Deep enough for every document here except the depth tests, which pass their own limit.
 constexpr int kDepth = 512;
 
-// Same type and value all the way down. Unlike operator==, 1u and 1, or -0.0 and 0.0, differ.
-bool identical(const json& a, const json& b) {
-  if (a.type() != b.type()) return false;
-  switch (a.type()) {
-    case json::value_t::array: {
-      if (a.size() != b.size()) return false;
-      for (std::size_t i = 0; i < a.size(); ++i) {
-        if (!identical(a[i], b[i])) return false;
-      }
-      return true;
-    }
-    case json::value_t::object: {
-      if (a.size() != b.size()) return false;
-      for (auto i = a.begin(), j = b.begin(); i != a.end(); ++i, ++j) {
-        if (i.key() != j.key() || !identical(i.value(), j.value())) return false;
-      }
-      return true;
-    }
-    case json::value_t::number_float:
-      return std::bit_cast<std::uint64_t>(a.get<double>()) ==
-             std::bit_cast<std::uint64_t>(b.get<double>());
-    default: return a == b;
-  }
-}
+using procslink::test::identical;
 
 // The text for a failure message: escaped, and cut short when long.
 std::string printable(std::string_view text) {
