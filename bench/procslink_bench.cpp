@@ -151,7 +151,7 @@ double median_of(std::vector<double> values) { return percentile(std::move(value
   options.spin = spin;
   RPCPeer peer(options);
   // The demo server's echo, registered the same way.
-  peer.register_function("echo", [](const json& value) { return value; }, {"value"});
+  peer.register_function("echo", [](json value) { return value; }, {"value"});
   announce_nl_pid(out_fd, peer.nl_pid());
   peer.run_server_forever();
   std::_Exit(0);

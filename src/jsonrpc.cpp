@@ -76,6 +76,12 @@ std::string JsonRpcRequest::serialize(std::string_view method, const json* param
                                       const json* id) {
   std::string text;
   text.reserve(256);  // most requests fit: one allocation instead of several as it grows
+  append_to(text, method, params, id);
+  return text;
+}
+
+void JsonRpcRequest::append_to(std::string& text, std::string_view method, const json* params,
+                               const json* id) {
   text += "{\"jsonrpc\":\"2.0\",\"method\":";
   detail::append_json_string(text, method);
   if (params) {
@@ -87,7 +93,6 @@ std::string JsonRpcRequest::serialize(std::string_view method, const json* param
     detail::append_json(text, *id);
   }
   text += '}';
-  return text;
 }
 
 namespace {
@@ -326,17 +331,25 @@ ParsedRequestBody parse_request_body(std::string_view body) {
 
 std::optional<std::string> serialize_replies(bool batch,
                                              const std::vector<JsonRpcResponse>& replies) {
-  if (replies.empty()) return std::nullopt;
-  if (!batch) return replies.front().serialize();
   std::string text;
-  text.reserve(128 * replies.size());
+  text.reserve(batch ? 128 * replies.size() : 256);
+  if (!append_replies(text, batch, replies)) return std::nullopt;
+  return text;
+}
+
+bool append_replies(std::string& text, bool batch, const std::vector<JsonRpcResponse>& replies) {
+  if (replies.empty()) return false;
+  if (!batch) {
+    replies.front().append_to(text);
+    return true;
+  }
   text += '[';
-  for (const auto& reply : replies) {
-    if (text.size() > 1) text += ',';
-    reply.append_to(text);
+  for (std::size_t i = 0; i < replies.size(); ++i) {
+    if (i > 0) text += ',';
+    replies[i].append_to(text);
   }
   text += ']';
-  return text;
+  return true;
 }
 
 std::vector<JsonRpcResponse> parse_response_body(std::string_view body) {

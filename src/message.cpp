@@ -134,6 +134,7 @@ std::optional<FragmentReassembler::Complete> FragmentReassembler::add(
       throw FramingError("too many incomplete fragmented messages from one sender");
     }
     Partial fresh;
+    fresh.body.swap(spare_);
     fresh.payload_type = fragment.payload_type();
     fresh.started = now;
     it = sender.messages.emplace(h.seq, std::move(fresh)).first;
@@ -179,6 +180,12 @@ std::optional<FragmentReassembler::Complete> FragmentReassembler::add(
   sender.messages.erase(it);
   if (sender.messages.empty()) senders_.erase(sender_key);
   return complete;
+}
+
+void FragmentReassembler::recycle(std::string&& body) {
+  if (body.capacity() > kKeptCapacity || body.capacity() <= spare_.capacity()) return;
+  body.clear();
+  spare_.swap(body);
 }
 
 std::int64_t FragmentReassembler::Partial::highest_index() const {

@@ -61,6 +61,10 @@ const json& param_at(const json& params, const std::vector<std::string>& names,
   return params.is_object() ? params[names[index]] : params[index];
 }
 
+json& param_at(json& params, const std::vector<std::string>& names, std::size_t index) {
+  return params.is_object() ? params.find(names[index]).value() : params[index];
+}
+
 }  // namespace detail
 
 namespace {
@@ -91,6 +95,42 @@ class UniqueFd {
 
  private:
   int fd_;
+};
+
+// The text of an outgoing message is written into a buffer its thread keeps, so a thread
+// sending large messages does not fault in fresh pages (and have them zeroed) for each one; a
+// thread keeps at most kKeptCapacity bytes. Nested use on one thread (a handler that calls out
+// while its own reply is being written cannot happen, but a caller serving while it waits can)
+// gets a buffer of its own.
+class SendText {
+ public:
+  static constexpr std::size_t kKeptCapacity = 4u << 20;
+  SendText() : kept_(kept().busy ? nullptr : &kept()) {
+    if (kept_ != nullptr) {
+      kept_->busy = true;
+      kept_->text.clear();
+    }
+  }
+  ~SendText() {
+    if (kept_ == nullptr) return;
+    if (kept_->text.capacity() > kKeptCapacity) std::string().swap(kept_->text);
+    kept_->busy = false;
+  }
+  SendText(const SendText&) = delete;
+  SendText& operator=(const SendText&) = delete;
+  std::string& text() { return kept_ != nullptr ? kept_->text : own_; }
+
+ private:
+  struct Kept {
+    std::string text;
+    bool busy = false;
+  };
+  static Kept& kept() {
+    thread_local Kept k;
+    return k;
+  }
+  Kept* kept_;
+  std::string own_;
 };
 
 std::uint64_t realtime_ns() {
@@ -698,6 +738,10 @@ struct RPCPeer::Impl {
     } else {
       deliver(origin, body);
     }
+    if (!reassembled.empty() && reassembled.capacity() <= FragmentReassembler::kKeptCapacity) {
+      std::lock_guard lock(reassembly_mutex);
+      reassembler.recycle(std::move(reassembled));
+    }
   }
 
   void serve(const Origin& origin, std::string_view body) {
@@ -712,21 +756,23 @@ struct RPCPeer::Impl {
     } else {
       replies = dispatch_batch(parsed.items, origin);
     }
-    std::optional<std::string> text = serialize_replies(parsed.batch, replies);
-    if (!text) return;
-    if (text->size() > options.max_message_size) {
-      log(LogLevel::warning, "reply of ", text->size(), " bytes to ",
+    SendText buffer;
+    std::string& text = buffer.text();
+    if (!append_replies(text, parsed.batch, replies)) return;
+    if (text.size() > options.max_message_size) {
+      log(LogLevel::warning, "reply of ", text.size(), " bytes to ",
           describe_sender(origin.nl_pid, origin.credentials), " exceeds max_message_size ",
           options.max_message_size, "; answering with an error instead");
       json id = parsed.batch ? json(nullptr) : replies.front().id;
-      text = JsonRpcResponse::failure(id, {error_code::message_too_large, "Message too large",
-                                           "the reply exceeds the peer's max_message_size"})
-                 .serialize();
+      text.clear();
+      JsonRpcResponse::failure(id, {error_code::message_too_large, "Message too large",
+                                    "the reply exceeds the peer's max_message_size"})
+          .append_to(text);
     }
     const std::uint64_t receiver = (std::uint64_t{origin.endpoint} << 32) | origin.nl_pid;
     const bool wait = !receiver_congested(receiver);
     try {
-      send_message(origin.endpoint, origin.nl_pid, PayloadType::response, *text, wait);
+      send_message(origin.endpoint, origin.nl_pid, PayloadType::response, text, wait);
     } catch (const std::exception& e) {
       log(LogLevel::warning, "gave up reply to ", describe_sender(origin.nl_pid, origin.credentials),
           ": ", e.what());
@@ -789,7 +835,7 @@ struct RPCPeer::Impl {
     return replies;
   }
 
-  std::optional<JsonRpcResponse> dispatch(const JsonRpcRequest& request, const Origin& origin) {
+  std::optional<JsonRpcResponse> dispatch(JsonRpcRequest& request, const Origin& origin) {
     const json id = request.id.value_or(json(nullptr));
     try {
       std::shared_ptr<const Method> method;
@@ -812,8 +858,7 @@ struct RPCPeer::Impl {
       if (!method) throw JsonRpcError(error_code::method_not_found, "Method not found");
       CallContext context{origin.nl_pid, origin.credentials,
                           endpoints[origin.endpoint].netns(), request.method};
-      static const json no_params;
-      json result = method->handler(request.params ? *request.params : no_params, context);
+      json result = method->handler(request.params ? std::move(*request.params) : json(), context);
       if (request.is_notification()) return std::nullopt;
       return JsonRpcResponse::success(id, std::move(result));
     } catch (const JsonRpcError& e) {
@@ -1043,17 +1088,22 @@ struct RPCPeer::Impl {
   }
 
   // Null params are left out of the request, as the specification allows.
-  static std::string request_text(std::string_view method, const json& params,
-                                  std::optional<std::int64_t> id) {
+  static std::string& request_text(SendText& buffer, std::string_view method,
+                                   const json& params, std::optional<std::int64_t> id) {
     const json id_value = id ? json(*id) : json();
-    return JsonRpcRequest::serialize(method, params.is_null() ? nullptr : &params,
-                                     id ? &id_value : nullptr);
+    JsonRpcRequest::append_to(buffer.text(), method, params.is_null() ? nullptr : &params,
+                              id ? &id_value : nullptr);
+    return buffer.text();
   }
 
   json call(const Channel& channel, std::string_view method, const json& params) {
     const std::int64_t id = next_id++;
     const auto deadline = deadline_for(channel);
-    auto call = begin_call(channel, method, {id}, request_text(method, params, id));
+    std::shared_ptr<Pending> call;
+    {
+      SendText buffer;
+      call = begin_call(channel, method, {id}, request_text(buffer, method, params, id));
+    }
     wait(call, deadline);
     CallOutcome outcome = outcome_of(*call);
     if (outcome.value.index() == 1) std::rethrow_exception(std::get<1>(outcome.value));
@@ -1063,7 +1113,8 @@ struct RPCPeer::Impl {
   void call_async(const Channel& channel, std::string_view method, const json& params,
                   std::function<void(CallOutcome)> done) {
     const std::int64_t id = next_id++;
-    const std::string text = request_text(method, params, id);
+    SendText buffer;
+    const std::string& text = request_text(buffer, method, params, id);
     const auto deadline = deadline_for(channel);
     auto call = std::make_shared<Pending>();
     call->target = channel.target_;
@@ -1298,8 +1349,9 @@ json Channel::call_with(std::string_view method, const json& params) const {
 }
 
 void Channel::notify_with(std::string_view method, const json& params) const {
+  SendText buffer;
   peer_->impl_->send_message(endpoint_, target_, PayloadType::request,
-                             RPCPeer::Impl::request_text(method, params, std::nullopt));
+                             RPCPeer::Impl::request_text(buffer, method, params, std::nullopt));
 }
 
 std::future<json> Channel::async_call_with(std::string_view method, const json& params) const {

@@ -443,6 +443,38 @@ TEST(FragmentReassembler, RoundTripsForEachDatagramOutput) {
   EXPECT_EQ(done->payload_type, PayloadType::response);
 }
 
+TEST(FragmentReassembler, AssemblesTheNextMessageInARecycledBody) {
+  FragmentReassembler r;
+  const std::string big(100000, 'x');
+  ASSERT_FALSE(feed(r, 1, {1, 0, false, big}, t0));
+  auto first = feed(r, 1, {1, 1, true, big}, t0);
+  ASSERT_TRUE(first);
+  const char* storage = first->body.data();
+  r.recycle(std::move(first->body));
+  // A later message, from another sender even, starts in that buffer, with none of its bytes.
+  ASSERT_FALSE(feed(r, 2, {9, 0, false, "ab"}, t0));
+  const auto second = feed(r, 2, {9, 1, true, "cd"}, t0);
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->body, "abcd");
+  EXPECT_EQ(second->body.data(), storage);
+  // Without a recycled body the next one gets a buffer of its own.
+  const auto third = feed(r, 2, {10, 0, true, "ef"}, t0);
+  ASSERT_TRUE(third);
+  EXPECT_EQ(third->body, "ef");
+}
+
+TEST(FragmentReassembler, KeepsNoRecycledBodyOverItsCapacityBound) {
+  FragmentReassembler r;
+  std::string huge;
+  huge.reserve(FragmentReassembler::kKeptCapacity + 1);
+  huge = "x";
+  const char* storage = huge.data();
+  r.recycle(std::move(huge));
+  const auto next = feed(r, 1, {1, 0, true, "ab"}, t0);
+  ASSERT_TRUE(next);
+  EXPECT_NE(next->body.data(), storage);
+}
+
 TEST(FragmentReassembler, RejectsWholeDatagram) {
   FragmentReassembler r;
   const auto bytes = build_datagram({1, PayloadType::request, 1, 0, 0, 0}, "x");

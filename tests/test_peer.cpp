@@ -107,7 +107,7 @@ TEST_F(PeerTest, NamedParamsAreRefusedByAHandlerWithoutNames) {
 }
 
 TEST(TypedHandler, ConstJsonParameterBindsToTheArgumentWithoutACopy) {
-  const json params = json::array({std::string(1000, 'x'), 7});
+  json params = json::array({std::string(1000, 'x'), 7});
   const json* seen = nullptr;
   int number = 0;
   auto handler = detail::make_typed_handler(
@@ -117,9 +117,40 @@ TEST(TypedHandler, ConstJsonParameterBindsToTheArgumentWithoutACopy) {
         return true;
       },
       {}, static_cast<std::tuple<const json&, int>*>(nullptr));
-  EXPECT_EQ(handler(params, CallContext{}), json(true));
+  // The handler is handed the params as an rvalue; a const json& parameter leaves them in place.
+  EXPECT_EQ(handler(std::move(params), CallContext{}), json(true));
   EXPECT_EQ(seen, &params[0]);
+  EXPECT_EQ(params[0], json(std::string(1000, 'x')));
   EXPECT_EQ(number, 7);
+}
+
+TEST(TypedHandler, ByValueJsonAndStringParametersTakeTheArgumentsOver) {
+  json params = json::array({std::string(1000, 'x'), json::array({1, 2, 3}), 7});
+  const char* text_bytes = params[0].get_ref<const std::string&>().data();
+  const json* list_first = &params[1][0];
+  const char* seen_bytes = nullptr;
+  const json* seen_first = nullptr;
+  auto handler = detail::make_typed_handler(
+      [&](std::string text, json list, int n) {
+        seen_bytes = text.data();
+        seen_first = &list[0];
+        return text.size() + list.size() + static_cast<std::size_t>(n);
+      },
+      {}, static_cast<std::tuple<std::string, json, int>*>(nullptr));
+  EXPECT_EQ(handler(std::move(params), CallContext{}), json(1010));
+  EXPECT_EQ(seen_bytes, text_bytes);  // the very buffer the parser filled: moved, not copied
+  EXPECT_EQ(seen_first, list_first);
+}
+
+TEST(TypedHandler, ByValueStringParameterStillRefusesANonString) {
+  auto handler = detail::make_typed_handler([](std::string text) { return text; }, {},
+                                            static_cast<std::tuple<std::string>*>(nullptr));
+  try {
+    handler(json::array({42}), CallContext{});
+    FAIL() << "a number was taken for a string";
+  } catch (const JsonRpcError& e) {
+    EXPECT_EQ(e.error().code, error_code::invalid_params);
+  }
 }
 
 TEST_F(PeerTest, RawHandlerReceivesParamsAsSent) {
@@ -548,6 +579,43 @@ TEST_F(LargeMessageTest, EchoesLargeStringsIntact) {
     ASSERT_EQ(echoed.size(), text.size());
     EXPECT_TRUE(echoed == text);
   }
+}
+
+// Senders and receivers keep their large buffers for the next message: a shorter message
+// after a longer one must not carry any of the longer one's bytes.
+TEST_F(LargeMessageTest, ShrinkingMessagesReuseBuffersWithoutStaleBytes) {
+  for (const std::size_t size : {std::size_t{3} << 20, std::size_t{1} << 20, std::size_t{70} << 10,
+                                 std::size_t{5000}, std::size_t{3} << 20}) {
+    SCOPED_TRACE(size);
+    std::string text(size, '\0');
+    for (std::size_t i = 0; i < size; ++i) text[i] = static_cast<char>('a' + (i * 13 + size) % 26);
+    const auto echoed = channel().with_timeout(60s).call<std::string>("echo", text);
+    EXPECT_TRUE(echoed == text);
+  }
+}
+
+// A handler that makes a large call of its own while serving a large request: the buffer its
+// thread keeps for outgoing text is in use by nobody else at any moment.
+TEST_F(LargeMessageTest, HandlerRelayingLargeMessagesGetsItsOwnTextBack) {
+  RPCPeer relay;
+  Channel to_server = relay.talk_to(server.nl_pid()).with_timeout(60s);
+  relay.register_function("relay", [&](std::string text) {
+    std::string reversed(text.rbegin(), text.rend());
+    return to_server.call<std::string>("echo", reversed) + "|" + text;
+  });
+  relay.start();
+  std::vector<std::future<void>> callers;
+  for (int t = 0; t < 3; ++t) {
+    callers.push_back(std::async(std::launch::async, [&, t] {
+      for (int round = 0; round < 4; ++round) {
+        std::string text((std::size_t{200} << 10) * static_cast<std::size_t>(round + 1), '\0');
+        for (std::size_t i = 0; i < text.size(); ++i) text[i] = static_cast<char>('a' + (i + t * 5 + round) % 26);
+        const auto got = client.talk_to(relay.nl_pid()).with_timeout(60s).call<std::string>("relay", text);
+        EXPECT_TRUE(got == std::string(text.rbegin(), text.rend()) + "|" + text);
+      }
+    }));
+  }
+  for (auto& c : callers) ASSERT_EQ(c.wait_for(kLiveness * 3), std::future_status::ready);
 }
 
 TEST_F(LargeMessageTest, RequestAboveMaxMessageSizeIsTooLarge) {

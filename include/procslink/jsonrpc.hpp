@@ -77,6 +77,10 @@ struct JsonRpcRequest {
   std::string serialize() const;
   // The same text for a request given by parts (null pointers: absent), without copying them.
   static std::string serialize(std::string_view method, const json* params, const json* id);
+  // The same text, appended to `text` (whose capacity a sender can keep from one message to
+  // the next).
+  static void append_to(std::string& text, std::string_view method, const json* params,
+                        const json* id);
   // Validates one request object. Throws JsonRpcError(invalid_request) and, when the object
   // carried a usable id, `id_out` receives it so the error reply can echo it. The rvalue form
   // moves params out instead of copying them.
@@ -121,6 +125,8 @@ ParsedRequestBody parse_request_body(std::string_view body);
 // array for a batch, or nothing at all when no reply is due.
 std::optional<std::string> serialize_replies(bool batch,
                                              const std::vector<JsonRpcResponse>& replies);
+// The same, appended to `text`; returns false (and appends nothing) when no reply is due.
+bool append_replies(std::string& text, bool batch, const std::vector<JsonRpcResponse>& replies);
 
 // A response body as a client sees it: one response or a batch of them. Throws FramingError
 // when it is not valid JSON or not a response.

@@ -117,6 +117,11 @@ class FragmentReassembler {
   // discarded so later fragments of it are rejected too.
   std::optional<Complete> add(std::uint64_t sender, const ProcslinkMessage& fragment,
                               Clock::time_point now = Clock::now());
+  // Takes a completed body back once its reader is done with it. The next fragmented message
+  // is assembled in that buffer, so a stream of large messages does not fault in fresh pages
+  // (and copy while growing) for each one. One buffer is kept, of at most kKeptCapacity bytes.
+  void recycle(std::string&& body);
+  static constexpr std::size_t kKeptCapacity = 4u << 20;
   // Drops messages older than the timeout; returns how many were dropped.
   std::size_t expire(Clock::time_point now = Clock::now());
 
@@ -144,6 +149,7 @@ class FragmentReassembler {
 
   Limits limits_;
   std::map<std::uint64_t, Sender> senders_;
+  std::string spare_;  // a recycled body, empty but with its capacity
 };
 
 }  // namespace procslink

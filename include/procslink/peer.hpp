@@ -88,7 +88,9 @@ struct CallOptions {
   std::optional<uid_t> require_uid;  // fail unless the answering process has this uid
 };
 
-using RawHandler = std::function<json(const json& params, const CallContext& context)>;
+// The params are handed over as an rvalue: the request is done with them, so a handler that
+// takes them by value (json params) owns them without a copy. Handlers taking const json& work too.
+using RawHandler = std::function<json(json&& params, const CallContext& context)>;
 
 // An outcome delivered to an asynchronous callback: the result, or the exception
 // (RemoteError, TransportError) the synchronous call would have thrown.
@@ -128,6 +130,7 @@ void check_params_shape(const json& params, const std::vector<std::string>& name
 // Argument `index`, from a shape already checked.
 const json& param_at(const json& params, const std::vector<std::string>& names,
                      std::size_t index);
+json& param_at(json& params, const std::vector<std::string>& names, std::size_t index);
 [[noreturn]] void throw_invalid_params(std::size_t index, const std::vector<std::string>& names,
                                        const char* why);
 
@@ -142,11 +145,17 @@ T convert_param(const json& params, const std::vector<std::string>& names, std::
 }
 
 // A handler parameter of type const json& (or const CallContext&) is passed a reference to
-// the value the peer already holds; every other parameter gets its own converted copy.
+// the value the peer already holds. A json or std::string parameter taken by value (or &&) gets
+// the argument moved in, so a large argument is never copied on its way to a handler. Every
+// other parameter gets its own converted copy.
 template <typename A>
 inline constexpr bool binds_in_place_v =
     std::is_lvalue_reference_v<A> && std::is_const_v<std::remove_reference_t<A>> &&
     std::is_same_v<std::decay_t<A>, json>;
+template <typename A>
+inline constexpr bool moves_in_v =
+    !std::is_lvalue_reference_v<A> &&
+    (std::is_same_v<std::decay_t<A>, json> || std::is_same_v<std::decay_t<A>, std::string>);
 template <typename A>
 using param_holder_t =
     std::conditional_t<binds_in_place_v<A> || (std::is_same_v<std::decay_t<A>, CallContext> &&
@@ -154,8 +163,19 @@ using param_holder_t =
                                                std::is_const_v<std::remove_reference_t<A>>),
                        std::reference_wrapper<const std::decay_t<A>>, std::decay_t<A>>;
 
+template <typename T>
+T move_param(json& params, const std::vector<std::string>& names, std::size_t index) {
+  json& value = param_at(params, names, index);
+  if constexpr (std::is_same_v<T, json>) {
+    return std::move(value);
+  } else {
+    if (!value.is_string()) return convert_param<T>(params, names, index);  // throws
+    return std::move(value.get_ref<std::string&>());
+  }
+}
+
 template <typename F, typename... A, std::size_t... I>
-json invoke_typed(F& f, const json& params, const std::vector<std::string>& names,
+json invoke_typed(F& f, json& params, const std::vector<std::string>& names,
                   const CallContext& context, std::index_sequence<I...>) {
   using R = std::invoke_result_t<F&, A...>;
   constexpr bool has_context = sizeof...(A) > 0 &&
@@ -163,13 +183,14 @@ json invoke_typed(F& f, const json& params, const std::vector<std::string>& name
   constexpr std::size_t count = sizeof...(A) - (has_context ? 1 : 0);
   check_params_shape(params, names, count);
   // Convert every argument before calling, so a json error inside the user's own code is an
-  // internal error, not "Invalid params". A `const json&` or `const CallContext&` parameter
-  // binds to the value in place: a large argument is not copied on its way in.
+  // internal error, not "Invalid params".
   auto args = std::tuple<param_holder_t<A>...>{[&]() -> param_holder_t<A> {
     if constexpr (std::is_same_v<std::decay_t<A>, CallContext>) {
       return context;
     } else if constexpr (binds_in_place_v<A>) {
-      return param_at(params, names, I - (has_context ? 1 : 0));
+      return param_at(std::as_const(params), names, I - (has_context ? 1 : 0));
+    } else if constexpr (moves_in_v<A>) {
+      return move_param<std::decay_t<A>>(params, names, I - (has_context ? 1 : 0));
     } else {
       return convert_param<std::decay_t<A>>(params, names, I - (has_context ? 1 : 0));
     }
@@ -184,7 +205,7 @@ json invoke_typed(F& f, const json& params, const std::vector<std::string>& name
 
 template <typename F, typename... A>
 RawHandler make_typed_handler(F f, std::vector<std::string> names, std::tuple<A...>*) {
-  return [f = std::move(f), names = std::move(names)](const json& params,
+  return [f = std::move(f), names = std::move(names)](json&& params,
                                                       const CallContext& context) mutable {
     return invoke_typed<F, A...>(f, params, names, context, std::index_sequence_for<A...>{});
   };

@@ -48,7 +48,7 @@ json require_number(const json& value, const char* what) {
 void register_demo_methods(RPCPeer& peer) {
   peer.register_function("hello", [](const std::string& name) { return "Hello, " + name + "!"; },
                          {"name"});
-  peer.register_function("echo", [](const json& value) { return value; }, {"value"});
+  peer.register_function("echo", [](json value) { return value; }, {"value"});
   peer.register_function(
       "subtract",
       [](const json& minuend, const json& subtrahend) {
