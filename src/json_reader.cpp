@@ -19,6 +19,7 @@
 #endif
 
 #include "bulk_memory.hpp"
+#include "json_scan.hpp"
 
 namespace procslink::detail {
 
@@ -65,14 +66,8 @@ inline __m128i load16(const char* p) {
 // The first byte in [p, end) that ends a run, or end.
 inline const char* find_run_end(const char* p, const char* end) {
 #ifdef __SSE2__
-  // 64 bytes per test keeps long strings at memory speed; the 16-byte loop then finds the lane.
-  while (end - p >= 64) {
-    const __m128i any = _mm_or_si128(
-        _mm_or_si128(run_end_lanes(load16(p)), run_end_lanes(load16(p + 16))),
-        _mm_or_si128(run_end_lanes(load16(p + 32)), run_end_lanes(load16(p + 48))));
-    if (_mm_movemask_epi8(any) != 0) break;
-    p += 64;
-  }
+  // Whole clean blocks first; the 16-byte loop then finds the lane.
+  if (end - p >= 64) p = skip_clean_blocks(p, end);
   while (end - p >= 16) {
     const int mask = _mm_movemask_epi8(run_end_lanes(load16(p)));
     if (mask != 0) return p + __builtin_ctz(static_cast<unsigned>(mask));

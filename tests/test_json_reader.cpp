@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "../src/json_reader.hpp"
+#include "../src/json_scan.hpp"
 #include "support/json_identical.hpp"
 
 namespace procslink::detail {
@@ -808,6 +809,36 @@ TEST(JsonReaderMembers, RefusesWhatReadJsonRefuses) {
     EXPECT_THROW(read_json(text, 2), JsonSyntaxError);
   }
   EXPECT_TRUE(read_json_members(R"({"a":[1]})", 2, ignore));
+}
+
+// The block scan both the reader and the writer use, in each of its forms: it must stop at
+// the block holding the first byte that ends a run, wherever that byte is, and never read
+// past the end. (Whichever form this CPU runs, the other is checked here too.)
+TEST(BlockScan, EveryFormStopsAtTheBlockOfTheFirstRunEnd) {
+#if !defined(__x86_64__) && !defined(__i386__)
+  GTEST_SKIP() << "no vector scan on this architecture";
+#endif
+  std::vector<const char* (*)(const char*, const char*)> forms{skip_clean_blocks_sse2,
+                                                                 skip_clean_blocks};
+  if (avx2_available()) forms.push_back(skip_clean_blocks_avx2);
+  const std::string enders = std::string("\"\\\x00\x01\x1f\x80\xff", 7);
+  for (auto form : forms) {
+    for (std::size_t length : {0u, 63u, 64u, 65u, 200u, 5000u}) {
+      // Exactly `length` bytes on the heap, so reading past the end trips AddressSanitizer.
+      std::vector<char> clean(length, 'a');
+      const char* begin = clean.data();
+      EXPECT_EQ(form(begin, begin + length), begin + length / 64 * 64) << length;
+      for (std::size_t at = 0; at < length; at += at < 300 ? 1 : 97) {
+        for (const char ender : enders) {
+          std::vector<char> text(length, ' ');
+          text[at] = ender;
+          const char* b = text.data();
+          const char* expected = std::min(b + at / 64 * 64, b + length / 64 * 64);
+          ASSERT_EQ(form(b, b + length), expected) << "length " << length << " ender at " << at;
+        }
+      }
+    }
+  }
 }
 
 }  // namespace
