@@ -4,10 +4,13 @@
 // raw bytes (so escapes, control characters and broken UTF-8 anywhere, long repeated runs that
 // cross every block of the scan), numbers from raw bits (NaN, infinities, subnormals, -0.0),
 // binary values, nesting. append_json must write byte for byte what
-// dump(-1, ' ', false, error_handler_t::replace) writes, after what the string already held.
+// dump(-1, ' ', false, error_handler_t::replace) writes, after what the string already held;
+// and with long runs borrowed instead of copied, the same text once the pieces are joined.
 #include <bit>
 #include <cstdint>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "../src/json_writer.hpp"
 #include "fuzz_support.hpp"
@@ -101,5 +104,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   FUZZ_CHECK(out.size() == prefix.size() + expected.size());
   FUZZ_CHECK(out.compare(0, prefix.size(), prefix) == 0);
   FUZZ_CHECK(out.compare(prefix.size(), std::string::npos, expected) == 0);
+
+  // With long runs borrowed rather than copied, the pieces put together are the same text.
+  std::string text = prefix;
+  std::vector<procslink::detail::BorrowedRun> borrowed;
+  procslink::detail::append_json(text, value, borrowed);
+  std::vector<std::string_view> parts;
+  procslink::detail::gather(text, borrowed, parts);
+  std::string joined;
+  for (const std::string_view part : parts) joined.append(part);
+  FUZZ_CHECK(joined == out);
+  for (const auto& run : borrowed) FUZZ_CHECK(run.bytes.size() >= procslink::detail::kBorrowMin);
   return 0;
 }

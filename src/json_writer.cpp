@@ -161,7 +161,9 @@ class Output {
  public:
   static constexpr std::size_t kCapacity = 1024;
 
-  explicit Output(std::string& out) : out_(out) {}
+  explicit Output(std::string& out, std::vector<BorrowedRun>* borrowed = nullptr)
+      : out_(out), borrowed_(borrowed) {}
+  bool borrows() const { return borrowed_ != nullptr; }
   Output(const Output&) = delete;
   Output& operator=(const Output&) = delete;
 
@@ -183,6 +185,10 @@ class Output {
     }
     if (left(at) < size) {
       at = flush(at);
+      if (borrowed_ != nullptr && size >= kBorrowMin) {
+        borrowed_->push_back({out_.size(), std::string_view(text, size)});
+        return at;
+      }
       // Copying a long run twice would cost more than the call.
       if (size > kCapacity / 2) {
         out_.append(text, size);
@@ -217,6 +223,7 @@ class Output {
   }
 
   std::string& out_;
+  std::vector<BorrowedRun>* borrowed_;
   char buffer_[kCapacity];
 };
 
@@ -239,7 +246,9 @@ char* write_string(Output& out, char* at, std::string_view text) {
   // this is usually the only growth for one.
   // Room for what usually follows it too (the closing brackets of an envelope): a few bytes
   // over would double the string and copy it all.
-  if (text.size() > Output::kCapacity / 2) out.reserve(at, text.size() + 2 + Output::kCapacity);
+  if (text.size() > Output::kCapacity / 2 && !out.borrows()) {
+    out.reserve(at, text.size() + 2 + Output::kCapacity);
+  }
   at = out.put(at, '"');
   const Byte* run = begin;  // start of the bytes not yet written, all to be copied as is
   const Byte* p = begin;
@@ -350,6 +359,22 @@ char* write_value(Output& out, char* at, const json& value) {
 void append_json(std::string& out, const json& value) {
   Output output(out);
   output.flush(write_value(output, output.start(), value));
+}
+
+void append_json(std::string& out, const json& value, std::vector<BorrowedRun>& borrowed) {
+  Output output(out, &borrowed);
+  output.flush(write_value(output, output.start(), value));
+}
+
+void gather(std::string_view text, std::span<const BorrowedRun> borrowed,
+            std::vector<std::string_view>& parts) {
+  std::size_t done = 0;
+  for (const BorrowedRun& run : borrowed) {
+    if (run.at > done) parts.push_back(text.substr(done, run.at - done));
+    parts.push_back(run.bytes);
+    done = run.at;
+  }
+  if (text.size() > done) parts.push_back(text.substr(done));
 }
 
 void append_json_string(std::string& out, std::string_view text) {

@@ -6,8 +6,11 @@
 // whole. Not installed: the public API keeps speaking nlohmann::json and text.
 #pragma once
 
+#include <cstddef>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "procslink/jsonrpc.hpp"
 
@@ -18,6 +21,22 @@ namespace procslink::detail {
 // copied through as UTF-8, and each ill-formed UTF-8 sequence in a string or key becomes one
 // U+FFFD exactly where nlohmann would put it. Throws only what growing `out` throws.
 void append_json(std::string& out, const json& value);
+
+// A run of string bytes that belongs at offset `at` of the text but was not copied there.
+struct BorrowedRun {
+  std::size_t at;
+  std::string_view bytes;
+};
+// Runs at least this long are borrowed rather than copied, where the caller allows it.
+inline constexpr std::size_t kBorrowMin = 16u << 10;
+// The same text, except that clean runs of kBorrowMin bytes or more inside strings are left
+// where they are and listed in `borrowed` (in order): the text is `out` with each run inserted
+// at its offset. A sender passes the pieces to sendmsg as they are, so a large string goes
+// out without being copied into the message first. `value` must outlive the runs' use.
+void append_json(std::string& out, const json& value, std::vector<BorrowedRun>& borrowed);
+// The whole text in order, as views: the parts of `text` around the runs, and the runs.
+void gather(std::string_view text, std::span<const BorrowedRun> borrowed,
+            std::vector<std::string_view>& parts);
 // Appends `text` as a JSON string, as append_json would for json(text), without making a json.
 void append_json_string(std::string& out, std::string_view text);
 

@@ -2,6 +2,7 @@
 
 #include "json_reader.hpp"
 #include "json_writer.hpp"
+#include "jsonrpc_text.hpp"
 
 namespace procslink {
 
@@ -82,17 +83,7 @@ std::string JsonRpcRequest::serialize(std::string_view method, const json* param
 
 void JsonRpcRequest::append_to(std::string& text, std::string_view method, const json* params,
                                const json* id) {
-  text += "{\"jsonrpc\":\"2.0\",\"method\":";
-  detail::append_json_string(text, method);
-  if (params) {
-    text += ",\"params\":";
-    detail::append_json(text, *params);
-  }
-  if (id) {
-    text += ",\"id\":";
-    detail::append_json(text, *id);
-  }
-  text += '}';
+  detail::append_request(text, nullptr, method, params, id);
 }
 
 namespace {
@@ -239,16 +230,7 @@ std::string JsonRpcResponse::serialize() const {
 }
 
 void JsonRpcResponse::append_to(std::string& text) const {
-  text += "{\"jsonrpc\":\"2.0\",\"id\":";
-  detail::append_json(text, id);
-  if (is_error()) {
-    text += ",\"error\":";
-    detail::append_json(text, error().to_json());
-  } else {
-    text += ",\"result\":";
-    detail::append_json(text, result());
-  }
-  text += '}';
+  detail::append_response(text, nullptr, *this);
 }
 
 JsonRpcResponse JsonRpcResponse::from_json(json&& j) {
@@ -338,19 +320,65 @@ std::optional<std::string> serialize_replies(bool batch,
 }
 
 bool append_replies(std::string& text, bool batch, const std::vector<JsonRpcResponse>& replies) {
+  return detail::append_replies(text, nullptr, batch, replies);
+}
+
+namespace detail {
+namespace {
+void append_value(std::string& text, std::vector<BorrowedRun>* borrowed, const json& value) {
+  if (borrowed != nullptr) {
+    append_json(text, value, *borrowed);
+  } else {
+    append_json(text, value);
+  }
+}
+}  // namespace
+
+void append_response(std::string& text, std::vector<BorrowedRun>* borrowed,
+                     const JsonRpcResponse& response) {
+  text += "{\"jsonrpc\":\"2.0\",\"id\":";
+  append_value(text, borrowed, response.id);
+  if (response.is_error()) {
+    text += ",\"error\":";
+    append_json(text, response.error().to_json());  // a temporary: nothing may be borrowed
+  } else {
+    text += ",\"result\":";
+    append_value(text, borrowed, response.result());
+  }
+  text += '}';
+}
+
+void append_request(std::string& text, std::vector<BorrowedRun>* borrowed,
+                    std::string_view method, const json* params, const json* id) {
+  text += "{\"jsonrpc\":\"2.0\",\"method\":";
+  append_json_string(text, method);
+  if (params) {
+    text += ",\"params\":";
+    append_value(text, borrowed, *params);
+  }
+  if (id) {
+    text += ",\"id\":";
+    append_value(text, borrowed, *id);
+  }
+  text += '}';
+}
+
+bool append_replies(std::string& text, std::vector<BorrowedRun>* borrowed, bool batch,
+                    const std::vector<JsonRpcResponse>& replies) {
   if (replies.empty()) return false;
   if (!batch) {
-    replies.front().append_to(text);
+    append_response(text, borrowed, replies.front());
     return true;
   }
   text += '[';
   for (std::size_t i = 0; i < replies.size(); ++i) {
     if (i > 0) text += ',';
-    replies[i].append_to(text);
+    append_response(text, borrowed, replies[i]);
   }
   text += ']';
   return true;
 }
+}  // namespace detail
 
 std::vector<JsonRpcResponse> parse_response_body(std::string_view body) {
   if (looks_like_object(body)) {

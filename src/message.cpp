@@ -1,6 +1,8 @@
 #include "procslink/message.hpp"
 
+#include <algorithm>
 #include <string>
+#include <vector>
 
 #include "bulk_memory.hpp"
 #include "procslink/byteorder.hpp"
@@ -91,22 +93,49 @@ std::vector<std::uint8_t> build_datagram(const DatagramFields& fields, std::stri
 void for_each_datagram(DatagramFields fields, std::string_view body, std::size_t max_datagram,
                        std::size_t fragment_body,
                        const std::function<void(const DatagramFields&, std::string_view)>& emit) {
-  if (kDatagramHeadersSize + body.size() <= max_datagram) {
+  const std::string_view whole[1] = {body};
+  for_each_datagram(fields, whole, max_datagram, fragment_body,
+                    [&](const DatagramFields& f, std::span<const std::string_view> chunk) {
+                      emit(f, chunk.empty() ? std::string_view() : chunk.front());
+                    });
+}
+
+void for_each_datagram(
+    DatagramFields fields, std::span<const std::string_view> body, std::size_t max_datagram,
+    std::size_t fragment_body,
+    const std::function<void(const DatagramFields&, std::span<const std::string_view>)>& emit) {
+  std::size_t size = 0;
+  for (const std::string_view part : body) size += part.size();
+  if (kDatagramHeadersSize + size <= max_datagram) {
     fields.flag = 0;
     fields.reserved = 0;
     emit(fields, body);
     return;
   }
   if (fragment_body == 0) throw FramingError("fragment size must be positive");
-  const std::size_t count = (body.size() + fragment_body - 1) / fragment_body;
+  const std::size_t count = (size + fragment_body - 1) / fragment_body;
   if (count > 65536) {
-    throw FramingError("message of " + std::to_string(body.size()) +
+    throw FramingError("message of " + std::to_string(size) +
                        " bytes needs more than 65536 fragments");
   }
+  std::vector<std::string_view> chunk;
+  std::size_t part = 0, offset = 0;  // where the next fragment starts
   for (std::size_t i = 0; i < count; ++i) {
+    chunk.clear();
+    for (std::size_t want = fragment_body; want > 0 && part < body.size();) {
+      const std::string_view rest = body[part].substr(offset);
+      const std::size_t take = std::min(want, rest.size());
+      if (take > 0) chunk.push_back(rest.substr(0, take));
+      want -= take;
+      offset += take;
+      if (offset == body[part].size()) {
+        ++part;
+        offset = 0;
+      }
+    }
     fields.flag = kFlagFragment | (i + 1 == count ? kFlagLastFragment : 0);
     fields.reserved = static_cast<std::uint16_t>(i);
-    emit(fields, body.substr(i * fragment_body, fragment_body));
+    emit(fields, chunk);
   }
 }
 

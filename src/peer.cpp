@@ -16,9 +16,12 @@
 #include <map>
 #include <mutex>
 #include <shared_mutex>
+#include <span>
 #include <thread>
 #include <unordered_map>
 
+#include "json_writer.hpp"
+#include "jsonrpc_text.hpp"
 #include "procslink/log.hpp"
 #include "procslink/message.hpp"
 
@@ -97,41 +100,64 @@ class UniqueFd {
   int fd_;
 };
 
-// The text of an outgoing message is written into a buffer its thread keeps, so a thread
-// sending large messages does not fault in fresh pages (and have them zeroed) for each one; a
-// thread keeps at most kKeptCapacity bytes. Nested use on one thread (a handler that calls out
-// while its own reply is being written cannot happen, but a caller serving while it waits can)
-// gets a buffer of its own.
+// An outgoing message: its text, with strings of kBorrowMin bytes or more left where they are
+// (json_writer.hpp) and sent from there by a gathering sendmsg, so a large string is never
+// copied into the message. The text goes into a buffer its thread keeps (up to kKeptCapacity
+// bytes), so small messages need no allocation either. Nested use on one thread (a caller
+// that serves while it waits) gets buffers of its own.
 class SendText {
  public:
-  static constexpr std::size_t kKeptCapacity = 4u << 20;
+  static constexpr std::size_t kKeptCapacity = 1u << 20;
   SendText() : kept_(kept().busy ? nullptr : &kept()) {
     if (kept_ != nullptr) {
       kept_->busy = true;
-      kept_->text.clear();
+      kept_->message.text.clear();
+      kept_->message.borrowed.clear();
+      kept_->message.parts.clear();
     }
   }
   ~SendText() {
     if (kept_ == nullptr) return;
-    if (kept_->text.capacity() > kKeptCapacity) std::string().swap(kept_->text);
+    if (kept_->message.text.capacity() > kKeptCapacity) std::string().swap(kept_->message.text);
     kept_->busy = false;
   }
   SendText(const SendText&) = delete;
   SendText& operator=(const SendText&) = delete;
-  std::string& text() { return kept_ != nullptr ? kept_->text : own_; }
+
+  std::string& text() { return message().text; }
+  std::vector<detail::BorrowedRun>* borrowed() { return &message().borrowed; }
+  // The whole message as consecutive parts, once written.
+  std::span<const std::string_view> parts() {
+    Message& m = message();
+    m.parts.clear();
+    detail::gather(m.text, m.borrowed, m.parts);
+    return m.parts;
+  }
 
  private:
-  struct Kept {
+  struct Message {
     std::string text;
+    std::vector<detail::BorrowedRun> borrowed;
+    std::vector<std::string_view> parts;
+  };
+  struct Kept {
+    Message message;
     bool busy = false;
   };
   static Kept& kept() {
     thread_local Kept k;
     return k;
   }
+  Message& message() { return kept_ != nullptr ? kept_->message : own_; }
   Kept* kept_;
-  std::string own_;
+  Message own_;
 };
+
+std::size_t total_size(std::span<const std::string_view> parts) {
+  std::size_t size = 0;
+  for (const std::string_view part : parts) size += part.size();
+  return size;
+}
 
 std::uint64_t realtime_ns() {
   timespec ts;
@@ -757,17 +783,19 @@ struct RPCPeer::Impl {
       replies = dispatch_batch(parsed.items, origin);
     }
     SendText buffer;
-    std::string& text = buffer.text();
-    if (!append_replies(text, parsed.batch, replies)) return;
-    if (text.size() > options.max_message_size) {
-      log(LogLevel::warning, "reply of ", text.size(), " bytes to ",
+    if (!detail::append_replies(buffer.text(), buffer.borrowed(), parsed.batch, replies)) return;
+    std::span<const std::string_view> text = buffer.parts();
+    if (const std::size_t size = total_size(text); size > options.max_message_size) {
+      log(LogLevel::warning, "reply of ", size, " bytes to ",
           describe_sender(origin.nl_pid, origin.credentials), " exceeds max_message_size ",
           options.max_message_size, "; answering with an error instead");
       json id = parsed.batch ? json(nullptr) : replies.front().id;
-      text.clear();
+      buffer.text().clear();
+      buffer.borrowed()->clear();
       JsonRpcResponse::failure(id, {error_code::message_too_large, "Message too large",
                                     "the reply exceeds the peer's max_message_size"})
-          .append_to(text);
+          .append_to(buffer.text());
+      text = buffer.parts();
     }
     const std::uint64_t receiver = (std::uint64_t{origin.endpoint} << 32) | origin.nl_pid;
     const bool wait = !receiver_congested(receiver);
@@ -981,31 +1009,41 @@ struct RPCPeer::Impl {
 
   void send_message(std::size_t endpoint, std::uint32_t dest, PayloadType type,
                     std::string_view body, bool wait = true) {
-    if (body.size() > options.max_message_size) {
+    const std::string_view whole[1] = {body};
+    send_message(endpoint, dest, type, whole, wait);
+  }
+
+  // Sends a message given as consecutive parts, each datagram gathered straight from them.
+  void send_message(std::size_t endpoint, std::uint32_t dest, PayloadType type,
+                    std::span<const std::string_view> body, bool wait = true) {
+    const std::size_t size = total_size(body);
+    if (size > options.max_message_size) {
       throw TransportError(TransportError::Kind::too_large,
-                           "message of " + std::to_string(body.size()) +
+                           "message of " + std::to_string(size) +
                                " bytes exceeds max_message_size " +
                                std::to_string(options.max_message_size));
     }
     const NetlinkSocket& socket = endpoints[endpoint];
     DatagramFields fields{socket.nl_pid(), type, next_seq++, realtime_ns(), 0, 0};
-    if (kDatagramHeadersSize + body.size() <= kReferenceMaxDatagram) {
+    if (kDatagramHeadersSize + size <= kReferenceMaxDatagram && body.size() == 1) {
       // The common case, without for_each_datagram's std::function.
       std::uint8_t headers[kDatagramHeadersSize];
-      encode_datagram_headers(fields, body.size(), headers);
+      encode_datagram_headers(fields, size, headers);
       const iovec parts[2] = {{headers, sizeof headers},
-                              {const_cast<char*>(body.data()), body.size()}};
+                              {const_cast<char*>(body[0].data()), size}};
       socket.send(dest, parts, wait);
       return;
     }
     try {
+      std::vector<iovec> parts;
       for_each_datagram(fields, body, kReferenceMaxDatagram, options.fragment_size,
-                        [&](const DatagramFields& f, std::string_view chunk) {
+                        [&](const DatagramFields& f, std::span<const std::string_view> chunk) {
                           std::uint8_t headers[kDatagramHeadersSize];
-                          encode_datagram_headers(f, chunk.size(), headers);
-                          const iovec parts[2] = {
-                              {headers, sizeof headers},
-                              {const_cast<char*>(chunk.data()), chunk.size()}};
+                          encode_datagram_headers(f, total_size(chunk), headers);
+                          parts.assign(1, {headers, sizeof headers});
+                          for (const std::string_view piece : chunk) {
+                            parts.push_back({const_cast<char*>(piece.data()), piece.size()});
+                          }
                           socket.send(dest, parts, wait);
                         });
     } catch (const FramingError& e) {
@@ -1014,7 +1052,8 @@ struct RPCPeer::Impl {
   }
 
   std::shared_ptr<Pending> begin_call(const Channel& channel, std::string_view method,
-                                      std::vector<std::int64_t> ids, const std::string& body) {
+                                      std::vector<std::int64_t> ids,
+                                      std::span<const std::string_view> body) {
     auto call = std::make_shared<Pending>();
     call->target = channel.target_;
     call->endpoint = channel.endpoint_;
@@ -1088,12 +1127,14 @@ struct RPCPeer::Impl {
   }
 
   // Null params are left out of the request, as the specification allows.
-  static std::string& request_text(SendText& buffer, std::string_view method,
-                                   const json& params, std::optional<std::int64_t> id) {
-    const json id_value = id ? json(*id) : json();
-    JsonRpcRequest::append_to(buffer.text(), method, params.is_null() ? nullptr : &params,
-                              id ? &id_value : nullptr);
-    return buffer.text();
+  static std::span<const std::string_view> request_text(SendText& buffer,
+                                                        std::string_view method,
+                                                        const json& params,
+                                                        std::optional<std::int64_t> id) {
+    const json id_value = id ? json(*id) : json();  // a number: nothing of it is borrowed
+    detail::append_request(buffer.text(), buffer.borrowed(), method,
+                           params.is_null() ? nullptr : &params, id ? &id_value : nullptr);
+    return buffer.parts();
   }
 
   json call(const Channel& channel, std::string_view method, const json& params) {
@@ -1114,7 +1155,7 @@ struct RPCPeer::Impl {
                   std::function<void(CallOutcome)> done) {
     const std::int64_t id = next_id++;
     SendText buffer;
-    const std::string& text = request_text(buffer, method, params, id);
+    const std::span<const std::string_view> text = request_text(buffer, method, params, id);
     const auto deadline = deadline_for(channel);
     auto call = std::make_shared<Pending>();
     call->target = channel.target_;
@@ -1383,7 +1424,9 @@ std::vector<CallOutcome> Channel::call_batch(
     array.push_back(request.to_json());
   }
   const auto deadline = impl.deadline_for(*this);
-  auto call = impl.begin_call(*this, "batch", ids, to_text(array));
+  const std::string text = to_text(array);
+  const std::string_view whole[1] = {text};
+  auto call = impl.begin_call(*this, "batch", ids, whole);
   impl.wait(call, deadline);
   if (call->error) std::rethrow_exception(call->error);
   std::vector<CallOutcome> outcomes;

@@ -42,9 +42,30 @@ std::string hex(const std::string& bytes) {
   return out;
 }
 
+// The text append_json writes when it may borrow long runs, put back together.
+std::string gathered(const json& value, std::vector<detail::BorrowedRun>* runs = nullptr) {
+  std::string text = "<";
+  std::vector<detail::BorrowedRun> borrowed;
+  append_json(text, value, borrowed);
+  std::vector<std::string_view> parts;
+  detail::gather(text, borrowed, parts);  // offsets count from the start, prefix included
+  std::string out;
+  for (const std::string_view part : parts) out.append(part);
+  for (const auto& run : borrowed) {
+    if (run.bytes.size() < detail::kBorrowMin) return "a run shorter than kBorrowMin was borrowed";
+  }
+  if (runs != nullptr) *runs = borrowed;
+  return out.substr(1);
+}
+
 ::testing::AssertionResult same_as_dump(const json& value) {
   const std::string expected = reference(value);
   const std::string got = written(value);
+  const std::string borrowing = gathered(value);
+  if (borrowing != got) {
+    return ::testing::AssertionFailure() << "borrowing long runs changes the text (sizes "
+                                         << borrowing.size() << " vs " << got.size() << ")";
+  }
   if (got == expected) return ::testing::AssertionSuccess();
   if (expected.size() > 4096) {
     std::size_t at = 0;
@@ -272,6 +293,30 @@ TEST(JsonWriter, LongStrings) {
 
   // Nothing but escapes: the output is six times the input.
   EXPECT_TRUE(same_as_dump(json(std::string(3 << 20, '\x01'))));
+}
+
+TEST(JsonWriter, LongCleanRunsAreBorrowedInPlaceNotCopied) {
+  // Clean runs of 40000 bytes between escapes and UTF-8; one short string that stays copied.
+  std::string text(200000, 'x');
+  for (std::size_t i = 40000; i < text.size(); i += 40000) text[i] = '"';
+  text.replace(120001, 2, "\xC3\xA9");
+  const json value = json::array({text, "short", json::object({{"k", text}})});
+  std::vector<detail::BorrowedRun> runs;
+  EXPECT_EQ(gathered(value, &runs), reference(value));
+  ASSERT_FALSE(runs.empty());
+  const auto inside = [](const std::string& s, std::string_view run) {
+    return run.data() >= s.data() && run.data() + run.size() <= s.data() + s.size();
+  };
+  std::size_t borrowed_bytes = 0;
+  for (const auto& run : runs) {
+    borrowed_bytes += run.bytes.size();
+    EXPECT_TRUE(inside(value[0].get_ref<const std::string&>(), run.bytes) ||
+                inside(value[2]["k"].get_ref<const std::string&>(), run.bytes));
+  }
+  // Everything but the escapes' neighbourhood is borrowed: both copies of the text, nearly.
+  EXPECT_GT(borrowed_bytes, 2 * text.size() - 2 * 6 * 2);
+  // Without a list to borrow into, nothing is left out.
+  EXPECT_EQ(written(value), reference(value));
 }
 
 // Random values for the differential tests: strings drawn from bytes that matter to the writer.

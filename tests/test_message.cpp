@@ -5,6 +5,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -335,6 +336,37 @@ TEST(ForEachDatagram, FragmentsParseAsValidDatagrams) {
     EXPECT_TRUE(m.header.is_fragment());
     EXPECT_EQ(m.header.reserved, e.fields.reserved);
     EXPECT_EQ(m.body, e.chunk);
+  }
+}
+
+// A body given in parts (text around borrowed strings) goes out exactly as the same body
+// given whole: the same datagrams, each gathered from the parts its slice touches.
+TEST(ForEachDatagram, BodyInPartsIsCutExactlyLikeTheWholeBody) {
+  std::mt19937 random(7);
+  for (int round = 0; round < 200; ++round) {
+    const std::size_t size = random() % 300000;
+    const std::string body = patterned(size);
+    std::vector<std::string_view> parts;
+    for (std::size_t at = 0; at < size;) {
+      const std::size_t take = std::min<std::size_t>(size - at, random() % 3 == 0 ? random() % 5 : random() % 90000);
+      parts.push_back(std::string_view(body).substr(at, take));  // empty parts included
+      at += take;
+    }
+    const std::size_t fragment = 1 + random() % 70000;
+    std::vector<Emitted> gathered;
+    for_each_datagram({4242, PayloadType::request, 9, 0, 0, 0}, parts, kReferenceMaxDatagram,
+                      fragment, [&](const DatagramFields& f, std::span<const std::string_view> chunk) {
+                        std::string joined;
+                        for (const auto piece : chunk) joined.append(piece);
+                        gathered.push_back({f, joined});
+                      });
+    const auto whole = split(body, kReferenceMaxDatagram, fragment);
+    ASSERT_EQ(gathered.size(), whole.size()) << "size " << size << " fragment " << fragment;
+    for (std::size_t i = 0; i < whole.size(); ++i) {
+      EXPECT_EQ(gathered[i].chunk, whole[i].chunk);
+      EXPECT_EQ(gathered[i].fields.flag, whole[i].fields.flag);
+      EXPECT_EQ(gathered[i].fields.reserved, whole[i].fields.reserved);
+    }
   }
 }
 

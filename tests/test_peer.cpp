@@ -618,6 +618,23 @@ TEST_F(LargeMessageTest, HandlerRelayingLargeMessagesGetsItsOwnTextBack) {
   for (auto& c : callers) ASSERT_EQ(c.wait_for(kLiveness * 3), std::future_status::ready);
 }
 
+// Long runs of a string go out from where they are, between the escapes and the rest of the
+// text, which are copied: each side's text must come out whole, in a single reply or a batch.
+TEST_F(LargeMessageTest, LongStringsWithEscapesAndUtf8ComeBackIntact) {
+  std::string text(300000, 'q');
+  for (std::size_t i = 0; i < text.size(); ++i) text[i] = static_cast<char>('a' + i % 23);
+  for (std::size_t i = 20000; i + 4 < text.size(); i += 30011) {
+    text.replace(i, 4, (i / 30011) % 2 ? "\"\\\n" : "\xF0\x9F\x98\x80");
+  }
+  const json value = json::object({{std::string(20000, 'k'), text}, {"list", json::array({text, 5})}});
+  EXPECT_EQ(channel().with_timeout(60s).call("echo", value), value);
+  const auto outcomes = channel().with_timeout(60s).call_batch(
+      {{"echo", json::array({text})}, {"echo", json::array({value})}});
+  ASSERT_EQ(outcomes.size(), 2u);
+  EXPECT_EQ(outcomes[0].get(), json(text));
+  EXPECT_EQ(outcomes[1].get(), value);
+}
+
 TEST_F(LargeMessageTest, RequestAboveMaxMessageSizeIsTooLarge) {
   PeerOptions options;
   options.max_message_size = 1u << 20;

@@ -13,6 +13,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -88,6 +89,13 @@ std::vector<std::uint8_t> build_datagram(const DatagramFields& fields, std::stri
 void for_each_datagram(DatagramFields fields, std::string_view body, std::size_t max_datagram,
                        std::size_t fragment_body,
                        const std::function<void(const DatagramFields&, std::string_view)>& emit);
+// The same for a body given as consecutive parts (a sender's text with large strings left
+// where they are): each datagram's slice of the body is handed over as parts too, ready for
+// a gathering send.
+void for_each_datagram(
+    DatagramFields fields, std::span<const std::string_view> body, std::size_t max_datagram,
+    std::size_t fragment_body,
+    const std::function<void(const DatagramFields&, std::span<const std::string_view>)>& emit);
 
 // Reassembles fragmented messages with bounded memory: at most `max_message` bytes per
 // message, at most `max_pending_bytes` held per sender, and incomplete messages are dropped
