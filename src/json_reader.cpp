@@ -96,12 +96,21 @@ class Reader {
   }
 
   // The top-level object's members, each handed to `member` instead of being put in a map.
-  bool read_members(int max_depth, const MemberSink& member) {
+  bool read_members(int max_depth, MemberReceiver& receiver) {
     skip_byte_order_mark();
     skip_whitespace();
     if (p_ == end_ || *p_ != '{') return false;
-    read_object_members(max_depth,
-                        [&](std::string& key) { member(key, read_value(max_depth - 1)); });
+    read_object_members(max_depth, [&](std::string& key) {
+      if (p_ != end_ && *p_ == '"') {
+        if (std::string* text = receiver.text_slot(key)) {
+          text->clear();
+          ++p_;
+          read_string(*text);
+          return;
+        }
+      }
+      receiver.take(key, read_value(max_depth - 1));
+    });
     finish_document();
     return true;
   }
@@ -473,8 +482,18 @@ json read_json(std::string_view text, int max_depth) {
   return Reader(text).read_document(max_depth);
 }
 
+bool read_json_members(std::string_view text, int max_depth, MemberReceiver& receiver) {
+  return Reader(text).read_members(max_depth, receiver);
+}
+
 bool read_json_members(std::string_view text, int max_depth, const MemberSink& member) {
-  return Reader(text).read_members(max_depth, member);
+  struct Adapter final : MemberReceiver {
+    explicit Adapter(const MemberSink& m) : member(m) {}
+    std::string* text_slot(const std::string&) override { return nullptr; }
+    void take(const std::string& key, json&& value) override { member(key, std::move(value)); }
+    const MemberSink& member;
+  } adapter(member);
+  return Reader(text).read_members(max_depth, adapter);
 }
 
 }  // namespace procslink::detail

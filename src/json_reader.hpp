@@ -40,11 +40,25 @@ json read_json(std::string_view text, int max_depth);
 // Receives one member of an object: its key, and its value to keep (moved from) or drop.
 using MemberSink = std::function<void(const std::string& key, json&& value)>;
 
+// The same, for a receiver that wants some members' string values as plain text.
+class MemberReceiver {
+ public:
+  // For a member whose value is a string: where to read that string as text, or null to have
+  // it handed to take() as a json like any other value. A json string costs an allocation of
+  // its own; an envelope's "jsonrpc" and "method" are only ever compared and copied.
+  virtual std::string* text_slot(const std::string& key) = 0;
+  virtual void take(const std::string& key, json&& value) = 0;
+
+ protected:
+  ~MemberReceiver() = default;
+};
+
 // For a JSON text whose value is an object: hands each member to `member` in document order
 // (a repeated key is handed over again; keeping the last one matches read_json) without
 // building the object, then checks the rest of the text as read_json does. Returns false,
 // having consumed nothing, when the value is not an object. Throws as read_json.
 bool read_json_members(std::string_view text, int max_depth, const MemberSink& member);
+bool read_json_members(std::string_view text, int max_depth, MemberReceiver& receiver);
 
 }  // namespace detail
 }  // namespace procslink

@@ -96,6 +96,14 @@ struct Envelope {
   const json* params = nullptr;
   const json* result = nullptr;
   const json* error = nullptr;
+  // "jsonrpc" and "method" when they were read as plain text (strings); then the json
+  // pointers above are null.
+  const std::string* version_text = nullptr;
+  const std::string* method_text = nullptr;
+
+  bool version_is_2_0() const {
+    return version_text ? *version_text == "2.0" : version && *version == "2.0";
+  }
 
   static Envelope of(const json& object) {
     Envelope e;
@@ -114,29 +122,54 @@ struct Envelope {
 };
 
 // The members of one envelope read straight from text (see read_json_members): the same
-// fields, owned, without the object around them.
-struct ReadEnvelope {
+// fields, owned, without the object around them. "jsonrpc" and "method" strings are read as
+// plain text, which spares a json (an allocation each) per message.
+struct ReadEnvelope final : detail::MemberReceiver {
   std::optional<json> version, id, method, params, result, error;
+  std::string version_text, method_text;
+  bool version_is_text = false, method_is_text = false;
 
-  void take(const std::string& key, json&& value) {
+  std::string* text_slot(const std::string& key) override {
+    // A repeated key: the last one wins, as in a json object, whichever form each one has.
+    if (key == "jsonrpc") {
+      version.reset();
+      version_is_text = true;
+      return &version_text;
+    }
+    if (key == "method") {
+      method.reset();
+      method_is_text = true;
+      return &method_text;
+    }
+    return nullptr;
+  }
+  void take(const std::string& key, json&& value) override {
     std::optional<json>* slot = nullptr;
-    if (key == "jsonrpc") slot = &version;
-    else if (key == "id") slot = &id;
-    else if (key == "method") slot = &method;
-    else if (key == "params") slot = &params;
-    else if (key == "result") slot = &result;
-    else if (key == "error") slot = &error;
-    if (slot) *slot = std::move(value);  // a repeated key: the last one wins, as in a json object
+    if (key == "params") {
+      slot = &params;
+    } else if (key == "id") {
+      slot = &id;
+    } else if (key == "result") {
+      slot = &result;
+    } else if (key == "error") {
+      slot = &error;
+    } else if (key == "method") {  // not a string: text_slot took those
+      slot = &method;
+      method_is_text = false;
+    } else if (key == "jsonrpc") {
+      slot = &version;
+      version_is_text = false;
+    }
+    if (slot) *slot = std::move(value);
   }
   // Reads a text that is one object; throws detail::JsonSyntaxError.
-  void read(std::string_view text) {
-    detail::read_json_members(text, kMaxJsonDepth, [this](const std::string& key, json&& value) {
-      take(key, std::move(value));
-    });
-  }
+  void read(std::string_view text) { detail::read_json_members(text, kMaxJsonDepth, *this); }
   Envelope view() const {
     auto at = [](const std::optional<json>& o) { return o ? &*o : nullptr; };
-    return {at(version), at(id), at(method), at(params), at(result), at(error)};
+    Envelope e{at(version), at(id), at(method), at(params), at(result), at(error)};
+    if (version_is_text) e.version_text = &version_text;
+    if (method_is_text) e.method_text = &method_text;
+    return e;
   }
 };
 
@@ -167,9 +200,13 @@ JsonRpcRequest validate_request(const Envelope& e, json* id_out) {
   auto fail = [](const char* why) {
     throw JsonRpcError(error_code::invalid_request, "Invalid Request", why);
   };
-  if (!e.version || *e.version != "2.0") fail("jsonrpc must be exactly \"2.0\"");
-  if (!e.method || !e.method->is_string()) fail("method must be a string");
-  request.method = e.method->get<std::string>();
+  if (!e.version_is_2_0()) fail("jsonrpc must be exactly \"2.0\"");
+  if (e.method_text) {
+    request.method = *e.method_text;
+  } else {
+    if (!e.method || !e.method->is_string()) fail("method must be a string");
+    request.method = e.method->get<std::string>();
+  }
   if (e.params && !e.params->is_array() && !e.params->is_object()) {
     fail("params must be an array or an object");
   }
@@ -184,7 +221,7 @@ JsonRpcRequest validate_request(const json& j, json* id_out) {
 
 // Throws FramingError if malformed; moves result and error out of `e`.
 JsonRpcResponse validate_response(const Envelope& e) {
-  if (!e.version || *e.version != "2.0") throw FramingError("response lacks jsonrpc \"2.0\"");
+  if (!e.version_is_2_0()) throw FramingError("response lacks jsonrpc \"2.0\"");
   if (!e.id || !is_valid_id(*e.id)) throw FramingError("response lacks a valid id");
   if ((e.result == nullptr) == (e.error == nullptr)) {
     throw FramingError("response must have exactly one of result and error");
@@ -252,25 +289,33 @@ json parse_json(std::string_view text) {
   }
 }
 
+std::optional<ParsedRequestBody::Item> detail::parse_single_request(std::string_view body) {
+  if (!looks_like_object(body)) return std::nullopt;
+  // The usual single request: its members are read straight into place, with no object
+  // (a map and a node per member) built only to be taken apart.
+  ReadEnvelope envelope;
+  try {
+    envelope.read(body);
+  } catch (const detail::JsonSyntaxError& e) {
+    return ParsedRequestBody::Item{JsonRpcResponse::failure(nullptr, parse_error_of(e).error())};
+  }
+  json id = nullptr;
+  try {
+    JsonRpcRequest request = validate_request(envelope.view(), &id);
+    if (envelope.params) request.params = std::move(*envelope.params);
+    return ParsedRequestBody::Item{std::move(request)};
+  } catch (const JsonRpcError& e) {
+    return ParsedRequestBody::Item{JsonRpcResponse::failure(std::move(id), e.error())};
+  }
+}
+
 ParsedRequestBody parse_request_body(std::string_view body) {
   ParsedRequestBody parsed;
-  if (looks_like_object(body)) {
-    // The usual single request: its members are read straight into place, with no object
-    // (a map and a node per member) built only to be taken apart.
-    ReadEnvelope envelope;
-    try {
-      envelope.read(body);
-    } catch (const detail::JsonSyntaxError& e) {
-      parsed.whole_body_error = JsonRpcResponse::failure(nullptr, parse_error_of(e).error());
-      return parsed;
-    }
-    json id = nullptr;
-    try {
-      JsonRpcRequest request = validate_request(envelope.view(), &id);
-      if (envelope.params) request.params = std::move(*envelope.params);
-      parsed.items.push_back({std::move(request)});
-    } catch (const JsonRpcError& e) {
-      parsed.whole_body_error = JsonRpcResponse::failure(std::move(id), e.error());
+  if (auto single = detail::parse_single_request(body)) {
+    if (auto* error = std::get_if<JsonRpcResponse>(&single->content)) {
+      parsed.whole_body_error = std::move(*error);
+    } else {
+      parsed.items.push_back(std::move(*single));
     }
     return parsed;
   }
@@ -380,16 +425,21 @@ bool append_replies(std::string& text, std::vector<BorrowedRun>* borrowed, bool 
 }
 }  // namespace detail
 
+std::optional<JsonRpcResponse> detail::parse_single_response(std::string_view body) {
+  if (!looks_like_object(body)) return std::nullopt;
+  ReadEnvelope envelope;
+  try {
+    envelope.read(body);
+  } catch (const detail::JsonSyntaxError& e) {
+    throw FramingError(std::string("reply is not valid JSON: ") + parse_error_of(e).what());
+  }
+  return validate_response(envelope.view());
+}
+
 std::vector<JsonRpcResponse> parse_response_body(std::string_view body) {
-  if (looks_like_object(body)) {
-    ReadEnvelope envelope;
-    try {
-      envelope.read(body);
-    } catch (const detail::JsonSyntaxError& e) {
-      throw FramingError(std::string("reply is not valid JSON: ") + parse_error_of(e).what());
-    }
+  if (auto single = detail::parse_single_response(body)) {
     std::vector<JsonRpcResponse> responses;
-    responses.push_back(validate_response(envelope.view()));
+    responses.push_back(std::move(*single));
     return responses;
   }
   json value;

@@ -4,6 +4,7 @@
 // runs stay where they are (json_writer.hpp, BorrowedRun): the peer sends them from there.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -20,5 +21,12 @@ void append_response(std::string& text, std::vector<BorrowedRun>* borrowed,
                      const JsonRpcResponse& response);
 bool append_replies(std::string& text, std::vector<BorrowedRun>* borrowed, bool batch,
                     const std::vector<JsonRpcResponse>& replies);
+
+// The usual body, one object, read without a list around it; nullopt when the body is not a
+// single object (a batch, or not JSON that starts with '{'): parse_*_body handles those.
+// A request comes back as the request, or as the error reply it earns (whole-body errors
+// included); a response throws FramingError as parse_response_body does.
+std::optional<ParsedRequestBody::Item> parse_single_request(std::string_view body);
+std::optional<JsonRpcResponse> parse_single_response(std::string_view body);
 
 }  // namespace procslink::detail

@@ -189,13 +189,33 @@ struct RPCPeer::Impl {
     std::vector<std::string> param_names;
     std::optional<AccessPolicy> policy;
   };
+  // A call's request ids: one for a call (kept inline: no allocation), several for a batch.
+  class Ids {
+   public:
+    Ids() = default;
+    explicit Ids(std::int64_t id) : one_(id) {}
+    explicit Ids(std::vector<std::int64_t> ids) {
+      if (ids.size() == 1) one_ = ids.front();
+      else many_ = std::move(ids);
+    }
+    const std::int64_t* begin() const { return many_.empty() ? &one_ : many_.data(); }
+    const std::int64_t* end() const { return begin() + size(); }
+    std::size_t size() const { return many_.empty() ? 1 : many_.size(); }
+    std::int64_t front() const { return *begin(); }
+
+   private:
+    std::int64_t one_ = 0;
+    std::vector<std::int64_t> many_;
+  };
   struct Pending {
     std::uint32_t target = 0;
     std::size_t endpoint = 0;
     std::optional<uid_t> require_uid;
     std::string method;
-    std::vector<std::int64_t> ids;  // one for a call, several for a batch
-    std::vector<JsonRpcResponse> responses;
+    Ids ids;
+    std::optional<JsonRpcResponse> response;  // a single call's
+    std::vector<JsonRpcResponse> responses;   // a batch's
+    std::size_t answered = 0;
     std::exception_ptr error;
     bool done = false;
     std::condition_variable* waiter = nullptr;
@@ -594,7 +614,7 @@ struct RPCPeer::Impl {
     ++idle_threads;
     while (!stopping.load()) {
       std::optional<Clock::time_point> deadline;
-      if (!async_deadlines.empty()) deadline = async_deadlines.begin()->first;
+      if (!async_deadlines.empty()) deadline = async_deadlines.front().first;
       lock.unlock();
       std::optional<Incoming> incoming;
       try {
@@ -771,25 +791,38 @@ struct RPCPeer::Impl {
   }
 
   void serve(const Origin& origin, std::string_view body) {
-    ParsedRequestBody parsed = parse_request_body(body);
+    // The usual single request is read and answered without a list around it.
+    std::optional<JsonRpcResponse> single_reply;
     std::vector<JsonRpcResponse> replies;
-    if (parsed.whole_body_error) {
-      replies.push_back(std::move(*parsed.whole_body_error));
-    } else if (!parsed.batch) {
-      if (auto reply = dispatch(std::get<JsonRpcRequest>(parsed.items.front().content), origin)) {
-        replies.push_back(std::move(*reply));
+    bool batch = false;
+    if (auto single = detail::parse_single_request(body)) {
+      if (auto* request = std::get_if<JsonRpcRequest>(&single->content)) {
+        single_reply = dispatch(*request, origin);
+      } else {
+        single_reply = std::move(std::get<JsonRpcResponse>(single->content));
       }
+      if (!single_reply) return;  // a notification
     } else {
-      replies = dispatch_batch(parsed.items, origin);
+      ParsedRequestBody parsed = parse_request_body(body);
+      batch = parsed.batch;
+      if (parsed.whole_body_error) {
+        replies.push_back(std::move(*parsed.whole_body_error));
+      } else {
+        replies = dispatch_batch(parsed.items, origin);
+      }
     }
     SendText buffer;
-    if (!detail::append_replies(buffer.text(), buffer.borrowed(), parsed.batch, replies)) return;
+    if (single_reply) {
+      detail::append_response(buffer.text(), buffer.borrowed(), *single_reply);
+    } else if (!detail::append_replies(buffer.text(), buffer.borrowed(), batch, replies)) {
+      return;
+    }
     std::span<const std::string_view> text = buffer.parts();
     if (const std::size_t size = total_size(text); size > options.max_message_size) {
       log(LogLevel::warning, "reply of ", size, " bytes to ",
           describe_sender(origin.nl_pid, origin.credentials), " exceeds max_message_size ",
           options.max_message_size, "; answering with an error instead");
-      json id = parsed.batch ? json(nullptr) : replies.front().id;
+      json id = single_reply ? single_reply->id : batch ? json(nullptr) : replies.front().id;
       buffer.text().clear();
       buffer.borrowed()->clear();
       JsonRpcResponse::failure(id, {error_code::message_too_large, "Message too large",
@@ -909,44 +942,59 @@ struct RPCPeer::Impl {
   }
 
   void deliver(const Origin& origin, std::string_view body) {
+    // The usual single response is read without a list around it.
+    std::optional<JsonRpcResponse> single;
     std::vector<JsonRpcResponse> responses;
     try {
-      responses = parse_response_body(body);
+      single = detail::parse_single_response(body);
+      if (!single) responses = parse_response_body(body);
     } catch (const FramingError& e) {
       log(LogLevel::warning, "dropped reply from ", describe_sender(origin.nl_pid, origin.credentials),
           ": ", e.what());
       return;
     }
     std::unique_lock lock(mu);
-    for (auto& response : responses) {
-      std::shared_ptr<Pending> call;
-      if (response.id.is_number_integer()) {
-        if (auto it = pending.find(response.id.get<std::int64_t>()); it != pending.end()) {
-          call = it->second;
-        }
-      }
-      if (!call) {
-        log(LogLevel::debug, "dropped late or unknown reply id ", to_text(response.id), " from ",
-            describe_sender(origin.nl_pid, origin.credentials));
-        continue;
-      }
-      if (call->target != origin.nl_pid || call->endpoint != origin.endpoint) {
-        log(LogLevel::warning, "dropped reply id ", to_text(response.id), " from ",
-            describe_sender(origin.nl_pid, origin.credentials), ": the call went to nl_pid ",
-            call->target);
-        continue;
-      }
-      if (call->require_uid && origin.credentials.uid != *call->require_uid) {
-        call->error = std::make_exception_ptr(TransportError(
-            TransportError::Kind::wrong_peer,
-            "the reply from nl_pid " + std::to_string(origin.nl_pid) + " came from uid " +
-                std::to_string(origin.credentials.uid) + ", not the required uid " +
-                std::to_string(*call->require_uid)));
-      } else {
-        call->responses.push_back(std::move(response));
-      }
-      if (call->error || call->responses.size() == call->ids.size()) complete_locked(call, lock);
+    if (single) {
+      take_response(origin, std::move(*single), lock);
+    } else {
+      for (auto& response : responses) take_response(origin, std::move(response), lock);
     }
+  }
+
+  void take_response(const Origin& origin, JsonRpcResponse&& response,
+                     std::unique_lock<std::mutex>& lock) {
+    std::shared_ptr<Pending> call;
+    if (response.id.is_number_integer()) {
+      if (auto it = pending.find(response.id.get<std::int64_t>()); it != pending.end()) {
+        call = it->second;
+      }
+    }
+    if (!call) {
+      log(LogLevel::debug, "dropped late or unknown reply id ", to_text(response.id), " from ",
+          describe_sender(origin.nl_pid, origin.credentials));
+      return;
+    }
+    if (call->target != origin.nl_pid || call->endpoint != origin.endpoint) {
+      log(LogLevel::warning, "dropped reply id ", to_text(response.id), " from ",
+          describe_sender(origin.nl_pid, origin.credentials), ": the call went to nl_pid ",
+          call->target);
+      return;
+    }
+    if (call->require_uid && origin.credentials.uid != *call->require_uid) {
+      call->error = std::make_exception_ptr(TransportError(
+          TransportError::Kind::wrong_peer,
+          "the reply from nl_pid " + std::to_string(origin.nl_pid) + " came from uid " +
+              std::to_string(origin.credentials.uid) + ", not the required uid " +
+              std::to_string(*call->require_uid)));
+    } else if (call->ids.size() == 1) {
+      if (call->response) return;  // a duplicate
+      call->response = std::move(response);
+      ++call->answered;
+    } else {
+      call->responses.push_back(std::move(response));
+      ++call->answered;
+    }
+    if (call->error || call->answered == call->ids.size()) complete_locked(call, lock);
   }
 
   // Marks a call finished and wakes whoever waits for it. May unlock to run a callback.
@@ -954,15 +1002,7 @@ struct RPCPeer::Impl {
     if (call->done) return;
     call->done = true;
     for (auto id : call->ids) pending.erase(id);
-    if (call->async_deadline) {
-      auto range = async_deadlines.equal_range(*call->async_deadline);
-      for (auto it = range.first; it != range.second; ++it) {
-        if (it->second == call->ids.front()) {
-          async_deadlines.erase(it);
-          break;
-        }
-      }
-    }
+    // Its entry in async_deadlines stays: it is skipped when it comes up, or swept out.
     if (call->waiter) call->waiter->notify_one();
     if (call->callback) {
       auto callback = std::move(call->callback);
@@ -977,13 +1017,27 @@ struct RPCPeer::Impl {
     }
   }
 
+  void push_async_deadline_locked(Clock::time_point deadline, std::int64_t id) {
+    // Entries of answered calls pile up when replies come quicker than deadlines pass:
+    // sweep them out once they are most of the heap.
+    if (async_deadlines.size() >= 1024 && async_deadlines.size() > 2 * pending.size()) {
+      std::erase_if(async_deadlines, [this](const auto& entry) {
+        return !pending.contains(entry.second);
+      });
+      std::make_heap(async_deadlines.begin(), async_deadlines.end(), std::greater<>());
+    }
+    async_deadlines.emplace_back(deadline, id);
+    std::push_heap(async_deadlines.begin(), async_deadlines.end(), std::greater<>());
+  }
+
   void expire_async_locked(std::unique_lock<std::mutex>& lock) {
     const auto now = Clock::now();
-    while (!async_deadlines.empty() && async_deadlines.begin()->first <= now) {
-      const std::int64_t id = async_deadlines.begin()->second;
-      async_deadlines.erase(async_deadlines.begin());
+    while (!async_deadlines.empty() && async_deadlines.front().first <= now) {
+      const std::int64_t id = async_deadlines.front().second;
+      std::pop_heap(async_deadlines.begin(), async_deadlines.end(), std::greater<>());
+      async_deadlines.pop_back();
       auto it = pending.find(id);
-      if (it == pending.end()) continue;
+      if (it == pending.end()) continue;  // answered in time
       auto call = it->second;
       call->async_deadline.reset();
       call->error = std::make_exception_ptr(timeout_error(*call));
@@ -1000,7 +1054,7 @@ struct RPCPeer::Impl {
   // Moves the result out: each call's outcome is taken exactly once.
   static CallOutcome outcome_of(Pending& call) {
     if (call.error) return failed_outcome(call.error);
-    JsonRpcResponse& r = call.responses.front();
+    JsonRpcResponse& r = call.response ? *call.response : call.responses.front();
     if (r.is_error()) return failed_outcome(std::make_exception_ptr(RemoteError(r.error())));
     return {std::move(std::get<0>(r.outcome))};
   }
@@ -1059,7 +1113,7 @@ struct RPCPeer::Impl {
     call->endpoint = channel.endpoint_;
     call->require_uid = channel.options_.require_uid;
     call->method = std::string(method);
-    call->ids = std::move(ids);
+    call->ids = Ids(std::move(ids));
     {
       std::lock_guard lock(mu);
       for (auto id : call->ids) pending[id] = call;
@@ -1162,15 +1216,15 @@ struct RPCPeer::Impl {
     call->endpoint = channel.endpoint_;
     call->require_uid = channel.options_.require_uid;
     call->method = std::string(method);
-    call->ids = {id};
+    call->ids = Ids(id);
     call->callback = std::move(done);
     call->async_deadline = deadline;
     bool earliest, serving;
     {
       std::lock_guard lock(mu);
       pending[id] = call;
-      earliest = async_deadlines.empty() || deadline < async_deadlines.begin()->first;
-      async_deadlines.emplace(deadline, id);
+      earliest = async_deadlines.empty() || deadline < async_deadlines.front().first;
+      push_async_deadline_locked(deadline, id);
       serving = pool_running;
     }
     // Someone has to receive the reply while the caller is away: serve in the background.
@@ -1223,7 +1277,9 @@ struct RPCPeer::Impl {
   std::vector<std::thread::id> retired;  // threads that left early, to be joined
   std::condition_variable stopped_cv;
   std::unordered_map<std::int64_t, std::shared_ptr<Pending>> pending;
-  std::multimap<Clock::time_point, std::int64_t> async_deadlines;
+  // Deadlines of asynchronous calls with their ids, a min-heap (std::greater). A call answered
+  // in time leaves its entry behind, to be skipped when it comes up: no search per reply.
+  std::vector<std::pair<Clock::time_point, std::int64_t>> async_deadlines;
 
   std::mutex reassembly_mutex;
   std::mutex congestion_mutex;
@@ -1429,6 +1485,8 @@ std::vector<CallOutcome> Channel::call_batch(
   auto call = impl.begin_call(*this, "batch", ids, whole);
   impl.wait(call, deadline);
   if (call->error) std::rethrow_exception(call->error);
+  // A batch of one is answered like a single call.
+  if (call->response) call->responses.push_back(std::move(*call->response));
   std::vector<CallOutcome> outcomes;
   for (auto id : ids) {
     auto it = std::find_if(call->responses.begin(), call->responses.end(),

@@ -346,6 +346,16 @@ TEST(RequestBody, SingleObjectAgreesWithTheSameObjectInABatch) {
       R"({"jsonrpc":"2.0","id":6})",
       R"({})",
       R"({"method":"m","id":8})",
+      // "jsonrpc" and "method" strings are read as text, other values as json: repeated keys
+      // mixing the two forms still leave the last one standing.
+      R"({"jsonrpc":"2.0","method":5,"method":"m","id":9})",
+      R"({"jsonrpc":"2.0","method":"m","method":5,"id":10})",
+      R"({"jsonrpc":2,"jsonrpc":"2.0","method":"m","id":11})",
+      R"({"jsonrpc":"2.0","jsonrpc":2,"method":"m","id":12})",
+      R"({"jsonrpc":"2.0","jsonrpc":"2.0 ","method":"m","id":13})",
+      R"({"jsonrpc":"2\u002e0","method":"\u006d\n\"","id":14})",
+      R"({"jsonrp\u0063":"2.0","m\u0065thod":"m","id":15})",
+      R"({"jsonrpc":null,"method":null,"id":16})",
   };
   for (const auto& body : bodies) {
     SCOPED_TRACE(body);
@@ -389,6 +399,8 @@ TEST(ResponseBody, SingleObjectAgreesWithTheSameObjectInABatch) {
       R"({"jsonrpc":"2.0","id":"x","error":{"code":-32601,"message":"Method not found"}})",
       R"({"result":null,"id":null,"jsonrpc":"2.0","other":1})",
       R"({"jsonrpc":"2.0","id":1,"result":1,"result":2})",
+      R"({"jsonrpc":1,"jsonrpc":"2.0","id":1,"result":1})",
+      R"({"jsonrpc":"2\u002e0","id":1,"result":1})",
   };
   for (const auto& body : bodies) {
     SCOPED_TRACE(body);
@@ -402,7 +414,8 @@ TEST(ResponseBody, SingleObjectAgreesWithTheSameObjectInABatch) {
   for (const std::string bad : {R"({"jsonrpc":"2.0","id":1})",
                                 R"({"jsonrpc":"2.0","id":1,"result":1,"error":{}})",
                                 R"({"jsonrpc":"2.0","id":[],"result":1})",
-                                R"({"id":1,"result":1})", R"({"jsonrpc":"2.0","id":1,"result":1} [)"}) {
+                                R"({"id":1,"result":1})", R"({"jsonrpc":"2.0","id":1,"result":1} [)",
+                                R"({"jsonrpc":"2.0","jsonrpc":2,"id":1,"result":1})"}) {
     SCOPED_TRACE(bad);
     EXPECT_THROW(parse_response_body(bad), FramingError);
     EXPECT_THROW(parse_response_body("[" + bad + "]"), FramingError);

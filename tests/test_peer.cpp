@@ -373,6 +373,33 @@ TEST_F(PeerTest, AsyncCallTimesOutAtItsDeadline) {
   EXPECT_EQ(transport_error_kind([&] { f.get(); }), TransportError::Kind::timeout);
 }
 
+// Answered calls leave their deadlines behind (they are skipped, and swept out once they are
+// most of the list): after thousands of them, a call that is not answered still times out,
+// and one that is answered is not failed by a stale deadline.
+TEST_F(PeerTest, AsyncDeadlinesHoldAfterThousandsOfAnsweredCalls) {
+  const Channel quick = channel().with_timeout(60s);
+  for (int round = 0; round < 3; ++round) {
+    std::vector<std::future<json>> answered;
+    for (int i = 0; i < 1500; ++i) answered.push_back(quick.async_call("echo", i));
+    for (int i = 0; i < 1500; ++i) {
+      ASSERT_EQ(answered[i].wait_for(kLiveness), std::future_status::ready);
+      EXPECT_EQ(answered[i].get(), json(i));
+    }
+  }
+  std::future<json> late = channel().with_timeout(200ms).async_call("sleep", 1500);
+  std::future<json> fine = channel().with_timeout(60s).async_call("sleep", 300);
+  ASSERT_EQ(late.wait_for(kLiveness), std::future_status::ready);
+  EXPECT_EQ(transport_error_kind([&] { late.get(); }), TransportError::Kind::timeout);
+  ASSERT_EQ(fine.wait_for(kLiveness), std::future_status::ready);
+  EXPECT_EQ(fine.get(), json(300));
+}
+
+TEST_F(PeerTest, BatchOfOneCallIsAnsweredLikeAnyBatch) {
+  const auto outcomes = channel().call_batch({{"subtract", json::array({42, 23})}});
+  ASSERT_EQ(outcomes.size(), 1u);
+  EXPECT_EQ(outcomes[0].get(), json(19));
+}
+
 TEST_F(PeerTest, BatchReturnsOneOutcomePerCallInOrder) {
   const auto outcomes = channel().call_batch({{"subtract", json::array({42, 23})},
                                               {"no.such.method", nullptr},

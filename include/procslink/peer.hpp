@@ -96,9 +96,15 @@ using RawHandler = std::function<json(json&& params, const CallContext& context)
 // (RemoteError, TransportError) the synchronous call would have thrown.
 struct CallOutcome {
   std::variant<json, std::exception_ptr> value;
-  json get() const {
+  // The result, or throws what the call failed with. A reference into the outcome: looking at
+  // a result copies nothing; an rvalue outcome hands its result over.
+  const json& get() const& {
     if (value.index() == 1) std::rethrow_exception(std::get<1>(value));
     return std::get<0>(value);
+  }
+  json get() && {
+    if (value.index() == 1) std::rethrow_exception(std::get<1>(value));
+    return std::move(std::get<0>(value));
   }
 };
 
