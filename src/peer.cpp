@@ -282,7 +282,9 @@ struct RPCPeer::Impl {
     epoll_fd = std::make_unique<UniqueFd>(epoll_create1(EPOLL_CLOEXEC));
     wake_fd = std::make_unique<UniqueFd>(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     kick_fd = std::make_unique<UniqueFd>(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-    if (epoll_fd->get() < 0 || wake_fd->get() < 0 || kick_fd->get() < 0) {
+    leader_wake_fd = std::make_unique<UniqueFd>(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (epoll_fd->get() < 0 || wake_fd->get() < 0 || kick_fd->get() < 0 ||
+        leader_wake_fd->get() < 0) {
       throw TransportError(TransportError::Kind::other,
                            std::string("cannot create epoll/eventfd: ") + std::strerror(errno));
     }
@@ -565,6 +567,8 @@ struct RPCPeer::Impl {
     }
     std::vector<pollfd> fds;
     for (const auto& socket : endpoints) fds.push_back({socket.fd(), POLLIN, 0});
+    fds.push_back({leader_wake_fd->get(), POLLIN, 0});  // last: not an endpoint
+    const std::size_t sockets = endpoints.size();
     for (;;) {
       if (Clock::now() >= deadline) return std::nullopt;
       const timespec timeout = timeout_until(deadline);
@@ -574,10 +578,14 @@ struct RPCPeer::Impl {
         throw TransportError(TransportError::Kind::other,
                              std::string("ppoll: ") + std::strerror(errno));
       }
+      if (fds[sockets].revents != 0) {
+        drain(leader_wake_fd->get());
+        return std::nullopt;  // the caller looks at its call again
+      }
       // Rotate so one busy namespace cannot starve the others.
       const std::size_t first = rotation++;
-      for (std::size_t k = 0; k < fds.size(); ++k) {
-        const std::size_t i = (first + k) % fds.size();
+      for (std::size_t k = 0; k < sockets; ++k) {
+        const std::size_t i = (first + k) % sockets;
         if (fds[i].revents == 0) continue;
         if (auto d = endpoints[i].receive(buffer, false)) return Incoming{i, *d};
       }
@@ -1004,6 +1012,12 @@ struct RPCPeer::Impl {
     for (auto id : call->ids) pending.erase(id);
     // Its entry in async_deadlines stays: it is skipped when it comes up, or swept out.
     if (call->waiter) call->waiter->notify_one();
+    // Its caller may be receiving for everybody just now, while the previous one handles
+    // this reply: it sleeps in ppoll, not on its condition variable.
+    if (call.get() == leader_call) {
+      const std::uint64_t one = 1;
+      (void)::write(leader_wake_fd->get(), &one, sizeof one);
+    }
     if (call->callback) {
       auto callback = std::move(call->callback);
       CallOutcome outcome = outcome_of(*call);
@@ -1142,6 +1156,7 @@ struct RPCPeer::Impl {
     while (!call->done && Clock::now() < deadline) {
       if (!pool_running && !leader_busy) {
         leader_busy = true;
+        leader_call = call.get();
         lock.unlock();
         std::optional<Incoming> incoming;
         std::exception_ptr error;
@@ -1152,6 +1167,7 @@ struct RPCPeer::Impl {
         }
         lock.lock();
         leader_busy = false;
+        leader_call = nullptr;
         if (pool_running) arm_endpoints();  // serving threads started meanwhile: hand over
         promote_locked();
         if (error) {
@@ -1249,6 +1265,9 @@ struct RPCPeer::Impl {
   PeerOptions options;
   std::vector<NetlinkSocket> endpoints;
   std::unique_ptr<UniqueFd> epoll_fd, wake_fd, kick_fd;
+  // Wakes a caller that receives for everybody (no serving threads) from its ppoll when its
+  // own call was completed by another caller handling the reply outside the lead.
+  std::unique_ptr<UniqueFd> leader_wake_fd;
   // Per endpoint: kArmed, or since when (ticks) its drainer has had its current datagram.
   std::unique_ptr<std::atomic<std::int64_t>[]> drain_state;
   std::atomic<int> watchers{0};  // 1 while a thread waiting in epoll_wait watches drainers
@@ -1269,6 +1288,7 @@ struct RPCPeer::Impl {
 
   std::mutex mu;
   bool leader_busy = false;
+  const Pending* leader_call = nullptr;  // the call of the caller in caller_receive
   std::list<Waiter*> followers;
   bool pool_running = false;
   std::size_t pool_threads = 0;

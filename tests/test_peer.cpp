@@ -621,6 +621,27 @@ TEST_F(LargeMessageTest, ShrinkingMessagesReuseBuffersWithoutStaleBytes) {
   }
 }
 
+// A peer that does not serve lets its callers take turns receiving for everybody. The one
+// whose turn it is may be asleep in ppoll while the previous one, still handling a long reply,
+// completes its call: it must be woken then, not at its deadline (60 s here; the wait below
+// gives up long before).
+TEST_F(LargeMessageTest, CallersTakingTurnsToReceiveAreWokenWhenAnotherCompletesTheirCall) {
+  std::vector<std::future<void>> callers;
+  for (int t = 0; t < 4; ++t) {
+    callers.push_back(std::async(std::launch::async, [&, t] {
+      const Channel to_server = client.talk_to(server.nl_pid()).with_timeout(60s);
+      for (int round = 0; round < 25; ++round) {
+        const std::string text((std::size_t{100} << 10) + static_cast<std::size_t>(round), static_cast<char>('a' + t));
+        EXPECT_EQ(to_server.call<std::string>("echo", text), text);
+      }
+    }));
+  }
+  for (auto& c : callers) {
+    ASSERT_EQ(c.wait_for(kLiveness), std::future_status::ready);
+    c.get();
+  }
+}
+
 // A handler that makes a large call of its own while serving a large request: the buffer its
 // thread keeps for outgoing text is in use by nobody else at any moment.
 TEST_F(LargeMessageTest, HandlerRelayingLargeMessagesGetsItsOwnTextBack) {
@@ -642,7 +663,10 @@ TEST_F(LargeMessageTest, HandlerRelayingLargeMessagesGetsItsOwnTextBack) {
       }
     }));
   }
-  for (auto& c : callers) ASSERT_EQ(c.wait_for(kLiveness * 3), std::future_status::ready);
+  for (auto& c : callers) {
+    ASSERT_EQ(c.wait_for(kLiveness * 3), std::future_status::ready);
+    c.get();  // rethrows what a call failed with
+  }
 }
 
 // Long runs of a string go out from where they are, between the escapes and the rest of the
