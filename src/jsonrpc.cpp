@@ -125,18 +125,21 @@ struct Envelope {
 // fields, owned, without the object around them. "jsonrpc" and "method" strings are read as
 // plain text, which spares a json (an allocation each) per message.
 struct ReadEnvelope final : detail::MemberReceiver {
+  // Lengths first: std::string == const char* would call memcmp for every pair.
+  static bool is(const std::string& key, std::string_view name) { return key == name; }
+
   std::optional<json> version, id, method, params, result, error;
   std::string version_text, method_text;
   bool version_is_text = false, method_is_text = false;
 
   std::string* text_slot(const std::string& key) override {
     // A repeated key: the last one wins, as in a json object, whichever form each one has.
-    if (key == "jsonrpc") {
+    if (is(key, "jsonrpc")) {
       version.reset();
       version_is_text = true;
       return &version_text;
     }
-    if (key == "method") {
+    if (is(key, "method")) {
       method.reset();
       method_is_text = true;
       return &method_text;
@@ -145,18 +148,18 @@ struct ReadEnvelope final : detail::MemberReceiver {
   }
   void take(const std::string& key, json&& value) override {
     std::optional<json>* slot = nullptr;
-    if (key == "params") {
+    if (is(key, "params")) {
       slot = &params;
-    } else if (key == "id") {
+    } else if (is(key, "id")) {
       slot = &id;
-    } else if (key == "result") {
+    } else if (is(key, "result")) {
       slot = &result;
-    } else if (key == "error") {
+    } else if (is(key, "error")) {
       slot = &error;
-    } else if (key == "method") {  // not a string: text_slot took those
+    } else if (is(key, "method")) {  // not a string: text_slot took those
       slot = &method;
       method_is_text = false;
-    } else if (key == "jsonrpc") {
+    } else if (is(key, "jsonrpc")) {
       slot = &version;
       version_is_text = false;
     }

@@ -905,7 +905,8 @@ struct RPCPeer::Impl {
   }
 
   std::optional<JsonRpcResponse> dispatch(JsonRpcRequest& request, const Origin& origin) {
-    const json id = request.id.value_or(json(nullptr));
+    // The request is done with its id once the reply has it (is_notification() still holds).
+    json id = request.id ? std::move(*request.id) : json(nullptr);
     try {
       std::shared_ptr<const Method> method;
       bool peer_allows;
@@ -929,23 +930,24 @@ struct RPCPeer::Impl {
                           endpoints[origin.endpoint].netns(), request.method};
       json result = method->handler(request.params ? std::move(*request.params) : json(), context);
       if (request.is_notification()) return std::nullopt;
-      return JsonRpcResponse::success(id, std::move(result));
+      return JsonRpcResponse::success(std::move(id), std::move(result));
     } catch (const JsonRpcError& e) {
       if (request.is_notification()) {
         log(LogLevel::debug, "notification '", request.method, "' failed: ", e.what());
         return std::nullopt;
       }
-      return JsonRpcResponse::failure(id, e.error());
+      return JsonRpcResponse::failure(std::move(id), e.error());
     } catch (const std::exception& e) {
       if (request.is_notification()) {
         log(LogLevel::debug, "notification '", request.method, "' failed: ", e.what());
         return std::nullopt;
       }
-      return JsonRpcResponse::failure(id, {error_code::internal_error, "Internal error", e.what()});
+      return JsonRpcResponse::failure(std::move(id),
+                                      {error_code::internal_error, "Internal error", e.what()});
     } catch (...) {
       if (request.is_notification()) return std::nullopt;
       return JsonRpcResponse::failure(
-          id, {error_code::internal_error, "Internal error", "unknown exception"});
+          std::move(id), {error_code::internal_error, "Internal error", "unknown exception"});
     }
   }
 
@@ -1009,7 +1011,7 @@ struct RPCPeer::Impl {
   void complete_locked(const std::shared_ptr<Pending>& call, std::unique_lock<std::mutex>& lock) {
     if (call->done) return;
     call->done = true;
-    for (auto id : call->ids) pending.erase(id);
+    for (auto id : call->ids) erase_pending_locked(id);
     // Its entry in async_deadlines stays: it is skipped when it comes up, or swept out.
     if (call->waiter) call->waiter->notify_one();
     // Its caller may be receiving for everybody just now, while the previous one handles
@@ -1029,6 +1031,26 @@ struct RPCPeer::Impl {
       }
       lock.lock();
     }
+  }
+
+  // Calls in flight by id. Their map nodes are recycled: a call costs no node allocation.
+  void add_pending_locked(std::int64_t id, const std::shared_ptr<Pending>& call) {
+    if (spare_pending_nodes.empty()) {
+      pending[id] = call;
+      return;
+    }
+    auto node = std::move(spare_pending_nodes.back());
+    spare_pending_nodes.pop_back();
+    node.key() = id;
+    node.mapped() = call;
+    pending.insert(std::move(node));
+  }
+
+  void erase_pending_locked(std::int64_t id) {
+    auto node = pending.extract(id);
+    if (node.empty()) return;
+    node.mapped().reset();
+    if (spare_pending_nodes.size() < kSparePendingNodes) spare_pending_nodes.push_back(std::move(node));
   }
 
   void push_async_deadline_locked(Clock::time_point deadline, std::int64_t id) {
@@ -1130,13 +1152,13 @@ struct RPCPeer::Impl {
     call->ids = Ids(std::move(ids));
     {
       std::lock_guard lock(mu);
-      for (auto id : call->ids) pending[id] = call;
+      for (auto id : call->ids) add_pending_locked(id, call);
     }
     try {
       send_message(channel.endpoint_, channel.target_, PayloadType::request, body);
     } catch (...) {
       std::lock_guard lock(mu);
-      for (auto id : call->ids) pending.erase(id);
+      for (auto id : call->ids) erase_pending_locked(id);
       throw;
     }
     return call;
@@ -1172,7 +1194,7 @@ struct RPCPeer::Impl {
         promote_locked();
         if (error) {
           call->waiter = nullptr;
-          for (auto id : call->ids) pending.erase(id);
+          for (auto id : call->ids) erase_pending_locked(id);
           std::rethrow_exception(error);
         }
         if (incoming) {
@@ -1191,7 +1213,7 @@ struct RPCPeer::Impl {
     call->waiter = nullptr;
     if (!leader_busy) promote_locked();
     if (!call->done) {
-      for (auto id : call->ids) pending.erase(id);
+      for (auto id : call->ids) erase_pending_locked(id);
       throw timeout_error(*call);
     }
   }
@@ -1238,7 +1260,7 @@ struct RPCPeer::Impl {
     bool earliest, serving;
     {
       std::lock_guard lock(mu);
-      pending[id] = call;
+      add_pending_locked(id, call);
       earliest = async_deadlines.empty() || deadline < async_deadlines.front().first;
       push_async_deadline_locked(deadline, id);
       serving = pool_running;
@@ -1297,6 +1319,9 @@ struct RPCPeer::Impl {
   std::vector<std::thread::id> retired;  // threads that left early, to be joined
   std::condition_variable stopped_cv;
   std::unordered_map<std::int64_t, std::shared_ptr<Pending>> pending;
+  static constexpr std::size_t kSparePendingNodes = 1024;
+  std::vector<std::unordered_map<std::int64_t, std::shared_ptr<Pending>>::node_type>
+      spare_pending_nodes;
   // Deadlines of asynchronous calls with their ids, a min-heap (std::greater). A call answered
   // in time leaves its entry behind, to be skipped when it comes up: no search per reply.
   std::vector<std::pair<Clock::time_point, std::int64_t>> async_deadlines;
