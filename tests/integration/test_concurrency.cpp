@@ -14,6 +14,8 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <filesystem>
+#include <fstream>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -204,8 +206,29 @@ TEST_F(DemoServerTest, TwoHundredAsyncCallsInFlightAllComplete) {
   }
 }
 
+// kill() returns before the stop takes effect: wait until every thread of `pid` has stopped
+// (state 'T' in /proc/PID/task/*/stat), so no request sent next can still be answered.
+bool wait_until_stopped(pid_t pid) {
+  const auto until = std::chrono::steady_clock::now() + kLiveness;
+  const std::string tasks = "/proc/" + std::to_string(pid) + "/task";
+  while (std::chrono::steady_clock::now() < until) {
+    bool all = true;
+    for (const auto& task : std::filesystem::directory_iterator(tasks)) {
+      std::ifstream stat(task.path() / "stat");
+      std::string line;
+      std::getline(stat, line);
+      const auto close = line.rfind(')');
+      if (close == std::string::npos || close + 2 >= line.size() || line[close + 2] != 'T') all = false;
+    }
+    if (all) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return false;
+}
+
 TEST_F(DemoServerTest, CallToStoppedServerTimesOutByItsDeadline) {
   ASSERT_EQ(kill(server->pid(), SIGSTOP), 0);
+  ASSERT_TRUE(wait_until_stopped(server->pid()));
   RPCPeer client;
   Channel channel = client.talk_to(server_nl_pid);
   const auto start = std::chrono::steady_clock::now();
