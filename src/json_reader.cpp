@@ -14,10 +14,6 @@
 #include <system_error>
 #include <utility>
 
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
-
 #include "bulk_memory.hpp"
 #include "json_scan.hpp"
 
@@ -28,13 +24,6 @@ JsonSyntaxError::JsonSyntaxError(std::size_t offset, const std::string& what)
       offset_(offset) {}
 
 namespace {
-
-// Bytes that end a run of string content which can be copied as it is.
-constexpr std::array<bool, 256> kEndsRun = [] {
-  std::array<bool, 256> table{};
-  for (int c = 0; c < 256; ++c) table[c] = c < 0x20 || c >= 0x80 || c == '"' || c == '\\';
-  return table;
-}();
 
 inline bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
@@ -47,30 +36,13 @@ inline std::uint32_t hex_value(char c) {
   return 0x10000;
 }
 
-#ifdef __SSE2__
-// 0xFF in each lane whose byte ends a run. A signed compare against 0x20 catches both the
-// control characters and every byte >= 0x80, which are negative as int8.
-inline __m128i run_end_lanes(__m128i bytes) {
-  const __m128i quote = _mm_set1_epi8('"');
-  const __m128i backslash = _mm_set1_epi8('\\');
-  const __m128i space = _mm_set1_epi8(0x20);
-  return _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(bytes, quote), _mm_cmpeq_epi8(bytes, backslash)),
-                      _mm_cmplt_epi8(bytes, space));
-}
-
-inline __m128i load16(const char* p) {
-  return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-}
-#endif
-
 // The first byte in [p, end) that ends a run, or end.
 inline const char* find_run_end(const char* p, const char* end) {
 #ifdef __SSE2__
   // Whole clean blocks first; the 16-byte loop then finds the lane.
   if (end - p >= 64) p = skip_clean_blocks(p, end);
   while (end - p >= 16) {
-    const int mask = _mm_movemask_epi8(run_end_lanes(load16(p)));
-    if (mask != 0) return p + __builtin_ctz(static_cast<unsigned>(mask));
+    if (const unsigned mask = run_end_mask(p)) return p + __builtin_ctz(mask);
     p += 16;
   }
 #endif

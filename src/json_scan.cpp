@@ -16,17 +16,11 @@ namespace {
 constexpr std::ptrdiff_t kPrefetchAhead = 4096;
 
 #ifdef PROCSLINK_X86
-// A signed compare against 0x20 catches the control characters and every byte >= 0x80.
-inline __m128i ends_run(__m128i bytes) {
-  return _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(bytes, _mm_set1_epi8('"')),
-                                   _mm_cmpeq_epi8(bytes, _mm_set1_epi8('\\'))),
-                      _mm_cmplt_epi8(bytes, _mm_set1_epi8(0x20)));
-}
-
 inline bool block_is_clean_sse2(const char* p) {
   auto load = [p](int at) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + at)); };
-  const __m128i any = _mm_or_si128(_mm_or_si128(ends_run(load(0)), ends_run(load(16))),
-                                   _mm_or_si128(ends_run(load(32)), ends_run(load(48))));
+  const __m128i any =
+      _mm_or_si128(_mm_or_si128(run_end_lanes(load(0)), run_end_lanes(load(16))),
+                   _mm_or_si128(run_end_lanes(load(32)), run_end_lanes(load(48))));
   return _mm_movemask_epi8(any) == 0;
 }
 

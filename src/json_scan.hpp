@@ -6,7 +6,36 @@
 // present, chosen once at start-up; SSE2 otherwise) and the caller finds the byte in the block.
 #pragma once
 
+#include <array>
+
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 namespace procslink::detail {
+
+// The bytes that end a clean run of string content.
+inline constexpr std::array<bool, 256> kEndsRun = [] {
+  std::array<bool, 256> table{};
+  for (int c = 0; c < 256; ++c) table[c] = c < 0x20 || c >= 0x80 || c == '"' || c == '\\';
+  return table;
+}();
+
+#ifdef __SSE2__
+// 0xFF in each lane whose byte ends a run. A signed compare against 0x20 catches both the
+// control characters and every byte >= 0x80, which are negative as int8.
+inline __m128i run_end_lanes(__m128i bytes) {
+  return _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(bytes, _mm_set1_epi8('"')),
+                                   _mm_cmpeq_epi8(bytes, _mm_set1_epi8('\\'))),
+                      _mm_cmplt_epi8(bytes, _mm_set1_epi8(0x20)));
+}
+
+// One bit per byte of the 16 at p that ends a run.
+inline unsigned run_end_mask(const void* p) {
+  const __m128i bytes = _mm_loadu_si128(static_cast<const __m128i*>(p));
+  return static_cast<unsigned>(_mm_movemask_epi8(run_end_lanes(bytes)));
+}
+#endif
 
 // The start of the first 64-byte block in [p, end) that holds a byte ending a clean run, or
 // the point from which fewer than 64 bytes are left.

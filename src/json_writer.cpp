@@ -15,10 +15,6 @@
 #include <cstring>
 #include <string_view>
 
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
-
 #include "bulk_memory.hpp"
 #include "json_scan.hpp"
 
@@ -49,29 +45,6 @@ constexpr std::array<Escape, 0x20> make_control_escapes() {
 }
 constexpr std::array<Escape, 0x20> kControlEscapes = make_control_escapes();
 
-// The bytes that end a clean run; used where fewer than 16 bytes are left, or without SSE2.
-constexpr std::array<bool, 256> make_stops() {
-  std::array<bool, 256> table{};
-  for (std::size_t c = 0; c < table.size(); ++c) {
-    table[c] = c < 0x20 || c == '"' || c == '\\' || c >= 0x80;
-  }
-  return table;
-}
-constexpr std::array<bool, 256> kStops = make_stops();
-
-#ifdef __SSE2__
-// One bit per byte of the 16 at p that ends a clean run.
-inline unsigned stop_mask(const Byte* p) {
-  const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-  // A signed compare: bytes >= 0x80 are negative, so one compare finds them and the controls.
-  const __m128i low = _mm_cmplt_epi8(bytes, _mm_set1_epi8(0x20));
-  const __m128i quote = _mm_cmpeq_epi8(bytes, _mm_set1_epi8('"'));
-  const __m128i backslash = _mm_cmpeq_epi8(bytes, _mm_set1_epi8('\\'));
-  const __m128i stops = _mm_or_si128(low, _mm_or_si128(quote, backslash));
-  return static_cast<unsigned>(_mm_movemask_epi8(stops));
-}
-#endif
-
 // The first byte in [p, end) that ends a clean run, or end. `begin` is where the string
 // starts: the last 16 bytes may be read again from there rather than one at a time.
 inline const Byte* find_stop(const Byte* begin, const Byte* p, const Byte* end) {
@@ -82,20 +55,20 @@ inline const Byte* find_stop(const Byte* begin, const Byte* p, const Byte* end) 
                                                         reinterpret_cast<const char*>(end)));
   }
   while (end - p >= 16) {
-    if (const unsigned mask = stop_mask(p)) return p + std::countr_zero(mask);
+    if (const unsigned mask = run_end_mask(p)) return p + std::countr_zero(mask);
     p += 16;
   }
   if (p == end) return end;
   if (end - begin >= 16) {
     // The bytes before p in this load were handled already, whatever they are: mask them off.
     const Byte* const last = end - 16;
-    const unsigned mask = stop_mask(last) & (~0u << (p - last));
+    const unsigned mask = run_end_mask(last) & (~0u << (p - last));
     return mask != 0 ? last + std::countr_zero(mask) : end;
   }
 #else
   (void)begin;
 #endif
-  while (p != end && !kStops[*p]) ++p;
+  while (p != end && !kEndsRun[*p]) ++p;
   return p;
 }
 
@@ -233,7 +206,7 @@ char* write_string(Output& out, char* at, std::string_view text) {
   if (text.size() <= 16) {
     // Most keys and values: short and clean, written with one check for room.
     const Byte* p = begin;
-    while (p != end && !kStops[*p]) ++p;
+    while (p != end && !kEndsRun[*p]) ++p;
     if (p == end) {
       at = out.room(at, 18);
       *at = '"';
