@@ -215,7 +215,6 @@ struct RPCPeer::Impl {
     Ids ids;
     std::optional<JsonRpcResponse> response;  // a single call's
     std::vector<JsonRpcResponse> responses;   // a batch's
-    std::size_t answered = 0;
     std::exception_ptr error;
     bool done = false;
     std::condition_variable* waiter = nullptr;
@@ -999,12 +998,12 @@ struct RPCPeer::Impl {
     } else if (call->ids.size() == 1) {
       if (call->response) return;  // a duplicate
       call->response = std::move(response);
-      ++call->answered;
     } else {
       call->responses.push_back(std::move(response));
-      ++call->answered;
     }
-    if (call->error || call->answered == call->ids.size()) complete_locked(call, lock);
+    const bool all = call->ids.size() == 1 ? call->response.has_value()
+                                           : call->responses.size() == call->ids.size();
+    if (call->error || all) complete_locked(call, lock);
   }
 
   // Marks a call finished and wakes whoever waits for it. May unlock to run a callback.
@@ -1096,12 +1095,6 @@ struct RPCPeer::Impl {
   }
 
   // ---- calling ----
-
-  void send_message(std::size_t endpoint, std::uint32_t dest, PayloadType type,
-                    std::string_view body, bool wait = true) {
-    const std::string_view whole[1] = {body};
-    send_message(endpoint, dest, type, whole, wait);
-  }
 
   // Sends a message given as consecutive parts, each datagram gathered straight from them.
   void send_message(std::size_t endpoint, std::uint32_t dest, PayloadType type,
