@@ -1,8 +1,9 @@
 // Fuzz target: FragmentReassembler fed a sequence of fragments decoded from the input.
 //
 // The input is a little program: each step either lets time pass, expires old messages, or
-// adds one fragment (sender, seq, index, last-flag, payload type and length chosen by the
-// input) built with build_datagram and read back with ProcslinkMessage::parse, as a peer would.
+// adds one fragment (sender, seq, index, last-flag, payload type, length and announced whole
+// length chosen by the input) built with build_datagram and read back with
+// ProcslinkMessage::parse, as a peer would.
 // The limits are small so that every limit is reached. Checked after every step: only
 // FramingError escapes, held bytes and messages stay within the limits, and a completed
 // message is the fragments' bodies in index order, no larger than max_message. At the end,
@@ -58,10 +59,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       const bool last = (shape & 0x10) != 0;
       const PayloadType type = (shape & 0x20) != 0 ? PayloadType::response : PayloadType::request;
       const std::size_t length = in.u16() % 700;
+      // The whole length a sender announces, true or not, within the limits or beyond them.
+      const std::uint32_t announced = (shape & 0x40) != 0 ? in.u16() % 1300 : 0;
       const DatagramFields fields{1000 + static_cast<std::uint32_t>(sender), type, seq, 0,
                                   static_cast<std::uint16_t>(kFlagFragment |
                                                              (last ? kFlagLastFragment : 0)),
-                                  index};
+                                  index, announced};
       const std::string body(length, static_cast<char>(index));
       const auto datagram = build_datagram(fields, body);
       const ProcslinkMessage fragment = ProcslinkMessage::parse(datagram);

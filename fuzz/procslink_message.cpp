@@ -40,10 +40,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::memcpy(rebuilt.data() + kDatagramHeadersSize, message.body.data(), message.body.size());
   FUZZ_CHECK(std::memcmp(rebuilt.data(), data, size) == 0);
 
-  // procslink senders leave nlmsg_type and nlmsg_flags at 0 and repeat the seq in both headers.
-  if (message.netlink.type == 0 && message.netlink.flags == 0 && message.netlink.seq == h.seq) {
+  // procslink senders leave nlmsg_type and nlmsg_flags at 0, and put in nlmsg_seq the seq
+  // (a whole message) or the whole body's length (a fragment).
+  if (message.netlink.type == 0 && message.netlink.flags == 0 &&
+      (h.is_fragment() || message.netlink.seq == h.seq)) {
     const DatagramFields fields{message.netlink.pid, message.payload_type(), h.seq,
-                                h.timestamp,         h.flag,                 h.reserved};
+                                h.timestamp,         h.flag,                 h.reserved,
+                                message.netlink.seq};
     const std::vector<std::uint8_t> built = build_datagram(fields, message.body);
     FUZZ_CHECK(built.size() == size);
     FUZZ_CHECK(std::memcmp(built.data(), data, size) == 0);

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -24,6 +25,17 @@ inline void advise_huge_pages(char* data, std::size_t size) {
   const std::uintptr_t first = (begin + kHugePage - 1) & ~(kHugePage - 1);
   const std::uintptr_t last = (begin + size) & ~(kHugePage - 1);
   if (last > first) (void)madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);
+}
+
+// Lets the kernel take back the whole pages inside [data, data + size) when it needs memory,
+// without writing them out: until it does, writing to them again costs no page fault. What
+// they then hold is either their old bytes or zeros.
+inline void release_lazily(char* data, std::size_t size) {
+  const std::uintptr_t page = static_cast<std::uintptr_t>(sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<std::uintptr_t>(data);
+  const std::uintptr_t first = (begin + page - 1) & ~(page - 1);
+  const std::uintptr_t last = (begin + size) & ~(page - 1);
+  if (last > first) (void)madvise(reinterpret_cast<void*>(first), last - first, MADV_FREE);
 }
 
 // Reserves room for `capacity` bytes. A large new buffer gets the advice before anything is

@@ -1,6 +1,8 @@
 #include "procslink/message.hpp"
 
 #include <algorithm>
+#include <limits>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -70,7 +72,7 @@ void encode_datagram_headers(const DatagramFields& fields, std::size_t body_leng
                              std::uint8_t* out) {
   NetlinkMessageHeader nl;
   nl.length = static_cast<std::uint32_t>(kProcslinkHeaderSize + body_length);
-  nl.seq = fields.seq;
+  nl.seq = (fields.flag & kFlagFragment) != 0 ? fields.message_length : fields.seq;
   nl.pid = fields.sender_nl_pid;
   nl.encode(out);
   ProcslinkHeader pl;
@@ -118,6 +120,8 @@ void for_each_datagram(
     throw FramingError("message of " + std::to_string(size) +
                        " bytes needs more than 65536 fragments");
   }
+  fields.message_length =
+      size <= std::numeric_limits<std::uint32_t>::max() ? static_cast<std::uint32_t>(size) : 0;
   std::vector<std::string_view> chunk;
   std::size_t part = 0, offset = 0;  // where the next fragment starts
   for (std::size_t i = 0; i < count; ++i) {
@@ -166,6 +170,18 @@ std::optional<FragmentReassembler::Complete> FragmentReassembler::add(
     fresh.body.swap(spare_);
     fresh.payload_type = fragment.payload_type();
     fresh.started = now;
+    // The whole length the sender announced: allocated at once, not grown by doubling (which
+    // copies, and faults in twice the pages). A hint only, within the limits: the fragments
+    // still decide where the message ends. Untouched room costs address space, not memory.
+    if (const std::size_t announced = fragment.netlink.seq;
+        announced > fresh.body.capacity() && announced <= limits_.max_message &&
+        sender.bytes + announced <= limits_.max_pending_bytes) {
+      try {
+        detail::reserve_bulk(fresh.body, announced);
+      } catch (const std::bad_alloc&) {
+        // grown as the fragments come, like a message without the hint
+      }
+    }
     it = sender.messages.emplace(h.seq, std::move(fresh)).first;
   }
   Partial& partial = it->second;
@@ -212,8 +228,12 @@ std::optional<FragmentReassembler::Complete> FragmentReassembler::add(
 }
 
 void FragmentReassembler::recycle(std::string&& body) {
-  if (body.capacity() > kKeptCapacity || body.capacity() <= spare_.capacity()) return;
-  body.clear();
+  if (body.capacity() <= spare_.capacity() ||
+      body.capacity() > std::max(kKeptCapacity, 2 * limits_.max_message)) {
+    return;
+  }
+  body.clear();  // its terminating NUL reads the same from a page the kernel took back
+  if (body.capacity() > kKeptCapacity) detail::release_lazily(body.data(), body.capacity());
   spare_.swap(body);
 }
 

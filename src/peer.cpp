@@ -791,7 +791,7 @@ struct RPCPeer::Impl {
     } else {
       deliver(origin, body);
     }
-    if (!reassembled.empty() && reassembled.capacity() <= FragmentReassembler::kKeptCapacity) {
+    if (!reassembled.empty()) {
       std::lock_guard lock(reassembly_mutex);
       reassembler.recycle(std::move(reassembled));
     }

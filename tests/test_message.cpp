@@ -319,6 +319,24 @@ TEST(ForEachDatagram, OneByteOverFourKiBIsFragmented) {
   EXPECT_EQ(joined, body);
 }
 
+// A fragment's nlmsg_seq announces the whole body's length, so the receiver can allocate it
+// once; a whole message's keeps the sender's counter, as the reference's does.
+TEST(ForEachDatagram, FragmentsAnnounceTheWholeLengthInNlmsgSeq) {
+  const std::string body = patterned(10000);
+  const auto out = split(body, kReferenceMaxDatagram, 3000);
+  ASSERT_EQ(out.size(), 4u);
+  for (const auto& e : out) {
+    const auto bytes = build_datagram(e.fields, e.chunk);
+    const ProcslinkMessage m = ProcslinkMessage::parse(bytes);
+    EXPECT_EQ(m.netlink.seq, 10000u);
+    EXPECT_EQ(m.header.seq, 9u);
+  }
+  const auto whole = split("{}", kReferenceMaxDatagram, 3000);
+  ASSERT_EQ(whole.size(), 1u);
+  const auto bytes = build_datagram(whole[0].fields, whole[0].chunk);
+  EXPECT_EQ(ProcslinkMessage::parse(bytes).netlink.seq, 9u);
+}
+
 TEST(ForEachDatagram, ExactMultipleOfFragmentSizeHasNoEmptyTail) {
   const std::string body = patterned(3000);
   const auto out = split(body, 100, 1000);
@@ -495,8 +513,48 @@ TEST(FragmentReassembler, AssemblesTheNextMessageInARecycledBody) {
   EXPECT_EQ(third->body, "ef");
 }
 
+// The announced length is allocated when the first fragment arrives; without it the body
+// grows by doubling. Either way the fragments alone decide the message: a hint that is too
+// small, too large or beyond the message limit changes nothing but the allocation.
+TEST(FragmentReassembler, AllocatesTheAnnouncedLengthOnceAndOnlyAsAHint) {
+  const std::string body = patterned(5 * 65536 + 100);
+  auto assemble = [&](std::uint32_t announced, FragmentReassembler::Limits limits) {
+    FragmentReassembler r(limits);
+    std::optional<FragmentReassembler::Complete> done;
+    for_each_datagram({7, PayloadType::request, 1, 0, 0, 0}, body, kReferenceMaxDatagram, 65536,
+                      [&](DatagramFields f, std::string_view chunk) {
+                        f.message_length = announced;
+                        auto result = r.add(7, ProcslinkMessage::parse(build_datagram(f, chunk)), t0);
+                        if (result) done = std::move(result);
+                      });
+    EXPECT_TRUE(done);
+    EXPECT_EQ(r.pending_messages(), 0u);
+    return done ? std::move(done->body) : std::string();
+  };
+  const FragmentReassembler::Limits roomy;
+  const std::string exact = assemble(static_cast<std::uint32_t>(body.size()), roomy);
+  EXPECT_EQ(exact, body);
+  EXPECT_EQ(exact.capacity(), body.size());
+  const std::string unannounced = assemble(0, roomy);
+  EXPECT_EQ(unannounced, body);
+  EXPECT_GE(unannounced.capacity(), 4 * 65536u + body.size() / 2);  // grown by doubling
+  EXPECT_EQ(assemble(1000, roomy), body);
+  const std::string over = assemble(3 * static_cast<std::uint32_t>(body.size()), roomy);
+  EXPECT_EQ(over, body);
+  FragmentReassembler::Limits tight;
+  tight.max_message = body.size();
+  const std::string beyond_limit = assemble(static_cast<std::uint32_t>(body.size()) + 1, tight);
+  EXPECT_EQ(beyond_limit, body);
+  EXPECT_LE(beyond_limit.capacity(), tight.max_message * 2);
+  EXPECT_NE(beyond_limit.capacity(), body.size() + 1);  // not reserved past the limit
+}
+
+// A body is kept up to twice the message limit (what reassembly can have grown), but never
+// below kKeptCapacity.
 TEST(FragmentReassembler, KeepsNoRecycledBodyOverItsCapacityBound) {
-  FragmentReassembler r;
+  FragmentReassembler::Limits limits;
+  limits.max_message = 1u << 20;
+  FragmentReassembler r(limits);
   std::string huge;
   huge.reserve(FragmentReassembler::kKeptCapacity + 1);
   huge = "x";
@@ -505,6 +563,26 @@ TEST(FragmentReassembler, KeepsNoRecycledBodyOverItsCapacityBound) {
   const auto next = feed(r, 1, {1, 0, true, "ab"}, t0);
   ASSERT_TRUE(next);
   EXPECT_NE(next->body.data(), storage);
+}
+
+// A large kept body has its pages handed back lazily; whether the kernel took them or not,
+// the next message assembled in it is exactly its fragments.
+TEST(FragmentReassembler, ReusesALargeKeptBodyWhosePagesWereReleasedLazily) {
+  FragmentReassembler r;
+  const std::string chunk = patterned(3 * FragmentReassembler::kKeptCapacity);
+  ASSERT_FALSE(feed(r, 1, {1, 0, false, chunk}, t0));
+  auto first = feed(r, 1, {1, 1, true, chunk}, t0);
+  ASSERT_TRUE(first);
+  ASSERT_GT(first->body.capacity(), FragmentReassembler::kKeptCapacity);
+  const char* storage = first->body.data();
+  r.recycle(std::move(first->body));
+  const std::string other(chunk.rbegin(), chunk.rend());
+  ASSERT_FALSE(feed(r, 2, {4, 0, false, "<"}, t0));
+  ASSERT_FALSE(feed(r, 2, {4, 1, false, other}, t0));
+  const auto second = feed(r, 2, {4, 2, true, ">"}, t0);
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->body.data(), storage);
+  EXPECT_EQ(second->body, "<" + other + ">");
 }
 
 TEST(FragmentReassembler, RejectsWholeDatagram) {

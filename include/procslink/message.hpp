@@ -74,6 +74,9 @@ struct DatagramFields {
   std::uint64_t timestamp = 0;
   std::uint16_t flag = 0;
   std::uint16_t reserved = 0;
+  // Goes into a fragment's nlmsg_seq (a whole message's carries `seq`): the length of the
+  // whole body, so the receiver can allocate it once. 0 when it does not fit 32 bits.
+  std::uint32_t message_length = 0;
 };
 
 // Writes the 40 header bytes for a datagram carrying `body_length` body bytes.
@@ -127,7 +130,9 @@ class FragmentReassembler {
                               Clock::time_point now = Clock::now());
   // Takes a completed body back once its reader is done with it. The next fragmented message
   // is assembled in that buffer, so a stream of large messages does not fault in fresh pages
-  // (and copy while growing) for each one. One buffer is kept, of at most kKeptCapacity bytes.
+  // for each one. One buffer is kept, the largest handed back, of at most twice max_message
+  // bytes. Above kKeptCapacity its pages are given back to the kernel lazily (MADV_FREE): kept
+  // while memory is plentiful, reclaimed without swapping when it is short.
   void recycle(std::string&& body);
   static constexpr std::size_t kKeptCapacity = 4u << 20;
   // Drops messages older than the timeout; returns how many were dropped.
