@@ -5,12 +5,16 @@
 // first read's depth limit is above anything the input can reach (each level takes a byte), so
 // only the syntax decides; a second read with a small limit may refuse exactly the values that
 // nest deeper than it, and must give the same value otherwise. An error's offset lies within
-// the input.
+// the input. Reading an object's members from a text the reader may take over (a long string
+// adopting its buffer) gives the same members and the same error offsets as reading a view.
 #include <bit>
 #include <climits>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "../src/json_reader.hpp"
 #include "../tests/support/json_identical.hpp"
@@ -19,6 +23,8 @@
 using procslink::json;
 using procslink::detail::JsonSyntaxError;
 using procslink::detail::read_json;
+using procslink::detail::read_json_members;
+using procslink::detail::read_json_members_taking;
 
 namespace {
 
@@ -37,6 +43,25 @@ int depth_of(const json& value) {
   return deepest + 1;
 }
 
+struct Members {
+  std::vector<std::pair<std::string, json>> members;
+  bool object = false;
+  std::optional<std::size_t> error_at;
+};
+
+template <typename Read>
+Members members_from(Read read) {
+  Members out;
+  try {
+    out.object = read([&](const std::string& key, json&& value) {
+      out.members.emplace_back(key, std::move(value));
+    });
+  } catch (const JsonSyntaxError& e) {
+    out.error_at = e.offset();
+  }
+  return out;
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -53,6 +78,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   } catch (const JsonSyntaxError& e) {
     FUZZ_CHECK(e.offset() <= size);
   }
+  const Members viewed = members_from([&](const auto& sink) {
+    return read_json_members(text, kSmallDepth, sink);
+  });
+  std::string owned(text);
+  // Any string of 8 bytes or more that is half the text is adopted.
+  const Members taken = members_from([&](const auto& sink) {
+    return read_json_members_taking(owned, kSmallDepth, sink, 8);
+  });
+  FUZZ_CHECK(taken.object == viewed.object);
+  FUZZ_CHECK(taken.error_at == viewed.error_at);
+  FUZZ_CHECK(taken.members.size() == viewed.members.size());
+  for (std::size_t i = 0; i < taken.members.size(); ++i) {
+    FUZZ_CHECK(taken.members[i].first == viewed.members[i].first);
+    FUZZ_CHECK(identical(taken.members[i].second, viewed.members[i].second));
+  }
+
   FUZZ_CHECK(ours.has_value() == theirs.has_value());
   if (!ours) return 0;
   FUZZ_CHECK(identical(*ours, *theirs));

@@ -58,6 +58,11 @@ class Reader {
  public:
   explicit Reader(std::string_view text)
       : begin_(text.data()), p_(text.data()), end_(text.data() + text.size()) {}
+  // A reader that may hand the text's buffer to one large string (read_json_members).
+  Reader(std::string& owner, std::size_t adopt_min) : Reader(std::string_view(owner)) {
+    owner_ = &owner;
+    adopt_min_ = adopt_min;
+  }
 
   json read_document(int max_depth) {
     skip_byte_order_mark();
@@ -89,7 +94,23 @@ class Reader {
 
  private:
   [[noreturn]] void fail(const char* at, const char* what) const {
-    fail_at(static_cast<std::size_t>(at - begin_), what);
+    fail_at(consumed_ + static_cast<std::size_t>(at - begin_), what);
+  }
+
+  // Makes `out` (empty) the string [run, quote) by giving it the owner's buffer, when that
+  // string is most of the text. Reading goes on in a copy of what follows the quote.
+  bool adopt(const char* run, const char* quote, std::string& out) {
+    const auto length = static_cast<std::size_t>(quote - run);
+    if (owner_ == nullptr || length < adopt_min_ || 2 * length < owner_->size()) return false;
+    rest_.assign(quote + 1, end_);
+    consumed_ += static_cast<std::size_t>(quote + 1 - begin_);
+    std::memmove(owner_->data(), run, length);
+    owner_->resize(length);
+    out = std::move(*owner_);
+    owner_ = nullptr;
+    begin_ = p_ = rest_.data();
+    end_ = begin_ + rest_.size();
+    return true;
   }
 
   void skip_byte_order_mark() {
@@ -242,6 +263,7 @@ class Reader {
       if (p == end_) fail(p, "missing closing quote");
       const unsigned char c = static_cast<unsigned char>(*p);
       if (c == '"') {
+        if (run == p_ && adopt(run, p, out)) return;
         reserve_bulk(out, out.size() + static_cast<std::size_t>(p - run));
         out.append(run, static_cast<std::size_t>(p - run));
         p_ = p + 1;
@@ -446,6 +468,10 @@ class Reader {
   const char* begin_;
   const char* p_;
   const char* end_;
+  std::string* owner_ = nullptr;  // the text's buffer, until a string adopts it
+  std::size_t adopt_min_ = 0;
+  std::string rest_;              // the text after that string
+  std::size_t consumed_ = 0;      // bytes of the text before begin_ (for error offsets)
 };
 
 }  // namespace
@@ -458,14 +484,31 @@ bool read_json_members(std::string_view text, int max_depth, MemberReceiver& rec
   return Reader(text).read_members(max_depth, receiver);
 }
 
+bool read_json_members_taking(std::string& text, int max_depth, MemberReceiver& receiver,
+                              std::size_t adopt_min) {
+  return Reader(text, adopt_min).read_members(max_depth, receiver);
+}
+
+namespace {
+
+struct SinkReceiver final : MemberReceiver {
+  explicit SinkReceiver(const MemberSink& m) : member(m) {}
+  std::string* text_slot(const std::string&) override { return nullptr; }
+  void take(const std::string& key, json&& value) override { member(key, std::move(value)); }
+  const MemberSink& member;
+};
+
+}  // namespace
+
 bool read_json_members(std::string_view text, int max_depth, const MemberSink& member) {
-  struct Adapter final : MemberReceiver {
-    explicit Adapter(const MemberSink& m) : member(m) {}
-    std::string* text_slot(const std::string&) override { return nullptr; }
-    void take(const std::string& key, json&& value) override { member(key, std::move(value)); }
-    const MemberSink& member;
-  } adapter(member);
-  return Reader(text).read_members(max_depth, adapter);
+  SinkReceiver receiver(member);
+  return Reader(text).read_members(max_depth, receiver);
+}
+
+bool read_json_members_taking(std::string& text, int max_depth, const MemberSink& member,
+                              std::size_t adopt_min) {
+  SinkReceiver receiver(member);
+  return Reader(text, adopt_min).read_members(max_depth, receiver);
 }
 
 }  // namespace procslink::detail

@@ -167,6 +167,9 @@ struct ReadEnvelope final : detail::MemberReceiver {
   }
   // Reads a text that is one object; throws detail::JsonSyntaxError.
   void read(std::string_view text) { detail::read_json_members(text, kMaxJsonDepth, *this); }
+  void read_taking(std::string& text) {
+    detail::read_json_members_taking(text, kMaxJsonDepth, *this);
+  }
   Envelope view() const {
     auto at = [](const std::optional<json>& o) { return o ? &*o : nullptr; };
     Envelope e{at(version), at(id), at(method), at(params), at(result), at(error)};
@@ -292,13 +295,20 @@ json parse_json(std::string_view text) {
   }
 }
 
-std::optional<ParsedRequestBody::Item> detail::parse_single_request(std::string_view body) {
+namespace {
+
+// The usual single request: its members are read straight into place, with no object (a map
+// and a node per member) built only to be taken apart. `owned`: the body may be taken.
+std::optional<ParsedRequestBody::Item> parse_single_request(std::string_view body,
+                                                            std::string* owned) {
   if (!looks_like_object(body)) return std::nullopt;
-  // The usual single request: its members are read straight into place, with no object
-  // (a map and a node per member) built only to be taken apart.
   ReadEnvelope envelope;
   try {
-    envelope.read(body);
+    if (owned) {
+      envelope.read_taking(*owned);
+    } else {
+      envelope.read(body);
+    }
   } catch (const detail::JsonSyntaxError& e) {
     return ParsedRequestBody::Item{JsonRpcResponse::failure(nullptr, parse_error_of(e).error())};
   }
@@ -310,6 +320,16 @@ std::optional<ParsedRequestBody::Item> detail::parse_single_request(std::string_
   } catch (const JsonRpcError& e) {
     return ParsedRequestBody::Item{JsonRpcResponse::failure(std::move(id), e.error())};
   }
+}
+
+}  // namespace
+
+std::optional<ParsedRequestBody::Item> detail::parse_single_request(std::string_view body) {
+  return procslink::parse_single_request(body, nullptr);
+}
+
+std::optional<ParsedRequestBody::Item> detail::parse_single_request_taking(std::string& body) {
+  return procslink::parse_single_request(body, &body);
 }
 
 ParsedRequestBody parse_request_body(std::string_view body) {

@@ -27,6 +27,9 @@ bool append_replies(std::string& text, std::vector<BorrowedRun>* borrowed, bool 
 // A request comes back as the request, or as the error reply it earns (whole-body errors
 // included); a response throws FramingError as parse_response_body does.
 std::optional<ParsedRequestBody::Item> parse_single_request(std::string_view body);
+// The same, for a body the caller is done with: a large string in it may take its buffer
+// (read_json_members). On nullopt the body is untouched; otherwise read nothing from it.
+std::optional<ParsedRequestBody::Item> parse_single_request_taking(std::string& body);
 std::optional<JsonRpcResponse> parse_single_response(std::string_view body);
 
 }  // namespace procslink::detail

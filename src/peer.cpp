@@ -20,6 +20,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "json_reader.hpp"
 #include "json_writer.hpp"
 #include "jsonrpc_text.hpp"
 #include "procslink/log.hpp"
@@ -787,7 +788,7 @@ struct RPCPeer::Impl {
     }
     const Origin origin{incoming.endpoint, d.sender_nl_pid, d.credentials};
     if (message.payload_type() == PayloadType::request) {
-      serve(origin, body);
+      serve(origin, body, reassembled.empty() ? nullptr : &reassembled);
     } else {
       deliver(origin, body);
     }
@@ -797,12 +798,15 @@ struct RPCPeer::Impl {
     }
   }
 
-  void serve(const Origin& origin, std::string_view body) {
+  // `owned`: the reassembled buffer `body` lies in, which the request's largest string may
+  // take over (see read_json_members), and a large string reply gives back.
+  void serve(const Origin& origin, std::string_view body, std::string* owned) {
     // The usual single request is read and answered without a list around it.
     std::optional<JsonRpcResponse> single_reply;
     std::vector<JsonRpcResponse> replies;
     bool batch = false;
-    if (auto single = detail::parse_single_request(body)) {
+    if (auto single = owned ? detail::parse_single_request_taking(*owned)
+                            : detail::parse_single_request(body)) {
       if (auto* request = std::get_if<JsonRpcRequest>(&single->content)) {
         single_reply = dispatch(*request, origin);
       } else {
@@ -850,6 +854,15 @@ struct RPCPeer::Impl {
         log(LogLevel::warning, describe_sender(origin.nl_pid, origin.credentials),
             " does not read its replies; for ", kCongestionHold.count(),
             " s replies to it that do not fit its receive buffer are dropped at once");
+      }
+    }
+    // A large string result, sent now, becomes the buffer the next large message is assembled
+    // in: an echo-like service then handles a stream of them in the same pages.
+    if (owned && single_reply && !single_reply->is_error()) {
+      if (json& result = std::get<0>(single_reply->outcome);
+          result.is_string() && result.get_ref<const std::string&>().size() >= detail::kAdoptMin) {
+        std::lock_guard lock(reassembly_mutex);
+        reassembler.recycle(std::move(result.get_ref<std::string&>()));
       }
     }
   }

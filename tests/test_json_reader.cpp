@@ -811,6 +811,116 @@ TEST(JsonReaderMembers, RefusesWhatReadJsonRefuses) {
   EXPECT_TRUE(read_json_members(R"({"a":[1]})", 2, ignore));
 }
 
+// What reading a text's members yields: each member, or where reading failed.
+struct MembersRead {
+  std::vector<std::pair<std::string, json>> members;
+  bool object = false;
+  std::optional<std::size_t> error_at;
+};
+
+MembersRead members_of(std::string_view text) {
+  MembersRead read;
+  try {
+    read.object = read_json_members(text, 16, [&](const std::string& key, json&& value) {
+      read.members.emplace_back(key, std::move(value));
+    });
+  } catch (const JsonSyntaxError& e) {
+    read.error_at = e.offset();
+  }
+  return read;
+}
+
+MembersRead members_taking(std::string text, std::size_t adopt_min) {
+  MembersRead read;
+  try {
+    read.object = read_json_members_taking(
+        text, 16,
+        [&](const std::string& key, json&& value) { read.members.emplace_back(key, std::move(value)); },
+        adopt_min);
+  } catch (const JsonSyntaxError& e) {
+    read.error_at = e.offset();
+  }
+  return read;
+}
+
+void expect_same_reading(const std::string& text, std::size_t adopt_min) {
+  const MembersRead viewed = members_of(text);
+  const MembersRead taken = members_taking(text, adopt_min);
+  EXPECT_EQ(taken.object, viewed.object);
+  EXPECT_EQ(taken.error_at, viewed.error_at);
+  ASSERT_EQ(taken.members.size(), viewed.members.size());
+  for (std::size_t i = 0; i < taken.members.size(); ++i) {
+    EXPECT_EQ(taken.members[i].first, viewed.members[i].first);
+    EXPECT_TRUE(identical(taken.members[i].second, viewed.members[i].second));
+  }
+}
+
+// A string that is most of an owned text takes over its buffer, in place; reading goes on
+// after it as before.
+TEST(JsonReaderMembers, ALargeStringTakesOverTheOwnedTextsBuffer) {
+  const std::string big(6000, 'q');
+  std::string text = R"({"params":[")" + big + R"("],"id":7,"method":"m"})";
+  const char* storage = text.data();
+  std::vector<std::pair<std::string, json>> members;
+  ASSERT_TRUE(read_json_members_taking(
+      text, 8, [&](const std::string& key, json&& value) { members.emplace_back(key, std::move(value)); },
+      1000));
+  ASSERT_EQ(members.size(), 3u);
+  const std::string& adopted = members[0].second.at(0).get_ref<const std::string&>();
+  EXPECT_EQ(adopted, big);
+  EXPECT_EQ(adopted.data(), storage);
+  EXPECT_EQ(members[1].second, json(7));
+  EXPECT_EQ(members[2].second, json("m"));
+  // Smaller than adopt_min, under half the text, or with escapes: copied as usual.
+  std::string small_text = R"({"a":")" + big + R"("})";
+  const char* small_storage = small_text.data();
+  members.clear();
+  read_json_members_taking(
+      small_text, 8, [&](const std::string& key, json&& value) { members.emplace_back(key, std::move(value)); },
+      big.size() + 1);
+  ASSERT_EQ(members.size(), 1u);
+  EXPECT_NE(members[0].second.get_ref<const std::string&>().data(), small_storage);
+}
+
+// Taking the text changes nothing a reader can see: the same members, the same errors at the
+// same offsets, whether the large string comes first, last, as a key, with escapes, or is
+// followed by broken text.
+TEST(JsonReaderMembers, TakingTheTextReadsExactlyWhatReadingItDoes) {
+  const std::string big(300, 'z');
+  const std::vector<std::string> texts = {
+      R"({"a":")" + big + R"("})",
+      R"({"a":")" + big + R"(","b":[1,2.5,"x"],"c":{"d":null}})",
+      R"( {"x":1, "a" : [")" + big + R"("] }  )",
+      R"({")" + big + R"(":1})",
+      R"({"a":")" + big + R"(\n"})",
+      R"({"a":")" + big + R"(", "b":")" + big + R"("})",
+      R"({"a":")" + big + R"("} trailing)",
+      R"({"a":")" + big + R"(",})",
+      R"({"a":")" + big + R"("})" + std::string(1, '\0') + "garbage",
+      R"({"a":")" + big + R"(","b":)",
+      R"({"a":")" + big + R"(")",
+      R"({"a":")" + big,
+      R"([")" + big + R"("])",
+  };
+  for (const std::string& text : texts) {
+    SCOPED_TRACE(text.substr(0, 40));
+    for (std::size_t adopt_min : {std::size_t{1}, big.size(), big.size() + 1}) {
+      expect_same_reading(text, adopt_min);
+    }
+  }
+  // And every single-byte change of a template, most of them breaking it somewhere.
+  const std::string base = R"({"jsonrpc":"2.0","params":[")" + std::string(200, 'p') +
+                           R"(",{"k":[true]}],"id":"7"})";
+  std::mt19937 random(11);
+  const std::string bytes = "\"\\{}[],: x0\x01\xc3";
+  for (int i = 0; i < 2000; ++i) {
+    std::string text = base;
+    text[random() % text.size()] = bytes[random() % bytes.size()];
+    SCOPED_TRACE(text);
+    expect_same_reading(text, 50);
+  }
+}
+
 // The block scan both the reader and the writer use, in each of its forms: it must stop at
 // the block holding the first byte that ends a run, wherever that byte is, and never read
 // past the end. (Whichever form this CPU runs, the other is checked here too.)

@@ -621,6 +621,32 @@ TEST_F(LargeMessageTest, ShrinkingMessagesReuseBuffersWithoutStaleBytes) {
   }
 }
 
+// A request's string of 4 MiB or more takes over the buffer its message was assembled in,
+// and a large string reply, once sent, is where the next large message is assembled. Members
+// after the large string, other results, and changing sizes and contents must all come out
+// right, round after round.
+TEST_F(LargeMessageTest, LargeStringsTakingOverAndReturningBuffersStayIntact) {
+  RPCPeer service;
+  service.register_function(
+      "wrap", [](std::string text, std::string tag) { return tag + text + tag; }, {"text", "tag"});
+  service.register_function("size", [](std::string text) { return text.size(); }, {"text"});
+  service.register_function("echo", [](json value) { return value; }, {"value"});
+  service.start();
+  const Channel to_service = client.talk_to(service.nl_pid()).with_timeout(60s);
+  const std::size_t sizes[] = {std::size_t{5} << 20, std::size_t{6} << 20, std::size_t{9} << 19,
+                               std::size_t{5} << 20};
+  for (std::size_t round = 0; round < 4; ++round) {
+    SCOPED_TRACE(round);
+    std::string text(sizes[round], '\0');
+    for (std::size_t i = 0; i < text.size(); ++i) text[i] = static_cast<char>('a' + (i * 3 + round) % 26);
+    EXPECT_TRUE(to_service.call<std::string>("echo", text) == text);
+    const std::string tag = "<" + std::to_string(round) + ">";
+    EXPECT_TRUE(to_service.call_with("wrap", json{{"text", text}, {"tag", tag}}) ==
+                json(tag + text + tag));
+    EXPECT_EQ(to_service.call_with("size", json{{"text", text}}), json(text.size()));
+  }
+}
+
 // A peer that does not serve lets its callers take turns receiving for everybody. The one
 // whose turn it is may be asleep in ppoll while the previous one, still handling a long reply,
 // completes its call: it must be woken then, not at its deadline (60 s here; the wait below
