@@ -99,9 +99,9 @@ class Reader {
 
   // Makes `out` (empty) the string [run, quote) by giving it the owner's buffer, when that
   // string is most of the text. Reading goes on in a copy of what follows the quote.
-  bool adopt(const char* run, const char* quote, std::string& out) {
+  [[gnu::noinline]] bool adopt(const char* run, const char* quote, std::string& out) {
     const auto length = static_cast<std::size_t>(quote - run);
-    if (owner_ == nullptr || length < adopt_min_ || 2 * length < owner_->size()) return false;
+    if (length < adopt_min_ || 2 * length < owner_->size()) return false;
     rest_.assign(quote + 1, end_);
     consumed_ += static_cast<std::size_t>(quote + 1 - begin_);
     std::memmove(owner_->data(), run, length);
@@ -263,7 +263,7 @@ class Reader {
       if (p == end_) fail(p, "missing closing quote");
       const unsigned char c = static_cast<unsigned char>(*p);
       if (c == '"') {
-        if (run == p_ && adopt(run, p, out)) return;
+        if (owner_ != nullptr && run == p_ && adopt(run, p, out)) return;
         reserve_bulk(out, out.size() + static_cast<std::size_t>(p - run));
         out.append(run, static_cast<std::size_t>(p - run));
         p_ = p + 1;
