@@ -82,6 +82,9 @@ constexpr std::size_t kBatchParallelism = 8;
 constexpr std::chrono::microseconds kHandOff{200};
 // Draining states of an endpoint (besides a handler's start time in steady clock ticks).
 constexpr std::int64_t kArmed = -1;   // in the epoll set, armed: nobody drains it
+// Request/response traffic: once this many datagrams in a row had nothing queued behind them,
+// only every this-many-th read peeks for a burst (burst_behind).
+constexpr std::uint32_t kQuietPeeks = 8;
 // How long replies to a receiver that stayed full for a whole send_timeout are not waited for,
 // and how many such receivers are remembered at most.
 constexpr std::chrono::seconds kCongestionHold{10};
@@ -292,6 +295,7 @@ struct RPCPeer::Impl {
     for (std::size_t i = 0; i < endpoints.size(); ++i) watch(endpoints[i].fd(), i, EPOLLONESHOT);
     watch(kick_fd->get(), kKickToken);
     drain_state = std::make_unique<std::atomic<std::int64_t>[]>(endpoints.size());
+    quiet_reads = std::make_unique<std::atomic<std::uint32_t>[]>(endpoints.size());
     for (std::size_t i = 0; i < endpoints.size(); ++i) drain_state[i].store(kArmed);
   }
 
@@ -433,6 +437,23 @@ struct RPCPeer::Impl {
     return ::recv(endpoints[endpoint].fd(), &byte, 1, MSG_PEEK | MSG_DONTWAIT | MSG_TRUNC) >= 0;
   }
 
+  // Whether the datagram just read has a burst behind it. The peek is a system call per
+  // datagram, a fifth of what a request/response exchange costs the server, and such traffic
+  // has no bursts: after kQuietPeeks reads in a row without one, only every kQuietPeeks-th
+  // read looks. A burst that starts meanwhile is found within that many datagrams (until then
+  // each of its datagrams is received as if alone: correct, only dearer).
+  bool burst_behind(std::size_t endpoint) {
+    const std::uint32_t quiet = quiet_reads[endpoint].load(std::memory_order_relaxed);
+    if (quiet >= kQuietPeeks && quiet % kQuietPeeks != 0) {
+      quiet_reads[endpoint].store(quiet + 1, std::memory_order_relaxed);
+      return false;
+    }
+    const bool more = more_queued(endpoint);
+    // Wraps to 0 after 2^32 reads: kQuietPeeks more peeks then, no harm.
+    quiet_reads[endpoint].store(more ? 0 : quiet + 1, std::memory_order_relaxed);
+    return more;
+  }
+
   // Wakes a waiting serving thread, which then watches the drainers.
   void kick_watcher() {
     const std::uint64_t one = 1;
@@ -541,7 +562,7 @@ struct RPCPeer::Impl {
         arm(token);
         throw;
       }
-      if (drained && d && more_queued(token)) {
+      if (drained && d && burst_behind(token)) {
         // A burst: drain it. Make sure some waiting thread watches the drainer.
         drain_state[token].store(ticks_now());
         *drained = token;
@@ -1298,6 +1319,7 @@ struct RPCPeer::Impl {
   std::unique_ptr<UniqueFd> leader_wake_fd;
   // Per endpoint: kArmed, or since when (ticks) its drainer has had its current datagram.
   std::unique_ptr<std::atomic<std::int64_t>[]> drain_state;
+  std::unique_ptr<std::atomic<std::uint32_t>[]> quiet_reads;  // see burst_behind
   std::atomic<int> watchers{0};  // 1 while a thread waiting in epoll_wait watches drainers
   std::atomic<bool> stopping{false};
   std::atomic<std::int64_t> next_id{1};
