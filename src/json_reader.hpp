@@ -71,5 +71,18 @@ bool read_json_members_taking(std::string& text, int max_depth, MemberReceiver& 
 bool read_json_members_taking(std::string& text, int max_depth, const MemberSink& member,
                               std::size_t adopt_min = kAdoptMin);
 
+// Empties `value` without the heap allocation nlohmann::json's destructor makes for every array
+// and object (it first moves the elements onto a stack of its own, so that deep nesting cannot
+// overflow the call stack). Here each element is destroyed by its own destructor, which still
+// does that for the levels below, so nesting stays as safe as before.
+inline void release(json& value) {
+  if (value.is_array()) {
+    value.get_ref<json::array_t&>().clear();
+  } else if (value.is_object()) {
+    value.get_ref<json::object_t&>().clear();
+  }
+  value = nullptr;
+}
+
 }  // namespace detail
 }  // namespace procslink

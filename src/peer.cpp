@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
@@ -586,10 +587,15 @@ struct RPCPeer::Impl {
         }
       } while (Clock::now() < until);
     }
-    std::vector<pollfd> fds;
-    for (const auto& socket : endpoints) fds.push_back({socket.fd(), POLLIN, 0});
-    fds.push_back({leader_wake_fd->get(), POLLIN, 0});  // last: not an endpoint
+    // Usually one socket and the wake-up: no allocation for them.
+    std::array<pollfd, 4> few;
+    std::vector<pollfd> many;
     const std::size_t sockets = endpoints.size();
+    if (sockets + 1 > few.size()) many.resize(sockets + 1);
+    const std::span<pollfd> fds = many.empty() ? std::span<pollfd>(few.data(), sockets + 1)
+                                               : std::span<pollfd>(many);
+    for (std::size_t i = 0; i < sockets; ++i) fds[i] = {endpoints[i].fd(), POLLIN, 0};
+    fds[sockets] = {leader_wake_fd->get(), POLLIN, 0};  // last: not an endpoint
     for (;;) {
       if (Clock::now() >= deadline) return std::nullopt;
       const timespec timeout = timeout_until(deadline);
@@ -961,7 +967,9 @@ struct RPCPeer::Impl {
       if (!method) throw JsonRpcError(error_code::method_not_found, "Method not found");
       CallContext context{origin.nl_pid, origin.credentials,
                           endpoints[origin.endpoint].netns(), request.method};
-      json result = method->handler(request.params ? std::move(*request.params) : json(), context);
+      json params = request.params ? std::move(*request.params) : json();
+      json result = method->handler(std::move(params), context);
+      detail::release(params);
       if (request.is_notification()) return std::nullopt;
       return JsonRpcResponse::success(std::move(id), std::move(result));
     } catch (const JsonRpcError& e) {
@@ -1168,15 +1176,14 @@ struct RPCPeer::Impl {
     }
   }
 
-  std::shared_ptr<Pending> begin_call(const Channel& channel, std::string_view method,
-                                      std::vector<std::int64_t> ids,
+  std::shared_ptr<Pending> begin_call(const Channel& channel, std::string_view method, Ids ids,
                                       std::span<const std::string_view> body) {
     auto call = std::make_shared<Pending>();
     call->target = channel.target_;
     call->endpoint = channel.endpoint_;
     call->require_uid = channel.options_.require_uid;
     call->method = std::string(method);
-    call->ids = Ids(std::move(ids));
+    call->ids = std::move(ids);
     {
       std::lock_guard lock(mu);
       for (auto id : call->ids) add_pending_locked(id, call);
@@ -1262,7 +1269,7 @@ struct RPCPeer::Impl {
     std::shared_ptr<Pending> call;
     {
       SendText buffer;
-      call = begin_call(channel, method, {id}, request_text(buffer, method, params, id));
+      call = begin_call(channel, method, Ids(id), request_text(buffer, method, params, id));
     }
     wait(call, deadline);
     CallOutcome outcome = outcome_of(*call);
@@ -1555,7 +1562,7 @@ std::vector<CallOutcome> Channel::call_batch(
   const auto deadline = impl.deadline_for(*this);
   const std::string text = to_text(array);
   const std::string_view whole[1] = {text};
-  auto call = impl.begin_call(*this, "batch", ids, whole);
+  auto call = impl.begin_call(*this, "batch", RPCPeer::Impl::Ids(ids), whole);
   impl.wait(call, deadline);
   if (call->error) std::rethrow_exception(call->error);
   // A batch of one is answered like a single call.

@@ -921,6 +921,25 @@ TEST(JsonReaderMembers, TakingTheTextReadsExactlyWhatReadingItDoes) {
   }
 }
 
+// release() empties any value, and a deeply nested one without recursing level by level
+// (nlohmann's own destructor flattens the levels below each element).
+TEST(Release, EmptiesScalarsContainersAndDeepNesting) {
+  for (json value : {json(5), json("text"), json::array({1, "a", json::array({2})}),
+                     json::object({{"k", json::object({{"x", nullptr}})}})}) {
+    release(value);
+    EXPECT_TRUE(value.is_null());
+  }
+  json deep = json::array();
+  json* level = &deep;
+  for (int i = 0; i < 200000; ++i) {
+    level->push_back(json::array());
+    level = &level->back();
+  }
+  json object = json::object({{"deep", std::move(deep)}, {"n", 1}});
+  release(object);
+  EXPECT_TRUE(object.is_null());
+}
+
 // The block scan both the reader and the writer use, in each of its forms: it must stop at
 // the block holding the first byte that ends a run, wherever that byte is, and never read
 // past the end. (Whichever form this CPU runs, the other is checked here too.)
