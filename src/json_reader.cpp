@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <cstring>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 
 #include "bulk_memory.hpp"
@@ -77,7 +78,7 @@ class Reader {
     skip_byte_order_mark();
     skip_whitespace();
     if (p_ == end_ || *p_ != '{') return false;
-    read_object_members(max_depth, [&](std::string& key) {
+    read_object_members<std::string_view>(max_depth, [&](std::string_view key) {
       if (p_ != end_ && *p_ == '"') {
         if (std::string* text = receiver.text_slot(key)) {
           text->clear();
@@ -181,7 +182,7 @@ class Reader {
   json read_object(int depth_left) {
     json object(json::value_t::object);
     auto& members = *object.get_ptr<json::object_t*>();
-    read_object_members(depth_left, [&](std::string& key) {
+    read_object_members<std::string>(depth_left, [&](std::string& key) {
       // Key comparisons are memcmp calls, so each one counts: hinting at the end makes keys
       // that arrive in order cost one, and emplace_hint (unlike try_emplace or insert_or_assign)
       // searches the tree only once. A repeated key gets back the existing member, which then
@@ -193,8 +194,9 @@ class Reader {
   }
 
   // Expects p_ on '{'; reads keys and separators, calling on_member(key) with p_ on each
-  // member's value, which on_member must read. Leaves p_ past the '}'.
-  template <typename OnMember>
+  // member's value, which on_member must read. Leaves p_ past the '}'. Key is std::string (to
+  // keep) or std::string_view (only looked at: a key without escapes is not copied).
+  template <typename Key, typename OnMember>
   void read_object_members(int depth_left, OnMember&& on_member) {
     if (depth_left <= 0) fail(p_, "arrays and objects nest too deep");
     ++p_;
@@ -206,8 +208,13 @@ class Reader {
     for (;;) {
       if (p_ == end_ || *p_ != '"') fail(p_, "expected a string as object key");
       ++p_;
-      std::string key;
-      read_string(key);
+      std::string text;
+      Key key;
+      if constexpr (std::is_same_v<Key, std::string_view>) {
+        key = read_key(text);
+      } else {
+        read_string(key);
+      }
       skip_whitespace();
       if (p_ == end_ || *p_ != ':') fail(p_, "expected ':' after object key");
       ++p_;
@@ -251,6 +258,20 @@ class Reader {
       }
       fail(p_, "expected ',' or ']' in array");
     }
+  }
+
+  // Expects p_ just past the opening quote; leaves it just past the closing one. A key that is
+  // one clean run is viewed where it lies; any other is read into `text`. (Not while the text
+  // may be taken over: a string read after the key would move the bytes under the view.)
+  std::string_view read_key(std::string& text) {
+    const char* p = find_run_end(p_, end_);
+    if (owner_ == nullptr && p != end_ && *p == '"') {
+      const std::string_view key(p_, static_cast<std::size_t>(p - p_));
+      p_ = p + 1;
+      return key;
+    }
+    read_string(text);
+    return text;
   }
 
   // Expects p_ just past the opening quote; leaves it just past the closing one. `out` is
@@ -493,8 +514,10 @@ namespace {
 
 struct SinkReceiver final : MemberReceiver {
   explicit SinkReceiver(const MemberSink& m) : member(m) {}
-  std::string* text_slot(const std::string&) override { return nullptr; }
-  void take(const std::string& key, json&& value) override { member(key, std::move(value)); }
+  std::string* text_slot(std::string_view) override { return nullptr; }
+  void take(std::string_view key, json&& value) override {
+    member(std::string(key), std::move(value));
+  }
   const MemberSink& member;
 };
 

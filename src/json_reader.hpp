@@ -46,8 +46,8 @@ class MemberReceiver {
   // For a member whose value is a string: where to read that string as text, or null to have
   // it handed to take() as a json like any other value. A json string costs an allocation of
   // its own; an envelope's "jsonrpc" and "method" are only ever compared and copied.
-  virtual std::string* text_slot(const std::string& key) = 0;
-  virtual void take(const std::string& key, json&& value) = 0;
+  virtual std::string* text_slot(std::string_view key) = 0;
+  virtual void take(std::string_view key, json&& value) = 0;
 
  protected:
   ~MemberReceiver() = default;

@@ -126,13 +126,13 @@ struct Envelope {
 // plain text, which spares a json (an allocation each) per message.
 struct ReadEnvelope final : detail::MemberReceiver {
   // Lengths first: std::string == const char* would call memcmp for every pair.
-  static bool is(const std::string& key, std::string_view name) { return key == name; }
+  static bool is(std::string_view key, std::string_view name) { return key == name; }
 
   std::optional<json> version, id, method, params, result, error;
   std::string version_text, method_text;
   bool version_is_text = false, method_is_text = false;
 
-  std::string* text_slot(const std::string& key) override {
+  std::string* text_slot(std::string_view key) override {
     // A repeated key: the last one wins, as in a json object, whichever form each one has.
     if (is(key, "jsonrpc")) {
       version.reset();
@@ -146,7 +146,7 @@ struct ReadEnvelope final : detail::MemberReceiver {
     }
     return nullptr;
   }
-  void take(const std::string& key, json&& value) override {
+  void take(std::string_view key, json&& value) override {
     std::optional<json>* slot = nullptr;
     if (is(key, "params")) {
       slot = &params;
