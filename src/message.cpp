@@ -155,10 +155,11 @@ std::optional<FragmentReassembler::Complete> FragmentReassembler::add(
   Sender& sender = senders_[sender_key];
   auto it = sender.messages.find(h.seq);
   auto discard = [&](const std::string& why) {
-    sender.bytes -= it->second.bytes;
+    sender.bytes -= it->second.held();
     it->second.body = std::string();
     it->second.early.clear();
     it->second.bytes = 0;
+    it->second.reserved = 0;
     it->second.poisoned = true;  // kept (empty) until it expires so its tail is refused too
     throw FramingError("fragmented message seq " + std::to_string(h.seq) + " dropped: " + why);
   };
@@ -172,12 +173,15 @@ std::optional<FragmentReassembler::Complete> FragmentReassembler::add(
     fresh.started = now;
     // The whole length the sender announced: allocated at once, not grown by doubling (which
     // copies, and faults in twice the pages). A hint only, within the limits: the fragments
-    // still decide where the message ends. Untouched room costs address space, not memory.
+    // still decide where the message ends. The room counts as held, like received bytes, so
+    // announced lengths cannot make a sender's messages take more than max_pending_bytes.
     if (const std::size_t announced = fragment.netlink.seq;
         announced > fresh.body.capacity() && announced <= limits_.max_message &&
         sender.bytes + announced <= limits_.max_pending_bytes) {
       try {
         detail::reserve_bulk(fresh.body, announced);
+        fresh.reserved = announced;
+        sender.bytes += announced;
       } catch (const std::bad_alloc&) {
         // grown as the fragments come, like a message without the hint
       }
@@ -201,12 +205,14 @@ std::optional<FragmentReassembler::Complete> FragmentReassembler::add(
   if (partial.bytes + fragment.body.size() > limits_.max_message) {
     discard("larger than the " + std::to_string(limits_.max_message) + "-byte message limit");
   }
-  if (sender.bytes + fragment.body.size() > limits_.max_pending_bytes) {
+  const std::size_t held_before = partial.held();
+  const std::size_t held_after = std::max(partial.bytes + fragment.body.size(), partial.reserved);
+  if (sender.bytes - held_before + held_after > limits_.max_pending_bytes) {
     discard("sender exceeds " + std::to_string(limits_.max_pending_bytes) +
             " bytes of incomplete messages");
   }
   partial.bytes += fragment.body.size();
-  sender.bytes += fragment.body.size();
+  sender.bytes += held_after - held_before;
   // Fragments arriving in order, the usual case, go straight into the body: one copy each.
   if (index == partial.next) {
     partial.append(fragment.body);
@@ -221,7 +227,7 @@ std::optional<FragmentReassembler::Complete> FragmentReassembler::add(
     return std::nullopt;
   }
   Complete complete{partial.payload_type, h.seq, std::move(partial.body)};
-  sender.bytes -= partial.bytes;
+  sender.bytes -= partial.held();
   sender.messages.erase(it);
   if (sender.messages.empty()) senders_.erase(sender_key);
   return complete;
@@ -258,7 +264,7 @@ std::size_t FragmentReassembler::expire(Clock::time_point now) {
     auto& messages = s->second.messages;
     for (auto m = messages.begin(); m != messages.end();) {
       if (now - m->second.started >= limits_.timeout) {
-        s->second.bytes -= m->second.bytes;
+        s->second.bytes -= m->second.held();
         if (!m->second.poisoned) ++dropped;
         m = messages.erase(m);
       } else {

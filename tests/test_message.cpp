@@ -551,6 +551,43 @@ TEST(FragmentReassembler, AllocatesTheAnnouncedLengthOnceAndOnlyAsAHint) {
 
 // A body is kept up to twice the message limit (what reassembly can have grown), but never
 // below kKeptCapacity.
+// What an announced length allocates counts against the sender's max_pending_bytes like bytes
+// received, until its message completes or is dropped: lengths a sender announces (true or
+// not) cannot make it hold more than the limit.
+TEST(FragmentReassembler, AnnouncedLengthsCountAgainstTheSendersLimit) {
+  FragmentReassembler::Limits limits;
+  limits.max_message = 400;
+  limits.max_pending_bytes = 1000;
+  FragmentReassembler r(limits);
+  auto announce = [&](std::uint32_t seq, std::uint16_t index, bool last, std::string chunk,
+                      std::uint32_t announced) {
+    DatagramFields fields{1, PayloadType::request, seq, 0,
+                          static_cast<std::uint16_t>(kFlagFragment | (last ? kFlagLastFragment : 0)),
+                          index, announced};
+    return r.add(1, ProcslinkMessage::parse(build_datagram(fields, chunk)), t0);
+  };
+  ASSERT_FALSE(announce(1, 0, false, "0123456789", 300));
+  EXPECT_EQ(r.pending_bytes(), 300u);  // 10 received, 300 allocated
+  ASSERT_FALSE(announce(2, 0, false, "ab", 400));
+  ASSERT_FALSE(announce(3, 0, false, "cd", 300));
+  EXPECT_EQ(r.pending_bytes(), 1000u);
+  // The limit is reached: another message is not allocated for, and its bytes do not fit.
+  EXPECT_THROW(announce(4, 0, false, "ef", 400), FramingError);
+  EXPECT_EQ(r.pending_bytes(), 1000u);
+  // Fragments within an allocation take nothing more; beyond it, they count.
+  ASSERT_FALSE(announce(3, 1, false, std::string(290, 'y'), 300));
+  EXPECT_EQ(r.pending_bytes(), 1000u);
+  EXPECT_THROW(announce(1, 1, false, std::string(300, 'x'), 300), FramingError);
+  EXPECT_EQ(r.pending_bytes(), 700u);  // message 1 dropped, its 300 given back
+  // Completing a message gives its allocation back.
+  const auto done = announce(2, 1, true, "!", 400);
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->body, "ab!");
+  EXPECT_EQ(r.pending_bytes(), 300u);
+  r.expire(t0 + limits.timeout);
+  EXPECT_EQ(r.pending_bytes(), 0u);
+}
+
 TEST(FragmentReassembler, KeepsNoRecycledBodyOverItsCapacityBound) {
   FragmentReassembler::Limits limits;
   limits.max_message = 1u << 20;

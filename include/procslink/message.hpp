@@ -101,8 +101,9 @@ void for_each_datagram(
     const std::function<void(const DatagramFields&, std::span<const std::string_view>)>& emit);
 
 // Reassembles fragmented messages with bounded memory: at most `max_message` bytes per
-// message, at most `max_pending_bytes` held per sender, and incomplete messages are dropped
-// after `timeout`. Fragments may arrive out of order or twice. Not thread-safe.
+// message, at most `max_pending_bytes` held per sender (received, or allocated for a length
+// the sender announced), and incomplete messages are dropped after `timeout`. Fragments may
+// arrive out of order or twice. Not thread-safe.
 class FragmentReassembler {
  public:
   using Clock = std::chrono::steady_clock;
@@ -139,6 +140,8 @@ class FragmentReassembler {
   std::size_t expire(Clock::time_point now = Clock::now());
 
   std::size_t pending_messages() const;
+  // Bytes held by incomplete messages: for each, what arrived or the length allocated for it
+  // on its sender's word, whichever is more.
   std::size_t pending_bytes() const;
 
  private:
@@ -148,11 +151,13 @@ class FragmentReassembler {
     std::string body;  // fragments 0 .. next-1, in order
     std::uint32_t next = 0;
     std::map<std::uint16_t, std::string> early;  // arrived before fragment `next`
-    std::size_t bytes = 0;
+    std::size_t bytes = 0;     // received
+    std::size_t reserved = 0;  // allocated for the announced length
     std::optional<std::uint16_t> last_index;
     bool poisoned = false;  // broke a limit: its remaining fragments are refused
 
     std::int64_t highest_index() const;  // -1 when nothing arrived
+    std::size_t held() const { return bytes > reserved ? bytes : reserved; }
     void append(std::string_view chunk);
   };
   struct Sender {
