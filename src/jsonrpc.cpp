@@ -448,15 +448,29 @@ bool append_replies(std::string& text, std::vector<BorrowedRun>* borrowed, bool 
 }
 }  // namespace detail
 
-std::optional<JsonRpcResponse> detail::parse_single_response(std::string_view body) {
+namespace {
+std::optional<JsonRpcResponse> parse_single_response(std::string_view body, std::string* owned) {
   if (!looks_like_object(body)) return std::nullopt;
   ReadEnvelope envelope;
   try {
-    envelope.read(body);
+    if (owned) {
+      envelope.read_taking(*owned);
+    } else {
+      envelope.read(body);
+    }
   } catch (const detail::JsonSyntaxError& e) {
     throw FramingError(std::string("reply is not valid JSON: ") + parse_error_of(e).what());
   }
   return validate_response(envelope.view());
+}
+}  // namespace
+
+std::optional<JsonRpcResponse> detail::parse_single_response(std::string_view body) {
+  return procslink::parse_single_response(body, nullptr);
+}
+
+std::optional<JsonRpcResponse> detail::parse_single_response_taking(std::string& body) {
+  return procslink::parse_single_response(body, &body);
 }
 
 std::vector<JsonRpcResponse> parse_response_body(std::string_view body) {

@@ -31,5 +31,7 @@ std::optional<ParsedRequestBody::Item> parse_single_request(std::string_view bod
 // (read_json_members). On nullopt the body is untouched; otherwise read nothing from it.
 std::optional<ParsedRequestBody::Item> parse_single_request_taking(std::string& body);
 std::optional<JsonRpcResponse> parse_single_response(std::string_view body);
+// The same, and a large result string may take `body`'s buffer (see read_json_members_taking).
+std::optional<JsonRpcResponse> parse_single_response_taking(std::string& body);
 
 }  // namespace procslink::detail

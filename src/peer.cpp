@@ -409,6 +409,15 @@ struct RPCPeer::Impl {
   }
 
   static std::int64_t ticks_now() { return Clock::now().time_since_epoch().count(); }
+  // The drain stamp for a datagram just taken. A fragment with more after it runs no handler,
+  // only an append: it is never handed off, which would let another thread take the next
+  // fragment before this one is appended (copied aside then, and reassembled later). Dated an
+  // hour ahead, it never looks slow.
+  static std::int64_t drain_stamp(const ReceivedDatagram& d) {
+    const std::int64_t now = ticks_now();
+    if (!more_fragments_follow(d.bytes)) return now;
+    return now + std::chrono::duration_cast<Clock::duration>(std::chrono::hours(1)).count();
+  }
 
   // Draining (normal mode). A thread that gets a socket's event and finds more datagrams
   // queued behind the one it read (a burst) does not re-arm the socket: it keeps reading it
@@ -484,7 +493,7 @@ struct RPCPeer::Impl {
       release_drained(drained, stamp);
       return std::nullopt;
     }
-    const std::int64_t now = ticks_now();
+    const std::int64_t now = drain_stamp(*d);
     // Handed off meanwhile: the datagram is ours to handle all the same, the socket is not.
     if (!drain_state[i].compare_exchange_strong(stamp, now)) drained.reset();
     stamp = now;
@@ -563,9 +572,10 @@ struct RPCPeer::Impl {
         arm(token);
         throw;
       }
-      if (drained && d && burst_behind(token)) {
-        // A burst: drain it. Make sure some waiting thread watches the drainer.
-        drain_state[token].store(ticks_now());
+      if (drained && d && (more_fragments_follow(d->bytes) || burst_behind(token))) {
+        // A burst, or the rest of a fragmented message: drain it, in order. Make sure some
+        // waiting thread watches the drainer.
+        drain_state[token].store(drain_stamp(*d));
         *drained = token;
         if (watchers.load() == 0) kick_watcher();
         return Incoming{token, *d};
@@ -817,7 +827,7 @@ struct RPCPeer::Impl {
     if (message.payload_type() == PayloadType::request) {
       serve(origin, body, reassembled.empty() ? nullptr : &reassembled);
     } else {
-      deliver(origin, body);
+      deliver(origin, body, reassembled.empty() ? nullptr : &reassembled);
     }
     if (!reassembled.empty()) {
       std::lock_guard lock(reassembly_mutex);
@@ -992,12 +1002,14 @@ struct RPCPeer::Impl {
     }
   }
 
-  void deliver(const Origin& origin, std::string_view body) {
+  // `owned`: the reassembled buffer `body` lies in, which a large result string may take over.
+  void deliver(const Origin& origin, std::string_view body, std::string* owned) {
     // The usual single response is read without a list around it.
     std::optional<JsonRpcResponse> single;
     std::vector<JsonRpcResponse> responses;
     try {
-      single = detail::parse_single_response(body);
+      single = owned ? detail::parse_single_response_taking(*owned)
+                     : detail::parse_single_response(body);
       if (!single) responses = parse_response_body(body);
     } catch (const FramingError& e) {
       log(LogLevel::warning, "dropped reply from ", describe_sender(origin.nl_pid, origin.credentials),
@@ -1464,6 +1476,25 @@ void RPCPeer::run_server_forever() {
   impl_->stopped_cv.wait(lock, [&] { return !impl_->pool_running; });
   lock.unlock();
   impl_->join_all();
+}
+
+void RPCPeer::give_back(json&& value) {
+  std::string* largest = nullptr;
+  auto consider = [&](json& v) {
+    if (v.is_string() && v.get_ref<std::string&>().size() >= detail::kAdoptMin &&
+        (!largest || v.get_ref<std::string&>().size() > largest->size())) {
+      largest = &v.get_ref<std::string&>();
+    }
+  };
+  consider(value);
+  if (value.is_array() || value.is_object()) {
+    for (json& element : value) consider(element);
+  }
+  if (largest) {
+    std::lock_guard lock(impl_->reassembly_mutex);
+    impl_->reassembler.recycle(std::move(*largest));
+  }
+  detail::release(value);
 }
 
 void RPCPeer::start() { impl_->start(impl_->options.workers, false); }

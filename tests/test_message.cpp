@@ -337,6 +337,19 @@ TEST(ForEachDatagram, FragmentsAnnounceTheWholeLengthInNlmsgSeq) {
   EXPECT_EQ(ProcslinkMessage::parse(bytes).netlink.seq, 9u);
 }
 
+TEST(ForEachDatagram, OnlyFragmentsBeforeTheLastSayMoreFollow) {
+  const auto out = split(patterned(10000), kReferenceMaxDatagram, 3000);
+  ASSERT_EQ(out.size(), 4u);
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    const auto bytes = build_datagram(out[i].fields, out[i].chunk);
+    EXPECT_EQ(more_fragments_follow(bytes), i + 1 < out.size()) << i;
+    // Too short to hold both headers: no claim is read from it.
+    EXPECT_FALSE(more_fragments_follow(ByteView(bytes).first(kDatagramHeadersSize - 1)));
+  }
+  const auto whole = split("{}", kReferenceMaxDatagram, 3000);
+  EXPECT_FALSE(more_fragments_follow(build_datagram(whole[0].fields, whole[0].chunk)));
+}
+
 TEST(ForEachDatagram, ExactMultipleOfFragmentSizeHasNoEmptyTail) {
   const std::string body = patterned(3000);
   const auto out = split(body, 100, 1000);

@@ -647,6 +647,31 @@ TEST_F(LargeMessageTest, LargeStringsTakingOverAndReturningBuffersStayIntact) {
   }
 }
 
+// A large string result takes over the buffer its reply was reassembled in; handed back, that
+// buffer receives the next large reply, whose string then lives in the very same memory.
+TEST_F(LargeMessageTest, AGivenBackResultIsTheBufferTheNextLargeResultArrivesIn) {
+  const Channel to_server = client.talk_to(server.nl_pid()).with_timeout(60s);
+  std::string text(std::size_t{5} << 20, 'x');
+  json first = to_server.call_with("echo", json::array({text}));
+  ASSERT_TRUE(first == json(text));
+  const char* buffer = first.get_ref<const std::string&>().data();
+  client.give_back(std::move(first));
+  for (std::size_t i = 0; i < text.size(); i += 4099) text[i] = static_cast<char>('a' + i % 26);
+  json second = to_server.call_with("echo", json::array({text}));
+  EXPECT_TRUE(second == json(text));  // nothing of the first result shows through
+  EXPECT_EQ(second.get_ref<const std::string&>().data(), buffer);
+  // Inside an array or object too; whatever else the value holds is simply freed.
+  const char* again = second.get_ref<const std::string&>().data();
+  client.give_back(json{{"n", 1}, {"big", std::move(second.get_ref<std::string&>())}});
+  json third = to_server.call_with("echo", json::array({text}));
+  EXPECT_TRUE(third == json(text));
+  EXPECT_EQ(third.get_ref<const std::string&>().data(), again);
+  // Small and non-string values are accepted and change nothing.
+  client.give_back(json::array({1, "short", nullptr}));
+  client.give_back(json("short"));
+  EXPECT_TRUE(to_server.call_with("echo", json::array({text})) == json(text));
+}
+
 // A peer that does not serve lets its callers take turns receiving for everybody. The one
 // whose turn it is may be asleep in ppoll while the previous one, still handling a long reply,
 // completes its call: it must be woken then, not at its deadline (60 s here; the wait below

@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "procslink/byteorder.hpp"
 #include "procslink/netlink.hpp"
 
 namespace procslink {
@@ -65,6 +66,15 @@ struct ProcslinkMessage {
   // Throws FramingError naming the first problem.
   static ProcslinkMessage parse(ByteView datagram);
 };
+
+// Whether a datagram says it is a fragment with more of its message after it: a receiver can
+// then keep reading rather than hand the socket to another thread, which could take the next
+// fragment first. A glance at the flag only, not validation (parse does that).
+inline bool more_fragments_follow(ByteView datagram) {
+  if (datagram.size() < kDatagramHeadersSize) return false;
+  const std::uint16_t flag = detail::load_be16(datagram.data() + kNetlinkHeaderSize + 2);
+  return (flag & (kFlagFragment | kFlagLastFragment)) == kFlagFragment;
+}
 
 // What a sender puts in the headers of one datagram besides the body.
 struct DatagramFields {
