@@ -1,6 +1,7 @@
 #include "procslink/message.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <limits>
 #include <new>
 #include <string>
@@ -41,10 +42,9 @@ ProcslinkHeader ProcslinkHeader::decode(ByteView bytes) {
   return h;
 }
 
-ProcslinkMessage ProcslinkMessage::parse(ByteView datagram) {
-  const NetlinkMessage netlink = NetlinkMessage::parse(datagram);
-  ProcslinkMessage message{netlink.header, ProcslinkHeader::decode(netlink.payload), {}};
-  const ProcslinkHeader& h = message.header;
+namespace {
+// Checks what parse promises of the procslink header, given how many body bytes follow it.
+void validate(const ProcslinkHeader& h, std::size_t available) {
   if (h.version != kProcslinkVersion) {
     throw FramingError("unsupported procslink version " + std::to_string(h.version));
   }
@@ -58,13 +58,36 @@ ProcslinkMessage ProcslinkMessage::parse(ByteView datagram) {
   if ((h.flag & kFlagLastFragment) != 0 && (h.flag & kFlagFragment) == 0) {
     throw FramingError("last-fragment flag without fragment flag");
   }
-  const std::size_t available = netlink.payload.size() - kProcslinkHeaderSize;
   if (h.length != available) {
     throw FramingError("procslinkhdr length says " + std::to_string(h.length) +
                        " body bytes but the datagram carries " + std::to_string(available));
   }
+}
+}  // namespace
+
+ProcslinkMessage ProcslinkMessage::parse(ByteView datagram) {
+  const NetlinkMessage netlink = NetlinkMessage::parse(datagram);
+  ProcslinkMessage message{netlink.header, ProcslinkHeader::decode(netlink.payload), {}};
+  const std::size_t available = netlink.payload.size() - kProcslinkHeaderSize;
+  validate(message.header, available);
   message.body = std::string_view(
       reinterpret_cast<const char*>(netlink.payload.data()) + kProcslinkHeaderSize, available);
+  return message;
+}
+
+ProcslinkMessage ProcslinkMessage::parse(ByteView headers, std::string_view body) {
+  if (headers.size() != kDatagramHeadersSize) {
+    throw FramingError("expected " + std::to_string(kDatagramHeadersSize) + " header bytes, got " +
+                       std::to_string(headers.size()));
+  }
+  ProcslinkMessage message{NetlinkMessageHeader::decode(headers),
+                           ProcslinkHeader::decode(headers.subspan(kNetlinkHeaderSize)), body};
+  if (message.netlink.length != kProcslinkHeaderSize + body.size()) {
+    throw FramingError("nlmsg_len says " + std::to_string(message.netlink.length) +
+                       " bytes follow the nlmsghdr but the datagram has " +
+                       std::to_string(kProcslinkHeaderSize + body.size()));
+  }
+  validate(message.header, body.size());
   return message;
 }
 
@@ -158,6 +181,7 @@ std::optional<FragmentReassembler::Complete> FragmentReassembler::add(
     sender.bytes -= it->second.held();
     it->second.body = std::string();
     it->second.early.clear();
+    it->second.filled = 0;
     it->second.bytes = 0;
     it->second.reserved = 0;
     it->second.poisoned = true;  // kept (empty) until it expires so its tail is refused too
@@ -168,7 +192,7 @@ std::optional<FragmentReassembler::Complete> FragmentReassembler::add(
       throw FramingError("too many incomplete fragmented messages from one sender");
     }
     Partial fresh;
-    fresh.body.swap(spare_);
+    fresh.body.swap(spare_);  // its bytes are room to fill, not content
     fresh.payload_type = fragment.payload_type();
     fresh.started = now;
     // The whole length the sender announced: allocated at once, not grown by doubling (which
@@ -179,6 +203,7 @@ std::optional<FragmentReassembler::Complete> FragmentReassembler::add(
         announced > fresh.body.capacity() && announced <= limits_.max_message &&
         sender.bytes + announced <= limits_.max_pending_bytes) {
       try {
+        fresh.body.clear();  // nothing in it to carry over
         detail::reserve_bulk(fresh.body, announced);
         fresh.reserved = announced;
         sender.bytes += announced;
@@ -226,6 +251,7 @@ std::optional<FragmentReassembler::Complete> FragmentReassembler::add(
   if (!partial.last_index || partial.next != std::uint32_t{*partial.last_index} + 1u) {
     return std::nullopt;
   }
+  partial.body.resize(partial.filled);  // a shrink: writes only the terminating NUL
   Complete complete{partial.payload_type, h.seq, std::move(partial.body)};
   sender.bytes -= partial.held();
   sender.messages.erase(it);
@@ -238,9 +264,26 @@ void FragmentReassembler::recycle(std::string&& body) {
       body.capacity() > std::max(kKeptCapacity, 2 * limits_.max_message)) {
     return;
   }
-  body.clear();  // its terminating NUL reads the same from a page the kernel took back
+  // Its size is kept: the next message's fragments are then received straight into it (see
+  // landing_room); std::string could not be written past its size without zeroing it first.
+  // Its bytes may read as zeros once the kernel takes the pages back: they are never read, and
+  // the terminating NUL reads the same.
   if (body.capacity() > kKeptCapacity) detail::release_lazily(body.data(), body.capacity());
   spare_.swap(body);
+}
+
+char* FragmentReassembler::landing_room(std::uint64_t sender_key, std::uint32_t seq,
+                                        std::uint16_t index, std::size_t length) {
+  const auto sender = senders_.find(sender_key);
+  if (sender == senders_.end()) return nullptr;
+  const auto it = sender->second.messages.find(seq);
+  if (it == sender->second.messages.end()) return nullptr;
+  Partial& partial = it->second;
+  if (partial.poisoned || index != partial.next || partial.body.size() < partial.filled ||
+      partial.body.size() - partial.filled < length) {
+    return nullptr;
+  }
+  return partial.body.data() + partial.filled;
 }
 
 std::int64_t FragmentReassembler::Partial::highest_index() const {
@@ -250,11 +293,19 @@ std::int64_t FragmentReassembler::Partial::highest_index() const {
 }
 
 void FragmentReassembler::Partial::append(std::string_view chunk) {
-  // Doubling keeps appends amortized O(1); reserve_bulk asks for huge pages once it is large.
-  if (body.size() + chunk.size() > body.capacity()) {
-    detail::reserve_bulk(body, std::max(body.size() + chunk.size(), 2 * body.capacity()));
+  if (chunk.data() == body.data() + filled) {
+    // Received in place (landing_room): nothing to copy.
+  } else if (body.size() - filled >= chunk.size()) {
+    std::memcpy(body.data() + filled, chunk.data(), chunk.size());
+  } else {
+    body.resize(filled);
+    // Doubling keeps appends amortized O(1); reserve_bulk asks for huge pages once it is large.
+    if (filled + chunk.size() > body.capacity()) {
+      detail::reserve_bulk(body, std::max(filled + chunk.size(), 2 * body.capacity()));
+    }
+    body.append(chunk);
   }
-  body.append(chunk);
+  filled += chunk.size();
   ++next;
 }
 

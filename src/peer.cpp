@@ -234,6 +234,13 @@ struct RPCPeer::Impl {
   struct Incoming {
     std::size_t endpoint;
     ReceivedDatagram datagram;
+    // Set when the receiving thread alone reads this endpoint's socket for now (a serving
+    // thread draining it, or the caller receiving for everybody): the fragments behind this one
+    // may then be received straight into their message (land_fragments).
+    bool exclusive = false;
+    // For a draining thread: its drain stamp (see drain_next), refreshed when a handler is
+    // about to run, so a slow one is handed off as usual.
+    std::int64_t* drain_stamp = nullptr;
   };
   struct Origin {
     std::size_t endpoint;
@@ -668,6 +675,10 @@ struct RPCPeer::Impl {
           incoming = worker_receive(buffer, deadline, drained);
           if (drained) stamp = drain_state[*drained].load();
         }
+        if (incoming && drained && *drained == incoming->endpoint) {
+          incoming->exclusive = true;
+          incoming->drain_stamp = &stamp;
+        }
       } catch (const std::exception& e) {
         log(LogLevel::error, "serving thread: ", e.what());
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -807,31 +818,119 @@ struct RPCPeer::Impl {
           " but sent from ", describe_sender(d.sender_nl_pid, d.credentials));
       return;
     }
-    std::string reassembled;
-    std::string_view body = message.body;
-    if (message.header.is_fragment()) {
-      const std::uint64_t key = (std::uint64_t{incoming.endpoint} << 32) | d.sender_nl_pid;
+    Origin origin{incoming.endpoint, d.sender_nl_pid, d.credentials};
+    if (!message.header.is_fragment()) {
+      dispatch_body(origin, message.payload_type(), message.body, nullptr);
+      return;
+    }
+    const std::uint64_t key = (std::uint64_t{incoming.endpoint} << 32) | d.sender_nl_pid;
+    std::optional<FragmentReassembler::Complete> complete;
+    {
       std::lock_guard lock(reassembly_mutex);
       try {
-        auto complete = reassembler.add(key, message);
-        if (!complete) return;
-        reassembled = std::move(complete->body);
-        body = reassembled;
+        complete = reassembler.add(key, message);
       } catch (const FramingError& e) {
         log(LogLevel::warning, "dropped fragment from ",
             describe_sender(d.sender_nl_pid, d.credentials), ": ", e.what());
         return;
       }
     }
-    const Origin origin{incoming.endpoint, d.sender_nl_pid, d.credentials};
-    if (message.payload_type() == PayloadType::request) {
-      serve(origin, body, reassembled.empty() ? nullptr : &reassembled);
-    } else {
-      deliver(origin, body, reassembled.empty() ? nullptr : &reassembled);
+    if (!complete && incoming.exclusive && more_fragments_follow(d.bytes)) {
+      complete = land_fragments(incoming.endpoint, d.sender_nl_pid, message.header.seq, origin);
     }
-    if (!reassembled.empty()) {
+    if (!complete) return;
+    // A handler runs now: a draining thread must look busy again, so it is handed off if slow.
+    if (std::int64_t* stamp = incoming.drain_stamp) {
+      std::int64_t expected = *stamp;
+      const std::int64_t now = ticks_now();
+      if (drain_state[incoming.endpoint].compare_exchange_strong(expected, now)) *stamp = now;
+    }
+    dispatch_body(origin, complete->payload_type, complete->body, &complete->body);
+    if (!complete->body.empty()) {
       std::lock_guard lock(reassembly_mutex);
-      reassembler.recycle(std::move(reassembled));
+      reassembler.recycle(std::move(complete->body));
+    }
+  }
+
+  // `owned`: the reassembled buffer `body` lies in, if any, which a large string may take.
+  void dispatch_body(const Origin& origin, PayloadType type, std::string_view body,
+                     std::string* owned) {
+    if (type == PayloadType::request) {
+      serve(origin, body, owned);
+    } else {
+      deliver(origin, body, owned);
+    }
+  }
+
+  // After a fragment with more of its message behind it, on a socket this thread alone reads:
+  // receives the fragments that follow, as long as they are the next ones of that message and
+  // the message's buffer has room for them, straight into that buffer (a peek at each one's
+  // headers first, then one read with the headers apart and the body in place). The copy out
+  // of a receive buffer is saved: for a large message, one pass over its bytes. Stops before
+  // a last fragment, so no handler runs in here (unless fragments came out of order and one of
+  // these completes the message: it is returned, as are its sender's latest credentials).
+  // Anything else, it leaves queued for the usual receive.
+  std::optional<FragmentReassembler::Complete> land_fragments(std::size_t endpoint,
+                                                              std::uint32_t sender,
+                                                              std::uint32_t seq, Origin& origin) {
+    const NetlinkSocket& socket = endpoints[endpoint];
+    const std::uint64_t key = (std::uint64_t{endpoint} << 32) | sender;
+    std::array<std::uint8_t, kDatagramHeadersSize> headers;
+    std::array<std::uint8_t, kDatagramHeadersSize> peeked_bytes;
+    for (;;) {
+      const std::optional<PeekedDatagram> peeked = socket.peek(peeked_bytes);
+      if (!peeked || peeked->sender_nl_pid != sender || peeked->length <= kDatagramHeadersSize ||
+          !more_fragments_follow(peeked->head)) {
+        return std::nullopt;
+      }
+      const std::size_t length = peeked->length - kDatagramHeadersSize;
+      // Which fragment it says it is; the parse below checks everything once it is in place.
+      const ProcslinkHeader next = ProcslinkHeader::decode(peeked->head.subspan(kNetlinkHeaderSize));
+      if (next.seq != seq) return std::nullopt;
+      std::optional<FragmentReassembler::Complete> complete;
+      std::vector<std::uint8_t> stray;  // a datagram other than the one peeked at (a race)
+      std::optional<ScatteredDatagram> got;
+      bool matched = false;
+      {
+        std::lock_guard lock(reassembly_mutex);
+        char* room = reassembler.landing_room(key, seq, next.reserved, length);
+        if (room == nullptr) return std::nullopt;
+        const std::span<std::uint8_t> body(reinterpret_cast<std::uint8_t*>(room), length);
+        got = socket.receive_scattered(headers, body, false);
+        if (!got) return std::nullopt;
+        if (got->sender_nl_pid != sender || got->length != peeked->length ||
+            headers != peeked_bytes) {
+          const std::size_t kept = std::min(got->length, headers.size() + length);
+          stray.assign(headers.begin(), headers.begin() + std::min(kept, headers.size()));
+          if (kept > headers.size()) {
+            stray.insert(stray.end(), body.begin(), body.begin() + (kept - headers.size()));
+          }
+          if (got->length > kept) stray.clear();  // cut off: cannot be framed
+        } else {
+          matched = true;
+          try {
+            const ProcslinkMessage message =
+                ProcslinkMessage::parse(headers, std::string_view(room, length));
+            if (message.netlink.pid != sender) throw FramingError("nl_pid in the header differs");
+            complete = reassembler.add(key, message);
+          } catch (const FramingError& e) {
+            log(LogLevel::warning, "dropped fragment from ",
+                describe_sender(sender, got->credentials), ": ", e.what());
+            return std::nullopt;
+          }
+        }
+      }
+      if (!matched) {
+        if (stray.empty()) {
+          log(LogLevel::warning, "dropped a ", got->length, "-byte datagram from nl_pid ",
+              got->sender_nl_pid, ": it changed under a peek");
+        } else {
+          handle(Incoming{endpoint, ReceivedDatagram{got->sender_nl_pid, got->credentials, stray}});
+        }
+        return std::nullopt;
+      }
+      origin.credentials = got->credentials;
+      if (complete) return complete;
     }
   }
 
@@ -1246,6 +1345,7 @@ struct RPCPeer::Impl {
         }
         if (incoming) {
           lock.unlock();
+          incoming->exclusive = true;  // the leader alone receives
           handle(*incoming);
           lock.lock();
         }

@@ -149,31 +149,55 @@ std::optional<ReceivedDatagram> NetlinkSocket::receive(std::vector<std::uint8_t>
 
 std::optional<ReceivedDatagram> NetlinkSocket::receive(std::span<std::uint8_t> buffer,
                                                        bool wait) const {
-  ReceivedDatagram datagram;
+  iovec iov{buffer.data(), buffer.size()};
+  for (;;) {
+    std::optional<ScatteredDatagram> got = receive_raw({&iov, 1}, wait ? 0 : MSG_DONTWAIT);
+    if (!got) return std::nullopt;
+    if (got->length <= buffer.size()) {
+      return ReceivedDatagram{got->sender_nl_pid, got->credentials, buffer.first(got->length)};
+    }
+    log(LogLevel::warning, "dropped a ", got->length, "-byte datagram from nl_pid ",
+        got->sender_nl_pid, ": longer than the ", buffer.size(), "-byte datagram limit");
+  }
+}
+
+std::optional<PeekedDatagram> NetlinkSocket::peek(std::span<std::uint8_t> head) const {
+  iovec iov{head.data(), head.size()};
+  const std::optional<ScatteredDatagram> got = receive_raw({&iov, 1}, MSG_PEEK | MSG_DONTWAIT);
+  if (!got) return std::nullopt;
+  return PeekedDatagram{got->sender_nl_pid, got->length,
+                        head.first(std::min(got->length, head.size()))};
+}
+
+std::optional<ScatteredDatagram> NetlinkSocket::receive_scattered(std::span<std::uint8_t> head,
+                                                                  std::span<std::uint8_t> tail,
+                                                                  bool wait) const {
+  iovec iov[2] = {{head.data(), head.size()}, {tail.data(), tail.size()}};
+  return receive_raw(iov, wait ? 0 : MSG_DONTWAIT);
+}
+
+std::optional<ScatteredDatagram> NetlinkSocket::receive_raw(std::span<iovec> iov,
+                                                            int flags) const {
+  ScatteredDatagram datagram;
   sockaddr_nl addr{};
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(ucred))];
-  iovec iov{buffer.data(), buffer.size()};
   msghdr msg{};
   ssize_t size;
   for (;;) {
     msg = {};
     msg.msg_name = &addr;
     msg.msg_namelen = sizeof addr;
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
+    msg.msg_iov = iov.data();
+    msg.msg_iovlen = iov.size();
     msg.msg_control = control;
     msg.msg_controllen = sizeof control;
     // MSG_TRUNC makes the kernel return the real length, so an oversized datagram is noticed.
-    size = recvmsg(fd_, &msg, MSG_TRUNC | (wait ? 0 : MSG_DONTWAIT));
-    if (size < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return std::nullopt;
-      if (errno == ENOBUFS) continue;  // the kernel dropped something for us; the queue is fine
-      fail(TransportError::Kind::other, "receive on netlink socket failed: " + errno_text(errno));
-    }
-    if (static_cast<std::size_t>(size) <= buffer.size()) break;
-    log(LogLevel::warning, "dropped a ", size, "-byte datagram from nl_pid ", addr.nl_pid,
-        ": longer than the ", buffer.size(), "-byte datagram limit");
+    size = recvmsg(fd_, &msg, MSG_TRUNC | flags);
+    if (size >= 0) break;
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return std::nullopt;
+    if (errno == ENOBUFS) continue;  // the kernel dropped something for us; the queue is fine
+    fail(TransportError::Kind::other, "receive on netlink socket failed: " + errno_text(errno));
   }
   for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
     if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS) {
@@ -183,7 +207,7 @@ std::optional<ReceivedDatagram> NetlinkSocket::receive(std::span<std::uint8_t> b
     }
   }
   datagram.sender_nl_pid = addr.nl_pid;
-  datagram.bytes = {buffer.data(), static_cast<std::size_t>(size)};
+  datagram.length = static_cast<std::size_t>(size);
   return datagram;
 }
 

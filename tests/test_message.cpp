@@ -5,6 +5,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -350,6 +351,26 @@ TEST(ForEachDatagram, OnlyFragmentsBeforeTheLastSayMoreFollow) {
   EXPECT_FALSE(more_fragments_follow(build_datagram(whole[0].fields, whole[0].chunk)));
 }
 
+TEST(ProcslinkMessageParse, AcceptsADatagramReceivedInTwoParts) {
+  for (const auto& e : split(patterned(10000), kReferenceMaxDatagram, 3000)) {
+    const auto bytes = build_datagram(e.fields, e.chunk);
+    const std::string body(e.chunk);  // elsewhere than the headers
+    const ProcslinkMessage whole = ProcslinkMessage::parse(bytes);
+    const ProcslinkMessage parts =
+        ProcslinkMessage::parse(ByteView(bytes).first(kDatagramHeadersSize), body);
+    EXPECT_EQ(parts.netlink, whole.netlink);
+    EXPECT_EQ(parts.header, whole.header);
+    EXPECT_EQ(parts.body.data(), body.data());
+    EXPECT_EQ(parts.body, whole.body);
+    // The lengths must still agree with the body it is given.
+    EXPECT_THROW(ProcslinkMessage::parse(ByteView(bytes).first(kDatagramHeadersSize),
+                                         std::string_view(body).substr(1)),
+                 FramingError);
+    EXPECT_THROW(ProcslinkMessage::parse(ByteView(bytes).first(kDatagramHeadersSize - 1), body),
+                 FramingError);
+  }
+}
+
 TEST(ForEachDatagram, ExactMultipleOfFragmentSizeHasNoEmptyTail) {
   const std::string body = patterned(3000);
   const auto out = split(body, 100, 1000);
@@ -633,6 +654,58 @@ TEST(FragmentReassembler, ReusesALargeKeptBodyWhosePagesWereReleasedLazily) {
   ASSERT_TRUE(second);
   EXPECT_EQ(second->body.data(), storage);
   EXPECT_EQ(second->body, "<" + other + ">");
+}
+
+// Feeds a fragment whose body was first written into `room` (as a receive would put it there).
+std::optional<FragmentReassembler::Complete> land(FragmentReassembler& r, std::uint64_t sender,
+                                                  const FragmentSpec& f, char* room) {
+  const DatagramFields fields{static_cast<std::uint32_t>(sender), f.type, f.seq, 0,
+                              static_cast<std::uint16_t>(kFlagFragment |
+                                                         (f.last ? kFlagLastFragment : 0)),
+                              f.index};
+  const auto bytes = build_datagram(fields, f.chunk);
+  std::memcpy(room, f.chunk.data(), f.chunk.size());
+  const ByteView headers = ByteView(bytes).first(kDatagramHeadersSize);
+  return r.add(sender, ProcslinkMessage::parse(headers, std::string_view(room, f.chunk.size())), t0);
+}
+
+// A recycled buffer keeps its size, so the fragments after the first can be received straight
+// into it: the message comes out exact, in that buffer, with nothing of the old bytes.
+TEST(FragmentReassembler, FragmentsLandInPlaceInARecycledBuffer) {
+  FragmentReassembler r;
+  std::string old(FragmentReassembler::kKeptCapacity, 'z');
+  const char* storage = old.data();
+  r.recycle(std::move(old));
+  const std::string a = patterned(5000), b = patterned(7000), c = "tail";
+  EXPECT_EQ(r.landing_room(1, 3, 0, a.size()), nullptr);  // no message started yet
+  ASSERT_FALSE(feed(r, 1, {3, 0, false, a}, t0));
+  char* room = r.landing_room(1, 3, 1, b.size());
+  ASSERT_EQ(room, storage + a.size());
+  ASSERT_FALSE(land(r, 1, {3, 1, false, b}, room));
+  room = r.landing_room(1, 3, 2, c.size());
+  ASSERT_EQ(room, storage + a.size() + b.size());
+  const auto done = land(r, 1, {3, 2, true, c}, room);
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->body.data(), storage);
+  EXPECT_TRUE(done->body == a + b + c);
+}
+
+TEST(FragmentReassembler, OffersNoLandingRoomButForTheNextFragmentWithinTheBuffer) {
+  FragmentReassembler r;
+  r.recycle(std::string(FragmentReassembler::kKeptCapacity, 'z'));
+  ASSERT_FALSE(feed(r, 1, {3, 0, false, "abc"}, t0));
+  EXPECT_NE(r.landing_room(1, 3, 1, 10), nullptr);
+  EXPECT_EQ(r.landing_room(1, 3, 2, 10), nullptr);  // not the one expected next
+  EXPECT_EQ(r.landing_room(1, 3, 0, 10), nullptr);  // already here
+  EXPECT_EQ(r.landing_room(1, 4, 1, 10), nullptr);  // another message
+  EXPECT_EQ(r.landing_room(2, 3, 1, 10), nullptr);  // another sender
+  EXPECT_EQ(r.landing_room(1, 3, 1, FragmentReassembler::kKeptCapacity), nullptr);  // no room
+  // A message in a fresh buffer has no room beyond what arrived: its fragments are copied.
+  ASSERT_FALSE(feed(r, 2, {9, 0, false, "abc"}, t0));
+  EXPECT_EQ(r.landing_room(2, 9, 1, 1), nullptr);
+  // Nor has a dropped one.
+  EXPECT_THROW(feed(r, 1, {3, 1, false, "x", PayloadType::response}, t0), FramingError);
+  EXPECT_EQ(r.landing_room(1, 3, 1, 1), nullptr);
 }
 
 TEST(FragmentReassembler, RejectsWholeDatagram) {

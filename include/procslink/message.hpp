@@ -65,6 +65,9 @@ struct ProcslinkMessage {
   // known flag bits, fragment flags consistent. Does not look inside the body.
   // Throws FramingError naming the first problem.
   static ProcslinkMessage parse(ByteView datagram);
+  // The same for a datagram received in two parts: its kDatagramHeadersSize header bytes, and
+  // the body, wherever it was put (the message views it there).
+  static ProcslinkMessage parse(ByteView headers, std::string_view body);
 };
 
 // Whether a datagram says it is a fragment with more of its message after it: a receiver can
@@ -145,6 +148,13 @@ class FragmentReassembler {
   // bytes. Above kKeptCapacity its pages are given back to the kernel lazily (MADV_FREE): kept
   // while memory is plentiful, reclaimed without swapping when it is short.
   void recycle(std::string&& body);
+  // Where the body of fragment `index` of message `seq` from `sender`, `length` bytes, may be
+  // received in place: inside the message's buffer, when it is the fragment expected next and
+  // the buffer has that much room already (a recycled buffer keeps its size). Receive it there,
+  // then add() it as usual: add() sees it is in place and copies nothing. Null otherwise. The
+  // room stays valid until the reassembler is next used.
+  char* landing_room(std::uint64_t sender, std::uint32_t seq, std::uint16_t index,
+                     std::size_t length);
   static constexpr std::size_t kKeptCapacity = 4u << 20;
   // Drops messages older than the timeout; returns how many were dropped.
   std::size_t expire(Clock::time_point now = Clock::now());
@@ -158,7 +168,9 @@ class FragmentReassembler {
   struct Partial {
     PayloadType payload_type = PayloadType::request;
     Clock::time_point started;
-    std::string body;  // fragments 0 .. next-1, in order
+    std::string body;  // fragments 0 .. next-1, in order, in its first `filled` bytes; the
+                       // bytes after them are room for the next fragments
+    std::size_t filled = 0;
     std::uint32_t next = 0;
     std::map<std::uint16_t, std::string> early;  // arrived before fragment `next`
     std::size_t bytes = 0;     // received

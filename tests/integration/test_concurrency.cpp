@@ -21,6 +21,7 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -332,24 +333,39 @@ void send_datagram(const NetlinkSocket& socket, std::uint32_t dest,
   socket.send(dest, {&part, 1});
 }
 
-// The next response body from `from`, reassembled if fragmented; nullopt at the deadline.
-std::optional<std::string> receive_response(const NetlinkSocket& socket, std::uint32_t from,
-                                            std::chrono::steady_clock::time_point deadline) {
+// The next `count` response bodies from `from`, reassembled if fragmented (replies sent at
+// the same time may interleave their fragments); fewer at the deadline.
+std::vector<std::string> receive_responses(const NetlinkSocket& socket, std::uint32_t from,
+                                           std::size_t count,
+                                           std::chrono::steady_clock::time_point deadline) {
   std::vector<std::uint8_t> buffer;
   FragmentReassembler reassembler;
-  for (;;) {
+  std::vector<std::string> bodies;
+  while (bodies.size() < count) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return std::nullopt;
+    if (left.count() <= 0) break;
     pollfd p{socket.fd(), POLLIN, 0};
     if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
     auto d = socket.receive(buffer, false);
     if (!d || d->sender_nl_pid != from) continue;
     const ProcslinkMessage message = ProcslinkMessage::parse(d->bytes);
     if (message.payload_type() != PayloadType::response) continue;
-    if (!message.header.is_fragment()) return std::string(message.body);
-    if (auto whole = reassembler.add(from, message)) return whole->body;
+    if (!message.header.is_fragment()) {
+      bodies.emplace_back(message.body);
+    } else if (auto whole = reassembler.add(from, message)) {
+      bodies.push_back(std::move(whole->body));
+    }
   }
+  return bodies;
+}
+
+// The next response body from `from`; nullopt at the deadline.
+std::optional<std::string> receive_response(const NetlinkSocket& socket, std::uint32_t from,
+                                            std::chrono::steady_clock::time_point deadline) {
+  auto bodies = receive_responses(socket, from, 1, deadline);
+  if (bodies.empty()) return std::nullopt;
+  return std::move(bodies.front());
 }
 
 std::string patterned(std::size_t size) {
@@ -376,6 +392,62 @@ TEST_F(DemoServerTest, ShuffledAndDuplicatedFragmentsAreReassembled) {
   EXPECT_EQ(responses[0].id, json(77));
   ASSERT_FALSE(responses[0].is_error()) << responses[0].error().message;
   EXPECT_TRUE(responses[0].result() == json(text)) << "the echoed text differs";
+}
+
+// Once a large request has been assembled, the next ones are received straight into the
+// buffer it leaves (see FragmentReassembler::landing_room). Whatever lands in between must
+// take the usual way and leave the message exact: another sender's requests, a duplicate, two
+// fragments swapped, a message longer than the buffer has room for.
+TEST_F(DemoServerTest, FragmentsLandingInAReusedBufferAmidOtherTrafficComeOutExact) {
+  NetlinkSocket a;
+  NetlinkSocket b;
+  const std::size_t sizes[] = {90000, 80000, 95000, 120000, 60000, 100000};
+  for (std::uint32_t round = 0; round < std::size(sizes); ++round) {
+    SCOPED_TRACE(round);
+    std::string text = patterned(sizes[round]);
+    text[round * 7] = static_cast<char>('a' + round);  // no round's text is another's
+    const std::string body = to_text(json{{"jsonrpc", "2.0"}, {"method", "echo"},
+                                          {"params", json::array({text})}, {"id", round}});
+    auto fragments = fragment_request(a.nl_pid(), 300 + round, body, 4000);
+    ASSERT_GE(fragments.size(), 12u);
+    const std::string small = to_text(json{{"jsonrpc", "2.0"}, {"method", "echo"},
+                                           {"params", json::array({round})}, {"id", 1000 + round}});
+    const std::string other = to_text(json{{"jsonrpc", "2.0"}, {"method", "echo"},
+                                           {"params", json::array({patterned(9000)})},
+                                           {"id", 2000 + round}});
+    const auto other_fragments = fragment_request(b.nl_pid(), 400 + round, other, 4000);
+    for (std::size_t i = 0; i < fragments.size(); ++i) {
+      if (round == 0 || i != 8) send_datagram(a, server_nl_pid, fragments[i]);  // 8: after 9
+      if (round > 0 && i == 3) {
+        send_datagram(b, server_nl_pid,
+                      build_datagram({b.nl_pid(), PayloadType::request, 500 + round, 0, 0, 0}, small));
+      }
+      if (round > 0 && i == 5) send_datagram(a, server_nl_pid, fragments[4]);  // again
+      if (round > 0 && i == 9) send_datagram(a, server_nl_pid, fragments[8]);
+      if (round > 0 && i >= 6 && i - 6 < other_fragments.size()) {
+        send_datagram(b, server_nl_pid, other_fragments[i - 6]);
+      }
+    }
+    const auto deadline = std::chrono::steady_clock::now() + kLiveness;
+    const auto reply = receive_response(a, server_nl_pid, deadline);
+    ASSERT_TRUE(reply.has_value()) << "no reply to the large request";
+    const auto responses = parse_response_body(*reply);
+    ASSERT_EQ(responses.size(), 1u);
+    EXPECT_EQ(responses[0].id, json(round));
+    ASSERT_FALSE(responses[0].is_error()) << responses[0].error().message;
+    EXPECT_TRUE(responses[0].result() == json(text)) << "the echoed text differs";
+    if (round == 0) continue;
+    std::set<std::int64_t> ids;
+    const auto got = receive_responses(b, server_nl_pid, 2, deadline);
+    ASSERT_EQ(got.size(), 2u) << "a reply to the other sender is missing";
+    for (const std::string& reply_b : got) {
+      const auto r = parse_response_body(reply_b);
+      ASSERT_EQ(r.size(), 1u);
+      ids.insert(r[0].id.get<std::int64_t>());
+      EXPECT_TRUE(r[0].result() == (r[0].id == json(1000 + round) ? json(round) : json(patterned(9000))));
+    }
+    EXPECT_EQ(ids, (std::set<std::int64_t>{1000 + round, 2000 + round}));
+  }
 }
 
 TEST_F(DemoServerTest, MessageWithMissingFragmentGetsNoAnswerAndServerKeepsServing) {
