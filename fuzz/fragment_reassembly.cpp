@@ -3,11 +3,13 @@
 // The input is a little program: each step either lets time pass, expires old messages, or
 // adds one fragment (sender, seq, index, last-flag, payload type, length and announced whole
 // length chosen by the input) built with build_datagram and read back with
-// ProcslinkMessage::parse, as a peer would.
+// ProcslinkMessage::parse, as a peer would, or received in place where landing_room offers
+// room; completed bodies are recycled or not.
 // The limits are small so that every limit is reached. Checked after every step: only
 // FramingError escapes, held bytes and messages stay within the limits, and a completed
 // message is the fragments' bodies in index order, no larger than max_message. At the end,
 // expiring everything must leave nothing held (the byte accounting balances).
+#include <algorithm>
 #include <chrono>
 #include <string>
 
@@ -67,11 +69,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                                   index, announced};
       const std::string body(length, static_cast<char>(index));
       const auto datagram = build_datagram(fields, body);
-      const ProcslinkMessage fragment = ProcslinkMessage::parse(datagram);
+      ProcslinkMessage fragment = ProcslinkMessage::parse(datagram);
       FUZZ_CHECK(fragment.body == body);
+      // Received in place when the reassembler offers room for it, as a peer does.
+      if ((op & 0x80) != 0) {
+        if (char* room = reassembler.landing_room(sender, seq, index, length)) {
+          std::copy(body.begin(), body.end(), room);
+          fragment = ProcslinkMessage::parse(ByteView(datagram).first(kDatagramHeadersSize),
+                                             std::string_view(room, length));
+        }
+      }
       try {
         if (auto complete = reassembler.add(sender, fragment, now)) {
           check_completed(*complete, seq, type);
+          // Handed back, its buffer (and size) carries the next message.
+          if ((op & 0x40) != 0) reassembler.recycle(std::move(complete->body));
         }
       } catch (const FramingError&) {
         // Refusing a fragment is fine; what it leaves behind is checked below.
