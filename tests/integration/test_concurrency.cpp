@@ -450,6 +450,36 @@ TEST_F(DemoServerTest, FragmentsLandingInAReusedBufferAmidOtherTrafficComeOutExa
   }
 }
 
+// Fragments sent 0, 2 (the last), 1: the one that completes the request does not carry the
+// last-fragment flag. Its handler calls another peer, whose reply comes in on the same socket
+// while the handler waits: the thread running it must let the socket go (after the usual
+// hand-off time) as for any handler, or the reply is never read and the call times out.
+TEST_F(DemoServerTest, HandlerOfARequestCompletedOutOfOrderCanReceiveOnItsSocket) {
+  RPCPeer relay;
+  const Channel to_server = relay.talk_to(server_nl_pid).with_timeout(std::chrono::seconds(5));
+  relay.register_function("relay", [&](std::string text) {
+    return to_server.call<std::string>("echo", text + "!");
+  });
+  relay.start();
+  NetlinkSocket socket;
+  for (std::uint32_t round = 0; round < 3; ++round) {
+    SCOPED_TRACE(round);
+    const std::string text = patterned(10000 + round);
+    const std::string body = to_text(json{{"jsonrpc", "2.0"}, {"method", "relay"},
+                                          {"params", json::array({text})}, {"id", round}});
+    auto fragments = fragment_request(socket.nl_pid(), 600 + round, body, body.size() / 3 + 1);
+    ASSERT_EQ(fragments.size(), 3u);
+    for (const std::size_t i : {0, 2, 1}) send_datagram(socket, relay.nl_pid(), fragments[i]);
+    const auto reply = receive_response(socket, relay.nl_pid(),
+                                        std::chrono::steady_clock::now() + kLiveness);
+    ASSERT_TRUE(reply.has_value()) << "no reply to the relayed request";
+    const auto responses = parse_response_body(*reply);
+    ASSERT_EQ(responses.size(), 1u);
+    ASSERT_FALSE(responses[0].is_error()) << responses[0].error().message;
+    EXPECT_TRUE(responses[0].result() == json(text + "!"));
+  }
+}
+
 TEST_F(DemoServerTest, MessageWithMissingFragmentGetsNoAnswerAndServerKeepsServing) {
   NetlinkSocket socket;
   const std::string body = to_text(json{{"jsonrpc", "2.0"}, {"method", "echo"},
