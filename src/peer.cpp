@@ -879,8 +879,9 @@ struct RPCPeer::Impl {
     std::array<std::uint8_t, kDatagramHeadersSize> peeked_bytes;
     for (;;) {
       const std::optional<PeekedDatagram> peeked = socket.peek(peeked_bytes);
+      // One longer than any receive buffer is left to the usual receive, which drops it.
       if (!peeked || peeked->sender_nl_pid != sender || peeked->length <= kDatagramHeadersSize ||
-          !more_fragments_follow(peeked->head)) {
+          peeked->length > kMaxDatagramSize || !more_fragments_follow(peeked->head)) {
         return std::nullopt;
       }
       const std::size_t length = peeked->length - kDatagramHeadersSize;
