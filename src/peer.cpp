@@ -416,10 +416,11 @@ struct RPCPeer::Impl {
   }
 
   static std::int64_t ticks_now() { return Clock::now().time_since_epoch().count(); }
-  // The drain stamp for a datagram just taken. A fragment with more after it runs no handler,
-  // only an append: it is never handed off, which would let another thread take the next
-  // fragment before this one is appended (copied aside then, and reassembled later). Dated an
-  // hour ahead, it never looks slow.
+  // The drain stamp for a datagram just taken. A fragment with more after it is only appended
+  // (with the fragments landed behind it): it is never handed off, which would let another
+  // thread take the next fragment before this one is appended (copied aside then, and
+  // reassembled later). Dated an hour ahead, it never looks slow. Should it complete a message
+  // whose fragments came out of order, handle() stamps it anew before the handler runs.
   static std::int64_t drain_stamp(const ReceivedDatagram& d) {
     const std::int64_t now = ticks_now();
     if (!more_fragments_follow(d.bytes)) return now;
@@ -825,6 +826,7 @@ struct RPCPeer::Impl {
     }
     const std::uint64_t key = (std::uint64_t{incoming.endpoint} << 32) | d.sender_nl_pid;
     std::optional<FragmentReassembler::Complete> complete;
+    bool room_behind = false;  // for the next fragment: without it, peeking at it is wasted
     {
       std::lock_guard lock(reassembly_mutex);
       try {
@@ -834,8 +836,11 @@ struct RPCPeer::Impl {
             describe_sender(d.sender_nl_pid, d.credentials), ": ", e.what());
         return;
       }
+      const auto next_index = static_cast<std::uint16_t>(message.header.reserved + 1u);
+      room_behind = !complete && incoming.exclusive && more_fragments_follow(d.bytes) &&
+                    reassembler.landing_room(key, message.header.seq, next_index, 1) != nullptr;
     }
-    if (!complete && incoming.exclusive && more_fragments_follow(d.bytes)) {
+    if (room_behind) {
       complete = land_fragments(incoming.endpoint, d.sender_nl_pid, message.header.seq, origin);
     }
     if (!complete) return;
