@@ -1,5 +1,6 @@
 #include "procslink/peer.hpp"
 
+#include <linux/netlink.h>
 #include <sys/epoll.h>
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -80,9 +81,15 @@ constexpr std::uint64_t kKickToken = ~std::uint64_t{0} - 1;
 constexpr std::size_t kBatchParallelism = 8;
 // Normal mode: how long a thread draining a socket may run one handler before an idle serving
 // thread re-arms the socket, so the datagrams queued behind a slow handler are not delayed.
-constexpr std::chrono::microseconds kHandOff{200};
+// Also how often that thread looks while requests come: each look preempts the serving thread
+// when both share one CPU, and at 200 us they made the pinned echo's p99 ~30 us (11 us now).
+constexpr std::chrono::microseconds kHandOff{1000};
 // Draining states of an endpoint (besides a handler's start time in steady clock ticks).
 constexpr std::int64_t kArmed = -1;   // in the epoll set, armed: nobody drains it
+constexpr std::int64_t kWaiting = -2;  // its drainer waits in a blocking receive on it
+// How long after a waiting drainer last took a datagram the watcher keeps looking every
+// kHandOff (then it sleeps until the drainer's next datagram kicks it).
+constexpr std::chrono::milliseconds kWatchLinger{20};
 // Request/response traffic: once this many datagrams in a row had nothing queued behind them,
 // only every this-many-th read peeks for a burst (burst_behind).
 constexpr std::uint32_t kQuietPeeks = 8;
@@ -382,8 +389,10 @@ struct RPCPeer::Impl {
   // that socket (`drained` names it, see worker_main).
   std::optional<Incoming> worker_receive(std::span<std::uint8_t> buffer,
                                          std::optional<Clock::time_point> deadline,
-                                         std::optional<std::size_t>& drained) {
-    if (options.spin.count() == 0) return epoll_receive(buffer, deadline, false, &drained);
+                                         std::optional<std::size_t>& drained, bool may_wait) {
+    if (options.spin.count() == 0) {
+      return epoll_receive(buffer, deadline, false, &drained, may_wait);
+    }
     // Low-latency mode. One thread, the spinner, receives and runs what it receives itself.
     // The others must not wait in epoll_wait: the kernel would wake one of them for every
     // arrival, on the CPU the spinner needs. They park, and look every spin_takeover: when the
@@ -444,7 +453,7 @@ struct RPCPeer::Impl {
     const auto limit = std::chrono::duration_cast<Clock::duration>(kHandOff).count();
     for (std::size_t i = 0; i < endpoints.size(); ++i) {
       std::int64_t since = drain_state[i].load();
-      if (since == kArmed || now - since <= limit) continue;
+      if (since < 0 || now - since <= limit) continue;  // armed, or waiting for a datagram
       if (drain_state[i].compare_exchange_strong(since, kArmed)) arm(i);
     }
   }
@@ -473,22 +482,41 @@ struct RPCPeer::Impl {
   }
 
   // Wakes a waiting serving thread, which then watches the drainers.
+  // One write until the kick is read: a drainer whose watcher is busy elsewhere (in a slow
+  // handler, say) would otherwise write for every datagram.
   void kick_watcher() {
+    if (watcher_kicked.exchange(true)) return;
     const std::uint64_t one = 1;
     (void)::write(kick_fd->get(), &one, sizeof one);
   }
 
-  bool any_drained() const {
+  // Whether a drainer may be in a slow handler: one is busy, or the waiting one took a
+  // datagram within kWatchLinger (the next may start a handler any moment, unannounced).
+  bool needs_watching() const {
+    const auto linger = std::chrono::duration_cast<Clock::duration>(kWatchLinger).count();
     for (std::size_t i = 0; i < endpoints.size(); ++i) {
-      if (drain_state[i].load(std::memory_order_relaxed) != kArmed) return true;
+      const std::int64_t state = drain_state[i].load(std::memory_order_relaxed);
+      if (state >= 0) return true;
+      if (state == kWaiting && ticks_now() - waiter_took.load(std::memory_order_relaxed) < linger) {
+        return true;
+      }
     }
     return false;
+  }
+
+  // Whether the drainer of this peer's socket may wait for its next datagram in a blocking
+  // receive (wait_on_drained). Only with one socket (a blocking receive watches one), without
+  // spinning, and with another serving thread in epoll_wait to watch it and to run timeouts.
+  bool drainer_may_wait_locked() const {
+    return endpoints.size() == 1 && options.spin.count() == 0 && pool_threads >= 2;
   }
 
   // The drainer's next datagram from its socket, without blocking. Nullopt when the socket is
   // empty (then it is re-armed) or was handed off; either way `drained` is reset.
   std::optional<Incoming> drain_next(std::span<std::uint8_t> buffer,
-                                     std::optional<std::size_t>& drained, std::int64_t& stamp) {
+                                     std::optional<std::size_t>& drained, std::int64_t& stamp,
+                                     bool may_wait) {
+    if (may_wait) return wait_on_drained(buffer, drained, stamp);
     const std::size_t i = *drained;
     std::optional<ReceivedDatagram> d;
     try {
@@ -508,6 +536,71 @@ struct RPCPeer::Impl {
     return Incoming{i, *d};
   }
 
+  // The drainer's next datagram, waited for in a blocking receive on the socket itself. For
+  // request/response traffic this makes serving a call cost one receive and one send, as in
+  // a plain recv loop: waiting in epoll_wait cost two more system calls per call (the wait,
+  // and the re-arm after the receive), and pinned to one core a third of the round trip. Only
+  // the watcher's look every kHandOff, while calls come, and a kick when they start again
+  // after kWatchLinger, are added. stop() wakes the waiting drainer (wake_waiting_drainer).
+  std::optional<Incoming> wait_on_drained(std::span<std::uint8_t> buffer,
+                                          std::optional<std::size_t>& drained,
+                                          std::int64_t& stamp) {
+    const std::size_t i = *drained;
+    if (!drain_state[i].compare_exchange_strong(stamp, kWaiting)) {
+      drained.reset();  // handed off meanwhile
+      return std::nullopt;
+    }
+    const auto give_up = [&] {
+      drained.reset();
+      drain_state[i].store(kArmed);
+      arm(i);
+    };
+    // Read after kWaiting is written; stop() writes stopping before it reads the state, so
+    // either this sees the stop or stop() sees the waiting drainer and wakes it.
+    if (stopping.load()) {
+      give_up();
+      return std::nullopt;
+    }
+    std::optional<ReceivedDatagram> d;
+    try {
+      d = endpoints[i].receive(buffer, true);
+    } catch (...) {
+      give_up();
+      throw;
+    }
+    if (!d) {
+      give_up();
+      return std::nullopt;
+    }
+    stamp = drain_stamp(*d);
+    drain_state[i].store(stamp);
+    waiter_took.store(ticks_now(), std::memory_order_relaxed);
+    if (watchers.load() == 0) kick_watcher();
+    return Incoming{i, *d};
+  }
+
+  // Wakes a drainer waiting in wait_on_drained. Nothing is sent when none waits.
+  void wake_waiting_drainer() noexcept {
+    for (std::size_t i = 0; i < endpoints.size(); ++i) {
+      if (drain_state[i].load() == kWaiting) wake_receiver(i);
+    }
+  }
+
+  // Wakes a thread blocked in a receive on an endpoint's socket: a bare netlink header sent
+  // to the socket itself, which handle() drops unread. Should the receive buffer be full, it
+  // is dropped: the receiver then has datagrams to read and looks again after the next one.
+  // Async-signal-safe (stop() may run in a signal handler).
+  void wake_receiver(std::size_t endpoint) noexcept {
+    std::uint8_t header[kNetlinkHeaderSize];
+    const std::uint32_t self_pid = endpoints[endpoint].nl_pid();
+    NetlinkMessageHeader{0, NLMSG_NOOP, 0, 0, self_pid}.encode(header);
+    sockaddr_nl self{};
+    self.nl_family = AF_NETLINK;
+    self.nl_pid = self_pid;
+    (void)::sendto(endpoints[endpoint].fd(), header, sizeof header, MSG_DONTWAIT,
+                   reinterpret_cast<const sockaddr*>(&self), sizeof self);
+  }
+
   void release_drained(std::optional<std::size_t>& drained, std::int64_t stamp) {
     if (!drained) return;
     const std::size_t i = *drained;
@@ -517,10 +610,12 @@ struct RPCPeer::Impl {
 
   // Waits on the epoll set for one datagram; with `spin`, polls without sleeping for the spin
   // budget first. With `drained` (normal mode), the socket the datagram came from is left
-  // disarmed for this thread to drain, and `drained` names it.
+  // disarmed for this thread to drain, and `drained` names it; with `may_wait` always, as the
+  // drainer then waits for the next datagram on the socket itself (wait_on_drained).
   std::optional<Incoming> epoll_receive(std::span<std::uint8_t> buffer,
                                         std::optional<Clock::time_point> deadline, bool spin,
-                                        std::optional<std::size_t>* drained = nullptr) {
+                                        std::optional<std::size_t>* drained = nullptr,
+                                        bool may_wait = false) {
     const auto spin_until = Clock::now() + options.spin;
     for (;;) {
       const auto now = Clock::now();
@@ -544,7 +639,7 @@ struct RPCPeer::Impl {
       }
       // One waiting thread at a time watches the drainers (the others sleep on).
       bool watch = false;
-      if (drained && any_drained()) {
+      if (drained && needs_watching()) {
         int none = 0;
         watch = watchers.compare_exchange_strong(none, 1);
       }
@@ -568,11 +663,14 @@ struct RPCPeer::Impl {
       const std::uint64_t token = event.data.u64;
       if (token == kWakeToken) return std::nullopt;
       if (token == kKickToken) {
+        // Read before the flag is cleared: a kick written in between would be read unseen and
+        // leave the flag set with nothing to read, and no drainer would kick again.
         drain(kick_fd->get());
+        watcher_kicked.store(false);
         return std::nullopt;
       }
       // Leaving to run a handler: pass the watch on to another waiting thread.
-      if (watch && any_drained()) kick_watcher();
+      if (watch && needs_watching()) kick_watcher();
       std::optional<ReceivedDatagram> d;
       try {
         d = endpoints[token].receive(buffer, false);
@@ -580,7 +678,7 @@ struct RPCPeer::Impl {
         arm(token);
         throw;
       }
-      if (drained && d && (more_fragments_follow(d->bytes) || burst_behind(token))) {
+      if (drained && d && (may_wait || more_fragments_follow(d->bytes) || burst_behind(token))) {
         // A burst, or the rest of a fragmented message: drain it, in order. Make sure some
         // waiting thread watches the drainer.
         drain_state[token].store(drain_stamp(*d));
@@ -597,6 +695,7 @@ struct RPCPeer::Impl {
   // endpoint, or nullopt at `deadline`.
   std::optional<Incoming> caller_receive(std::span<std::uint8_t> buffer,
                                          Clock::time_point deadline) {
+    if (leader_receives_directly()) return caller_receive_directly(buffer, deadline);
     if (options.spin.count() > 0) {
       const auto until = std::min(deadline, Clock::now() + options.spin);
       do {
@@ -637,6 +736,42 @@ struct RPCPeer::Impl {
     }
   }
 
+  // With one socket and no spinning, the caller receiving for everybody blocks in recvmsg on
+  // the socket itself: a call then costs a send and a receive, as with a plain socket, where
+  // ppoll on the socket and the wake-up eventfd cost a third system call (a tenth of a round
+  // trip pinned to one core). wake_leader_locked wakes it through the socket instead.
+  bool leader_receives_directly() const {
+    return endpoints.size() == 1 && options.spin.count() == 0;
+  }
+
+  std::optional<Incoming> caller_receive_directly(std::span<std::uint8_t> buffer,
+                                                  Clock::time_point deadline) {
+    for (;;) {
+      const auto left = deadline - Clock::now();
+      if (left <= Clock::duration::zero()) return std::nullopt;
+      // SO_RCVTIMEO is set only when the one in force could outlast the deadline or is far
+      // shorter than it (idle wake-ups): then to three quarters of what is left, so the next
+      // calls with the same timeout find it fitting and pay no system call for it.
+      const auto left_us = std::chrono::ceil<std::chrono::microseconds>(left);
+      if (leader_timeout.count() == 0 || leader_timeout > left_us ||
+          leader_timeout < left_us / 2) {
+        leader_timeout = std::max(std::chrono::microseconds(1), left_us * 3 / 4);
+        endpoints[0].set_receive_timeout(leader_timeout);
+      }
+      if (auto d = endpoints[0].receive(buffer, true)) return Incoming{0, *d};
+    }
+  }
+
+  // Wakes the caller receiving for everybody (its call was completed by another thread).
+  void wake_leader_locked() {
+    if (leader_receives_directly()) {
+      wake_receiver(0);
+    } else {
+      const std::uint64_t one = 1;
+      (void)::write(leader_wake_fd->get(), &one, sizeof one);
+    }
+  }
+
   void promote_locked() {
     if (followers.empty()) return;
     Waiter* next = followers.front();
@@ -668,12 +803,13 @@ struct RPCPeer::Impl {
     while (!stopping.load()) {
       std::optional<Clock::time_point> deadline;
       if (!async_deadlines.empty()) deadline = async_deadlines.front().first;
+      const bool may_wait = drainer_may_wait_locked();
       lock.unlock();
       std::optional<Incoming> incoming;
       try {
-        if (drained) incoming = drain_next(buffer, drained, stamp);
+        if (drained) incoming = drain_next(buffer, drained, stamp, may_wait);
         if (!incoming) {
-          incoming = worker_receive(buffer, deadline, drained);
+          incoming = worker_receive(buffer, deadline, drained, may_wait);
           if (drained) stamp = drain_state[*drained].load();
         }
         if (incoming && drained && *drained == incoming->endpoint) {
@@ -772,6 +908,11 @@ struct RPCPeer::Impl {
       drain(wake_fd->get());
     }
     join_finished_locked();
+    // A receive timeout a caller left would end a waiting drainer's receive (wait_on_drained).
+    if (!leader_busy && leader_timeout.count() != 0) {
+      leader_timeout = std::chrono::microseconds(0);
+      endpoints[0].set_receive_timeout(leader_timeout);
+    }
     pool_running = true;
     watch(wake_fd->get(), kWakeToken);
     // A caller receiving right now hands the sockets over when it finishes (see wait()).
@@ -806,6 +947,11 @@ struct RPCPeer::Impl {
 
   void handle(const Incoming& incoming) {
     const ReceivedDatagram& d = incoming.datagram;
+    // A bare header from this very socket is stop() waking a waiting drainer.
+    if (d.bytes.size() == kNetlinkHeaderSize &&
+        d.sender_nl_pid == endpoints[incoming.endpoint].nl_pid()) {
+      return;
+    }
     ProcslinkMessage message;
     try {
       message = ProcslinkMessage::parse(d.bytes);
@@ -1173,11 +1319,8 @@ struct RPCPeer::Impl {
     // Its entry in async_deadlines stays: it is skipped when it comes up, or swept out.
     if (call->waiter) call->waiter->notify_one();
     // Its caller may be receiving for everybody just now, while the previous one handles
-    // this reply: it sleeps in ppoll, not on its condition variable.
-    if (call.get() == leader_call) {
-      const std::uint64_t one = 1;
-      (void)::write(leader_wake_fd->get(), &one, sizeof one);
-    }
+    // this reply: it sleeps in a receive, not on its condition variable.
+    if (call.get() == leader_call) wake_leader_locked();
     if (call->callback) {
       auto callback = std::move(call->callback);
       CallOutcome outcome = outcome_of(*call);
@@ -1447,6 +1590,8 @@ struct RPCPeer::Impl {
   std::unique_ptr<std::atomic<std::int64_t>[]> drain_state;
   std::unique_ptr<std::atomic<std::uint32_t>[]> quiet_reads;  // see burst_behind
   std::atomic<int> watchers{0};  // 1 while a thread waiting in epoll_wait watches drainers
+  std::atomic<bool> watcher_kicked{false};  // a kick is written and not yet read
+  std::atomic<std::int64_t> waiter_took{0};  // when (ticks) a waiting drainer last took one
   std::atomic<bool> stopping{false};
   std::atomic<std::int64_t> next_id{1};
   std::atomic<std::uint32_t> next_seq{1};
@@ -1465,6 +1610,8 @@ struct RPCPeer::Impl {
   std::mutex mu;
   bool leader_busy = false;
   const Pending* leader_call = nullptr;  // the call of the caller in caller_receive
+  // The receive timeout set on endpoint 0 for the caller receiving directly (0: not set).
+  std::chrono::microseconds leader_timeout{0};
   std::list<Waiter*> followers;
   bool pool_running = false;
   std::size_t pool_threads = 0;
@@ -1609,6 +1756,7 @@ void RPCPeer::stop() noexcept {
   impl_->stopping.store(true);
   const std::uint64_t one = 1;
   (void)::write(impl_->wake_fd->get(), &one, sizeof one);
+  impl_->wake_waiting_drainer();
 }
 
 bool RPCPeer::serving() const {

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -174,6 +175,14 @@ std::optional<ScatteredDatagram> NetlinkSocket::receive_scattered(std::span<std:
                                                                   bool wait) const {
   iovec iov[2] = {{head.data(), head.size()}, {tail.data(), tail.size()}};
   return receive_raw(iov, wait ? 0 : MSG_DONTWAIT);
+}
+
+void NetlinkSocket::set_receive_timeout(std::chrono::microseconds timeout) const {
+  const auto us = std::max<std::int64_t>(timeout.count(), 0);
+  timeval tv{static_cast<time_t>(us / 1000000), static_cast<suseconds_t>(us % 1000000)};
+  if (setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0) {
+    fail(TransportError::Kind::other, "cannot set the receive timeout: " + errno_text(errno));
+  }
 }
 
 std::optional<ScatteredDatagram> NetlinkSocket::receive_raw(std::span<iovec> iov,

@@ -3,7 +3,11 @@
 #include <gtest/gtest.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 
 #include <atomic>
 #include <chrono>
@@ -509,6 +513,83 @@ TEST(PeerServing, StopFromSignalHandlerOnTheServingThreadEndsRunServerForever) {
   sigaction(SIGUSR1, &previous, nullptr);
   g_signalled_peer = nullptr;
   EXPECT_EQ(status, std::future_status::ready);
+}
+
+// The system call a thread of this process is blocked in (the first field of
+// /proc/self/task/TID/syscall), or -1 when it is running or gone.
+long blocked_syscall(pid_t tid) {
+  std::ifstream file("/proc/self/task/" + std::to_string(tid) + "/syscall");
+  std::string first;
+  if (!(file >> first) || first == "running") return -1;
+  try {
+    return std::stol(first);
+  } catch (const std::exception&) {
+    return -1;
+  }
+}
+
+// Waits (up to kLiveness) until a thread of this process other than `except` is blocked in
+// `syscall`; returns its id or 0.
+pid_t wait_for_thread_blocked_in(long syscall, pid_t except = 0) {
+  const auto give_up = std::chrono::steady_clock::now() + kLiveness;
+  while (std::chrono::steady_clock::now() < give_up) {
+    for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+      const pid_t tid = static_cast<pid_t>(std::stol(task.path().filename().string()));
+      if (tid != except && blocked_syscall(tid) == syscall) return tid;
+    }
+    std::this_thread::sleep_for(1ms);
+  }
+  return 0;
+}
+
+// Between requests a serving thread waits for the next one in recvmsg on the socket itself,
+// as a plain receive loop does (not in epoll_wait, which costs a re-arm per request too), and
+// stop() still wakes it: the peer stops and serves again.
+TEST(PeerServing, IdleServingThreadWaitsInRecvmsgOnTheSocketAndStopWakesIt) {
+  PeerOptions options;
+  options.workers = 2;
+  RPCPeer peer(options);
+  peer.register_function("echo", [](int x) { return x; });
+  RPCPeer client;
+  for (int round = 0; round < 2; ++round) {
+    auto served = std::async(std::launch::async, [&] { peer.run_server_forever(); });
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(client.talk_to(peer.nl_pid()).call<int>("echo", i), i);
+    EXPECT_NE(wait_for_thread_blocked_in(SYS_recvmsg), 0) << "round " << round;
+    peer.stop();
+    const auto status = served.wait_for(kLiveness);
+    ASSERT_EQ(status, std::future_status::ready) << "round " << round;
+    served.get();
+  }
+}
+
+// A caller on a peer that does not serve waits for its reply in recvmsg on its socket, not in
+// ppoll first: one system call less per call.
+TEST(PeerServing, CallerOfAPeerThatDoesNotServeWaitsForItsReplyInRecvmsg) {
+  RPCPeer server;
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  server.register_function("block", [released] {
+    released.wait();
+    return true;
+  });
+  server.start();
+  RPCPeer client;
+  std::promise<pid_t> caller_tid;
+  auto result = std::async(std::launch::async, [&] {
+    caller_tid.set_value(static_cast<pid_t>(syscall(SYS_gettid)));
+    return client.talk_to(server.nl_pid()).call<bool>("block");
+  });
+  const pid_t tid = caller_tid.get_future().get();
+  const auto give_up = std::chrono::steady_clock::now() + kLiveness;
+  long seen = -1;
+  while (seen != SYS_recvmsg && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(1ms);
+    seen = blocked_syscall(tid);
+  }
+  EXPECT_EQ(seen, SYS_recvmsg);
+  release.set_value();
+  ASSERT_EQ(result.wait_for(kLiveness), std::future_status::ready);
+  EXPECT_TRUE(result.get());
 }
 
 TEST(PeerServing, DestructorOfServingPeerJoinsCleanly) {

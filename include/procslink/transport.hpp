@@ -102,6 +102,9 @@ class NetlinkSocket {
   std::optional<ScatteredDatagram> receive_scattered(std::span<std::uint8_t> head,
                                                      std::span<std::uint8_t> tail,
                                                      bool wait) const;
+  // How long a waiting receive blocks before it returns nullopt (SO_RCVTIMEO); zero: for
+  // ever. Taken when a receive starts. Throws TransportError.
+  void set_receive_timeout(std::chrono::microseconds timeout) const;
 
  private:
   std::optional<ScatteredDatagram> receive_raw(std::span<iovec> iov, int flags) const;
