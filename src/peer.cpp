@@ -98,6 +98,15 @@ constexpr std::uint32_t kQuietPeeks = 8;
 constexpr std::chrono::seconds kCongestionHold{10};
 constexpr std::size_t kMaxCongested = 4096;
 
+// The socket the calling thread drains while it runs a handler (set by handle()), so that a
+// synchronous call the handler makes through the same peer can hand the socket back first.
+struct DrainingNow {
+  const void* peer;
+  std::size_t endpoint;
+  std::int64_t* stamp;  // the drainer's stamp; null once handed back
+};
+thread_local DrainingNow* t_draining = nullptr;
+
 class UniqueFd {
  public:
   explicit UniqueFd(int fd = -1) : fd_(fd) {}
@@ -762,6 +771,16 @@ struct RPCPeer::Impl {
     }
   }
 
+  // A handler that waits for a reply on the peer whose socket its thread drains would wait
+  // behind itself until the watcher hands the socket off (kHandOff): it hands it back at once.
+  void hand_back_socket() {
+    DrainingNow* const d = t_draining;
+    if (d == nullptr || d->peer != this || d->stamp == nullptr) return;
+    std::int64_t expected = *d->stamp;
+    if (drain_state[d->endpoint].compare_exchange_strong(expected, kArmed)) arm(d->endpoint);
+    d->stamp = nullptr;
+  }
+
   // Wakes the caller receiving for everybody (its call was completed by another thread).
   void wake_leader_locked() {
     if (leader_receives_directly()) {
@@ -966,6 +985,13 @@ struct RPCPeer::Impl {
       return;
     }
     Origin origin{incoming.endpoint, d.sender_nl_pid, d.credentials};
+    DrainingNow draining{this, incoming.endpoint, incoming.drain_stamp};
+    DrainingNow* const outer = t_draining;
+    if (incoming.drain_stamp) t_draining = &draining;
+    struct Restore {
+      DrainingNow* outer;
+      ~Restore() { t_draining = outer; }
+    } restore{outer};
     if (!message.header.is_fragment()) {
       dispatch_body(origin, message.payload_type(), message.body, nullptr);
       return;
@@ -1503,6 +1529,7 @@ struct RPCPeer::Impl {
           cv.wait_until(l, deadline);
         });
       } else {
+        hand_back_socket();
         me.cv.wait_until(lock, deadline);
       }
     }
