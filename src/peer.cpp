@@ -773,6 +773,7 @@ struct RPCPeer::Impl {
 
   // A handler that waits for a reply on the peer whose socket its thread drains would wait
   // behind itself until the watcher hands the socket off (kHandOff): it hands it back at once.
+  // Safe from any thread: only the drainer itself finds its own socket in t_draining.
   void hand_back_socket() {
     DrainingNow* const d = t_draining;
     if (d == nullptr || d->peer != this || d->stamp == nullptr) return;
@@ -1568,6 +1569,8 @@ struct RPCPeer::Impl {
 
   void call_async(const Channel& channel, std::string_view method, const json& params,
                   std::function<void(CallOutcome)> done) {
+    // A handler may well wait for this one's future: its reply must not queue behind it.
+    hand_back_socket();
     const std::int64_t id = next_id++;
     SendText buffer;
     const std::span<const std::string_view> text = request_text(buffer, method, params, id);
