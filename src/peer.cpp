@@ -350,9 +350,10 @@ struct RPCPeer::Impl {
   // Serving threads all wait in epoll_wait on the same set. Sockets are registered
   // EPOLLONESHOT: the thread that gets a socket's event owns it until it has read one datagram
   // and re-armed it. Then it runs the handler itself, with no hand-off. When more datagrams
-  // are queued, it drains them itself instead, see drain_next. A caller making a synchronous call on a
-  // peer without serving threads receives for itself with poll() (leader/follower among such
-  // callers); sockets are armed only while serving threads exist and no caller is receiving.
+  // are queued, it drains them itself instead, see drain_next; with one socket it keeps it and
+  // waits on it, see wait_on_drained. A caller making a synchronous call on a peer without
+  // serving threads receives for itself (leader/follower among such callers); sockets are
+  // armed only while serving threads exist and no caller is receiving.
 
   void arm_endpoints() {
     for (std::size_t i = 0; i < endpoints.size(); ++i) {
@@ -1614,9 +1615,11 @@ struct RPCPeer::Impl {
   std::vector<NetlinkSocket> endpoints;
   std::unique_ptr<UniqueFd> epoll_fd, wake_fd, kick_fd;
   // Wakes a caller that receives for everybody (no serving threads) from its ppoll when its
-  // own call was completed by another caller handling the reply outside the lead.
+  // own call was completed by another caller handling the reply outside the lead (with more
+  // than one socket or spinning; else it waits in recvmsg, see wake_leader_locked).
   std::unique_ptr<UniqueFd> leader_wake_fd;
-  // Per endpoint: kArmed, or since when (ticks) its drainer has had its current datagram.
+  // Per endpoint: kArmed, kWaiting, or since when (ticks) its drainer has had its current
+  // datagram.
   std::unique_ptr<std::atomic<std::int64_t>[]> drain_state;
   std::unique_ptr<std::atomic<std::uint32_t>[]> quiet_reads;  // see burst_behind
   std::atomic<int> watchers{0};  // 1 while a thread waiting in epoll_wait watches drainers
