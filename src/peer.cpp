@@ -79,16 +79,11 @@ using Clock = std::chrono::steady_clock;
 constexpr std::uint64_t kWakeToken = ~std::uint64_t{0};
 constexpr std::uint64_t kKickToken = ~std::uint64_t{0} - 1;
 constexpr std::size_t kBatchParallelism = 8;
-// Normal mode: how long a thread draining a socket may run one handler before an idle serving
-// thread re-arms the socket, so the datagrams queued behind a slow handler are not delayed.
-// Also how often that thread looks while requests come: each look preempts the serving thread
-// when both share one CPU, and at 200 us they made the pinned echo's p99 ~30 us (11 us now).
-constexpr std::chrono::microseconds kHandOff{1000};
 // Draining states of an endpoint (besides a handler's start time in steady clock ticks).
 constexpr std::int64_t kArmed = -1;   // in the epoll set, armed: nobody drains it
 constexpr std::int64_t kWaiting = -2;  // its drainer waits in a blocking receive on it
 // How long after a waiting drainer last took a datagram the watcher keeps looking every
-// kHandOff (then it sleeps until the drainer's next datagram kicks it).
+// PeerOptions::hand_off (then it sleeps until the drainer's next datagram kicks it).
 constexpr std::chrono::milliseconds kWatchLinger{20};
 // Request/response traffic: once this many datagrams in a row had nothing queued behind them,
 // only every this-many-th read peeks for a burst (burst_behind).
@@ -266,6 +261,7 @@ struct RPCPeer::Impl {
 
   explicit Impl(PeerOptions opts) : options(std::move(opts)) {
     if (options.workers == 0) options.workers = default_workers();
+    options.hand_off = std::max(options.hand_off, std::chrono::microseconds(1));
     options.max_workers = std::max(options.max_workers, options.workers);
     if (options.fragment_size == 0 ||
         options.fragment_size > kMaxDatagramSize - kDatagramHeadersSize) {
@@ -454,13 +450,13 @@ struct RPCPeer::Impl {
   // socket is re-armed at once, as before, so a reply a handler waits for is read by another
   // thread without delay.) drain_state[i] holds when the drainer took its current datagram.
   // One thread waiting in epoll_wait watches meanwhile (watchers; the drainer kicks one into
-  // it when none does) and looks every kHandOff: when the drainer has been on one datagram
+  // it when none does) and looks every hand_off: when the drainer has been on one datagram
   // (its handler, say) longer than that, it re-arms the socket for it, so a slow handler
-  // delays the datagrams behind it by about kHandOff. The drainer notices the hand-off when
+  // delays the datagrams behind it by about hand_off. The drainer notices the hand-off when
   // its compare-exchange fails and stops draining.
   void hand_off_slow_drainers() {
     const auto now = ticks_now();
-    const auto limit = std::chrono::duration_cast<Clock::duration>(kHandOff).count();
+    const auto limit = std::chrono::duration_cast<Clock::duration>(options.hand_off).count();
     for (std::size_t i = 0; i < endpoints.size(); ++i) {
       std::int64_t since = drain_state[i].load();
       if (since < 0 || now - since <= limit) continue;  // armed, or waiting for a datagram
@@ -550,7 +546,7 @@ struct RPCPeer::Impl {
   // request/response traffic this makes serving a call cost one receive and one send, as in
   // a plain recv loop: waiting in epoll_wait cost two more system calls per call (the wait,
   // and the re-arm after the receive), and pinned to one core a third of the round trip. Only
-  // the watcher's look every kHandOff, while calls come, and a kick when they start again
+  // the watcher's look every hand_off, while calls come, and a kick when they start again
   // after kWatchLinger, are added. stop() wakes the waiting drainer (wake_waiting_drainer).
   std::optional<Incoming> wait_on_drained(std::span<std::uint8_t> buffer,
                                           std::optional<std::size_t>& drained,
@@ -654,7 +650,7 @@ struct RPCPeer::Impl {
         watch = watchers.compare_exchange_strong(none, 1);
       }
       if (watch) {
-        const auto check = now + kHandOff;
+        const auto check = now + options.hand_off;
         if (!timeout_ptr || !deadline || check < *deadline) {
           timeout = timeout_until(check);
           timeout_ptr = &timeout;
@@ -773,7 +769,7 @@ struct RPCPeer::Impl {
   }
 
   // A handler that waits for a reply on the peer whose socket its thread drains would wait
-  // behind itself until the watcher hands the socket off (kHandOff): it hands it back at once.
+  // behind itself until the watcher hands the socket off (hand_off): it hands it back at once.
   // Safe from any thread: only the drainer itself finds its own socket in t_draining.
   void hand_back_socket() {
     DrainingNow* const d = t_draining;

@@ -446,6 +446,30 @@ TEST_F(PeerTest, HandlerMayCallAnotherPeerWhileServing) {
   }
 }
 
+// The thread that takes a request keeps its peer's socket while the handler runs; a handler
+// that calls through its own peer must hand the socket back before it waits, or its reply
+// waits behind it until another thread takes the socket over (hand_off). With hand_off at an
+// hour only the hand-back can deliver the replies before the test's deadline.
+TEST_F(PeerTest, HandlerCallingThroughItsOwnPeerHandsItsSocketBack) {
+  PeerOptions options;
+  options.workers = 2;
+  options.hand_off = std::chrono::hours(1);
+  RPCPeer front(options);
+  const std::uint32_t backend = server.nl_pid();
+  front.register_function("relay", [&front, backend](int a, int b) {
+    return front.talk_to(backend).call<int>("subtract", a, b) * 10;
+  });
+  front.register_function("relay_async", [&front, backend](int a, int b) {
+    return front.talk_to(backend).async_call("subtract", a, b).get().get<int>() * 10;
+  });
+  front.start();
+  const Channel to_front = client.talk_to(front.nl_pid()).with_timeout(kLiveness);
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(to_front.call<int>("relay", i, 1), (i - 1) * 10);
+    EXPECT_EQ(to_front.call<int>("relay_async", i, 2), (i - 2) * 10);
+  }
+}
+
 TEST(PeerServing, StopFromAnotherThreadEndsRunServerForever) {
   RPCPeer peer;
   peer.register_function("echo", [](int x) { return x; });
