@@ -23,6 +23,11 @@ namespace {
 
 std::string errno_text(int err) { return std::strerror(err); }
 
+timeval to_timeval(std::chrono::microseconds timeout) {
+  const auto us = std::max<std::int64_t>(timeout.count(), 0);
+  return timeval{static_cast<time_t>(us / 1000000), static_cast<suseconds_t>(us % 1000000)};
+}
+
 [[noreturn]] void fail(TransportError::Kind kind, const std::string& what) {
   throw TransportError(kind, what);
 }
@@ -46,9 +51,8 @@ int open_bound_socket(const SocketOptions& options, std::uint32_t& bound) {
   set_buffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, options.send_buffer);
   const int on = 1;
   (void)setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof on);
-  const auto ms = options.send_timeout.count();
-  timeval tv{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>((ms % 1000) * 1000)};
-  (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  const timeval send_timeout = to_timeval(options.send_timeout);
+  (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof send_timeout);
   sockaddr_nl addr{};
   addr.nl_family = AF_NETLINK;
   addr.nl_pid = options.nl_pid;
@@ -178,8 +182,7 @@ std::optional<ScatteredDatagram> NetlinkSocket::receive_scattered(std::span<std:
 }
 
 void NetlinkSocket::set_receive_timeout(std::chrono::microseconds timeout) const {
-  const auto us = std::max<std::int64_t>(timeout.count(), 0);
-  timeval tv{static_cast<time_t>(us / 1000000), static_cast<suseconds_t>(us % 1000000)};
+  const timeval tv = to_timeval(timeout);
   if (setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0) {
     fail(TransportError::Kind::other, "cannot set the receive timeout: " + errno_text(errno));
   }
