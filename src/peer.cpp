@@ -436,8 +436,7 @@ struct RPCPeer::Impl {
   // thread take the next fragment before this one is appended (copied aside then, and
   // reassembled later). Dated an hour ahead, it never looks slow. Should it complete a message
   // whose fragments came out of order, handle() stamps it anew before the handler runs.
-  static std::int64_t drain_stamp(const ReceivedDatagram& d) {
-    const std::int64_t now = ticks_now();
+  static std::int64_t drain_stamp(const ReceivedDatagram& d, std::int64_t now = ticks_now()) {
     if (!more_fragments_follow(d.bytes)) return now;
     return now + std::chrono::duration_cast<Clock::duration>(std::chrono::hours(1)).count();
   }
@@ -578,9 +577,10 @@ struct RPCPeer::Impl {
       give_up();
       return std::nullopt;
     }
-    stamp = drain_stamp(*d);
+    const std::int64_t now = ticks_now();  // one clock read per request for both
+    stamp = drain_stamp(*d, now);
     drain_state[i].store(stamp);
-    waiter_took.store(ticks_now(), std::memory_order_relaxed);
+    waiter_took.store(now, std::memory_order_relaxed);
     if (watchers.load() == 0) kick_watcher();
     return Incoming{i, *d};
   }
