@@ -40,7 +40,12 @@ inline std::uint32_t hex_value(char c) {
 // The first byte in [p, end) that ends a run, or end.
 inline const char* find_run_end(const char* p, const char* end) {
 #ifdef __SSE2__
-  // Whole clean blocks first; the 16-byte loop then finds the lane.
+  // Keys and most strings of an envelope end within 16 bytes: look there before calling the
+  // block skipper. Then whole clean blocks; the 16-byte loop finds the lane.
+  if (end - p >= 16) {
+    if (const unsigned mask = run_end_mask(p)) return p + __builtin_ctz(mask);
+    p += 16;
+  }
   if (end - p >= 64) p = skip_clean_blocks(p, end);
   while (end - p >= 16) {
     if (const unsigned mask = run_end_mask(p)) return p + __builtin_ctz(mask);
