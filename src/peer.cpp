@@ -14,11 +14,12 @@
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <list>
-#include <map>
 #include <mutex>
 #include <shared_mutex>
 #include <span>
+#include <system_error>
 #include <thread>
 #include <unordered_map>
 
@@ -92,6 +93,87 @@ constexpr std::uint32_t kQuietPeeks = 8;
 // and how many such receivers are remembered at most.
 constexpr std::chrono::seconds kCongestionHold{10};
 constexpr std::size_t kMaxCongested = 4096;
+
+// Threads that run the elements of batch requests beside the serving thread that received
+// them. Made on first need, at most kBatchParallelism - 1 for the whole peer, and kept until it
+// is destroyed: a thread started per batch (as before) cost more than most of its elements.
+class BatchHelpers {
+ public:
+  BatchHelpers() = default;
+  BatchHelpers(const BatchHelpers&) = delete;
+  BatchHelpers& operator=(const BatchHelpers&) = delete;
+  ~BatchHelpers() {
+    {
+      std::lock_guard lock(mutex_);
+      closing_ = true;
+    }
+    work_cv_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+
+  // Calls work() here and offers it to up to `extra` helpers as well; returns once every helper
+  // that took the offer has returned from it. work() must not throw, and must be fine to call
+  // when there is nothing left to do (a helper may come late). Helpers busy with other batches
+  // do not hold this one up: offers not taken by the time work() returns here are withdrawn.
+  void run(std::size_t extra, const std::function<void()>& work) {
+    Job job;
+    job.work = &work;
+    job.offers = extra;
+    if (extra > 0) {
+      std::lock_guard lock(mutex_);
+      queue_.push_back(&job);
+      for (std::size_t idle = idle_; idle < extra && threads_.size() < kBatchParallelism - 1;
+           ++idle) {
+        try {
+          threads_.emplace_back(&BatchHelpers::serve, this);
+        } catch (const std::system_error& e) {
+          log(LogLevel::warning, "batch helper thread: ", e.what());
+          break;
+        }
+      }
+    }
+    if (extra > 0) work_cv_.notify_all();
+    work();
+    if (extra == 0) return;
+    std::unique_lock lock(mutex_);
+    job.closed = true;
+    std::erase(queue_, &job);
+    job.done.wait(lock, [&job] { return job.active == 0; });
+  }
+
+ private:
+  struct Job {
+    const std::function<void()>* work = nullptr;
+    std::size_t offers = 0;  // not yet taken
+    std::size_t active = 0;
+    bool closed = false;
+    std::condition_variable done;
+  };
+
+  void serve() {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      ++idle_;
+      work_cv_.wait(lock, [this] { return closing_ || !queue_.empty(); });
+      --idle_;
+      if (closing_) return;
+      Job* job = queue_.front();
+      if (--job->offers == 0) queue_.pop_front();
+      ++job->active;
+      lock.unlock();
+      (*job->work)();
+      lock.lock();
+      if (--job->active == 0 && job->closed) job->done.notify_one();
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable work_cv_;
+  std::deque<Job*> queue_;
+  std::vector<std::thread> threads_;
+  std::size_t idle_ = 0;
+  bool closing_ = false;
+};
 
 // The socket the calling thread drains while it runs a handler (set by handle()), so that a
 // synchronous call the handler makes through the same peer can hand the socket back first.
@@ -1216,11 +1298,7 @@ struct RPCPeer::Impl {
       }
     };
     // Elements are independent by the specification, so they may run at the same time.
-    std::vector<std::thread> helpers;
-    const std::size_t extra = std::min(items.size(), kBatchParallelism) - 1;
-    for (std::size_t i = 0; i < extra; ++i) helpers.emplace_back(work);
-    work();
-    for (auto& t : helpers) t.join();
+    batch_helpers.run(std::min(items.size(), kBatchParallelism) - 1, work);
     std::vector<JsonRpcResponse> replies;
     for (auto& reply : out) {
       if (reply) replies.push_back(std::move(*reply));
@@ -1632,8 +1710,25 @@ struct RPCPeer::Impl {
   std::mutex park_mutex;
   std::condition_variable park_cv;
 
+  // Hashed, not ordered: a lookup per request is the one use on the hot path. Listings sort.
+  struct NameHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view name) const noexcept {
+      return std::hash<std::string_view>{}(name);
+    }
+  };
   mutable std::shared_mutex methods_mutex;
-  std::map<std::string, std::shared_ptr<const Method>> methods;
+  std::unordered_map<std::string, std::shared_ptr<const Method>, NameHash, std::equal_to<>> methods;
+
+  // The registered methods by name, sorted; under methods_mutex.
+  std::vector<std::pair<std::string_view, const Method*>> sorted_methods_locked() const {
+    std::vector<std::pair<std::string_view, const Method*>> sorted;
+    sorted.reserve(methods.size());
+    for (const auto& [name, method] : methods) sorted.emplace_back(name, method.get());
+    std::sort(sorted.begin(), sorted.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    return sorted;
+  }
   AccessPolicy policy;
 
   std::mutex mu;
@@ -1661,6 +1756,8 @@ struct RPCPeer::Impl {
   // Receivers (endpoint << 32 | nl_pid) that stopped reading, and until when.
   std::unordered_map<std::uint64_t, Clock::time_point> congested;
   FragmentReassembler reassembler;
+  // Its threads are idle whenever no batch is being served: every batch waits for its helpers.
+  BatchHelpers batch_helpers;
 };
 
 // ---- RPCPeer ----
@@ -1674,7 +1771,7 @@ RPCPeer::RPCPeer(PeerOptions options) : impl_(std::make_unique<Impl>(std::move(o
   register_raw("rpc.discover", [this](const json&, const CallContext&) {
     json methods = json::array();
     std::shared_lock lock(impl_->methods_mutex);
-    for (const auto& [name, method] : impl_->methods) {
+    for (const auto& [name, method] : impl_->sorted_methods_locked()) {
       methods.push_back({{"name", name}, {"params", method->param_names}});
     }
     return json{{"name", impl_->options.name}, {"methods", methods}};
@@ -1731,7 +1828,7 @@ void RPCPeer::unregister(const std::string& name) {
 std::vector<std::string> RPCPeer::method_names() const {
   std::shared_lock lock(impl_->methods_mutex);
   std::vector<std::string> names;
-  for (const auto& [name, method] : impl_->methods) names.push_back(name);
+  for (const auto& [name, method] : impl_->sorted_methods_locked()) names.emplace_back(name);
   return names;
 }
 

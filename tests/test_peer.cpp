@@ -15,6 +15,7 @@
 #include <future>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -426,6 +427,49 @@ TEST_F(PeerTest, BatchReturnsOneOutcomePerCallInOrder) {
   } catch (const RemoteError& e) {
     EXPECT_EQ(e.code(), error_code::invalid_params);
   }
+}
+
+// Each element waits until all three have started: only elements run side by side get there.
+TEST_F(PeerTest, BatchElementsRunAtTheSameTime) {
+  std::mutex m;
+  std::condition_variable cv;
+  int arrived = 0;
+  server.register_function("meet", [&](int n) {
+    std::unique_lock lock(m);
+    ++arrived;
+    cv.notify_all();
+    return cv.wait_for(lock, kLiveness, [&] { return arrived >= n; });
+  });
+  const auto outcomes = channel().with_timeout(3 * kLiveness).call_batch(
+      {{"meet", json::array({3})}, {"meet", json::array({3})}, {"meet", json::array({3})}});
+  ASSERT_EQ(outcomes.size(), 3u);
+  for (const auto& outcome : outcomes) EXPECT_EQ(outcome.get(), json(true));
+}
+
+// Batch elements run on threads the peer keeps: many batches are served by a few threads, not
+// by new ones each time (kernel thread ids are not reused soon, unlike std::thread::id). The
+// elements of each batch meet, as above, so that all eight run at once on eight threads.
+TEST_F(PeerTest, BatchesReuseTheirHelperThreads) {
+  std::mutex m;
+  std::condition_variable cv;
+  int arrived = 0;
+  std::set<long> tids;
+  server.register_function("meet", [&](int n) {
+    std::unique_lock lock(m);
+    tids.insert(static_cast<long>(::syscall(SYS_gettid)));
+    ++arrived;
+    cv.notify_all();
+    return cv.wait_for(lock, kLiveness, [&] { return arrived >= n; });
+  });
+  constexpr int kRounds = 30;
+  for (int round = 1; round <= kRounds; ++round) {
+    std::vector<std::pair<std::string, json>> batch(8, {"meet", json::array({8 * round})});
+    for (const auto& outcome : channel().with_timeout(3 * kLiveness).call_batch(batch)) {
+      EXPECT_EQ(outcome.get(), json(true));
+    }
+  }
+  // 7 helpers and the few serving threads; threads made per batch would be 7 per round.
+  EXPECT_LT(tids.size(), std::size_t{kRounds});
 }
 
 TEST_F(PeerTest, HandlerMayCallAnotherPeerWhileServing) {
