@@ -70,6 +70,19 @@ class Reader {
     adopt_min_ = adopt_min;
   }
 
+  // Starts on text[pos], for read_json_value.
+  Reader(std::string_view text, std::size_t pos) : Reader(text) { p_ += pos; }
+  std::size_t offset() const { return static_cast<std::size_t>(p_ - begin_); }
+
+  // A value that starts right at p_ (not whitespace).
+  json read_value_here(int depth_left) { return read_value(depth_left); }
+
+  // Whether only what finish_document allows follows.
+  bool at_document_end() {
+    skip_whitespace();
+    return p_ == end_ || *p_ == '\0';
+  }
+
   json read_document(int max_depth) {
     skip_byte_order_mark();
     skip_whitespace();
@@ -504,6 +517,17 @@ class Reader {
 
 json read_json(std::string_view text, int max_depth) {
   return Reader(text).read_document(max_depth);
+}
+
+json read_json_value(std::string_view text, std::size_t& pos, int max_depth) {
+  Reader reader(text, pos);
+  json value = reader.read_value_here(max_depth);
+  pos = reader.offset();
+  return value;
+}
+
+bool json_ends_at(std::string_view text, std::size_t pos) {
+  return Reader(text, pos).at_document_end();
 }
 
 bool read_json_members(std::string_view text, int max_depth, MemberReceiver& receiver) {

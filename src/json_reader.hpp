@@ -37,6 +37,15 @@ class JsonSyntaxError : public std::runtime_error {
 // max_depth levels (a scalar is depth 0, "[]" depth 1).
 json read_json(std::string_view text, int max_depth);
 
+// For readers of a known layout, which match its fixed bytes themselves: reads the value that
+// starts at text[pos] (its first byte, not whitespace) as read_json(text, max_depth) reads a
+// document's value, and moves pos just past it. Throws JsonSyntaxError.
+json read_json_value(std::string_view text, std::size_t& pos, int max_depth);
+
+// Whether what follows text[pos] is what read_json accepts after a document's value:
+// whitespace, then the end or a NUL byte (and anything after it).
+bool json_ends_at(std::string_view text, std::size_t pos);
+
 // Receives one member of an object: its key, and its value to keep (moved from) or drop.
 using MemberSink = std::function<void(const std::string& key, json&& value)>;
 

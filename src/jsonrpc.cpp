@@ -1,5 +1,7 @@
 #include "procslink/jsonrpc.hpp"
 
+#include <cstring>
+
 #include "json_reader.hpp"
 #include "json_writer.hpp"
 #include "jsonrpc_text.hpp"
@@ -297,10 +299,82 @@ json parse_json(std::string_view text) {
 
 namespace {
 
+// ---- the layout procslink peers write ----
+//
+// append_request and append_response write members in one order, without whitespace. A body
+// in exactly that layout is read here, its fixed bytes matched and only the values parsed;
+// what these readers do not take (any other layout, an escaped method name, an error reply,
+// anything invalid) is read by the general path, which then decides. So they only ever return
+// what the general path would: the same members, and JSON read by the same reader.
+
+// Moves `pos` past `literal` if the text continues with it there.
+bool skip_literal(std::string_view text, std::size_t& pos, std::string_view literal) {
+  if (text.size() - pos < literal.size() ||
+      std::memcmp(text.data() + pos, literal.data(), literal.size()) != 0) {
+    return false;
+  }
+  pos += literal.size();
+  return true;
+}
+
+}  // namespace
+
+// {"jsonrpc":"2.0","method":"M"[,"params":P][,"id":I]} with M plain printable ASCII.
+bool detail::read_request_layout(std::string_view body, JsonRpcRequest& request) {
+  std::size_t pos = 0;
+  if (!skip_literal(body, pos, R"({"jsonrpc":"2.0","method":")")) return false;
+  const std::size_t method_begin = pos;
+  for (; pos < body.size() && body[pos] != '"'; ++pos) {
+    const auto c = static_cast<unsigned char>(body[pos]);
+    if (c < 0x20 || c >= 0x80 || c == '\\') return false;
+  }
+  if (pos == body.size()) return false;
+  request.method.assign(body.substr(method_begin, pos - method_begin));
+  ++pos;
+  try {
+    if (skip_literal(body, pos, R"(,"params":)")) {
+      request.params = read_json_value(body, pos, kMaxJsonDepth - 1);
+      if (!request.params->is_array() && !request.params->is_object()) return false;
+    }
+    if (skip_literal(body, pos, R"(,"id":)")) {
+      request.id = read_json_value(body, pos, kMaxJsonDepth - 1);
+      if (!is_valid_id(*request.id)) return false;
+    }
+  } catch (const JsonSyntaxError&) {
+    return false;
+  }
+  return skip_literal(body, pos, "}") && json_ends_at(body, pos);
+}
+
+// {"jsonrpc":"2.0","id":I,"result":R}
+bool detail::read_success_layout(std::string_view body,
+                                 std::optional<JsonRpcResponse>& response) {
+  std::size_t pos = 0;
+  if (!skip_literal(body, pos, R"({"jsonrpc":"2.0","id":)")) return false;
+  try {
+    json id = read_json_value(body, pos, kMaxJsonDepth - 1);
+    if (!is_valid_id(id) || !skip_literal(body, pos, R"(,"result":)")) return false;
+    json result = read_json_value(body, pos, kMaxJsonDepth - 1);
+    if (!skip_literal(body, pos, "}") || !json_ends_at(body, pos)) return false;
+    response.emplace(std::move(id), std::move(result));
+    return true;
+  } catch (const JsonSyntaxError&) {
+    return false;
+  }
+}
+
+namespace {
+
 // The usual single request: its members are read straight into place, with no object (a map
 // and a node per member) built only to be taken apart. `owned`: the body may be taken.
 std::optional<ParsedRequestBody::Item> parse_single_request(std::string_view body,
                                                             std::string* owned) {
+  if (!owned) {
+    JsonRpcRequest request;
+    if (detail::read_request_layout(body, request)) {
+      return ParsedRequestBody::Item{std::move(request)};
+    }
+  }
   if (!looks_like_object(body)) return std::nullopt;
   ReadEnvelope envelope;
   try {
@@ -450,7 +524,9 @@ bool append_replies(std::string& text, std::vector<BorrowedRun>* borrowed, bool 
 
 namespace {
 std::optional<JsonRpcResponse> parse_single_response(std::string_view body, std::string* owned) {
-  if (!looks_like_object(body)) return std::nullopt;
+  std::optional<JsonRpcResponse> response;  // the one object returned, built in place
+  if (!owned && detail::read_success_layout(body, response)) return response;
+  if (!looks_like_object(body)) return response;
   ReadEnvelope envelope;
   try {
     if (owned) {
@@ -461,7 +537,8 @@ std::optional<JsonRpcResponse> parse_single_response(std::string_view body, std:
   } catch (const detail::JsonSyntaxError& e) {
     throw FramingError(std::string("reply is not valid JSON: ") + parse_error_of(e).what());
   }
-  return validate_response(envelope.view());
+  response.emplace(validate_response(envelope.view()));
+  return response;
 }
 }  // namespace
 

@@ -22,6 +22,14 @@ void append_response(std::string& text, std::vector<BorrowedRun>* borrowed,
 bool append_replies(std::string& text, std::vector<BorrowedRun>* borrowed, bool batch,
                     const std::vector<JsonRpcResponse>& replies);
 
+// A body in the layout append_request and append_response write (no whitespace, members in
+// their order, a method name without escapes, a success reply): read with its fixed bytes
+// matched rather than parsed. True when it was, with the request or reply in the out
+// parameter; false for anything else, which the general readers below then handle (they
+// try these first). Never throws.
+bool read_request_layout(std::string_view body, JsonRpcRequest& request);
+bool read_success_layout(std::string_view body, std::optional<JsonRpcResponse>& response);
+
 // The usual body, one object, read without a list around it; nullopt when the body is not a
 // single object (a batch, or not JSON that starts with '{'): parse_*_body handles those.
 // A request comes back as the request, or as the error reply it earns (whole-body errors

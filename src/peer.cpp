@@ -1195,6 +1195,16 @@ struct RPCPeer::Impl {
   // `owned`: the reassembled buffer `body` lies in, which the request's largest string may
   // take over (see read_json_members), and a large string reply gives back.
   void serve(const Origin& origin, std::string_view body, std::string* owned) {
+    // A request as peers write it: read with the layout's bytes matched (read_request_layout),
+    // answered without a list or an item around it.
+    if (!owned) {
+      JsonRpcRequest request;
+      if (detail::read_request_layout(body, request)) {
+        std::optional<JsonRpcResponse> reply = dispatch(request, origin);
+        if (reply) send_replies(origin, &*reply, false, {}, nullptr);
+        return;
+      }
+    }
     // The usual single request is read and answered without a list around it.
     std::optional<JsonRpcResponse> single_reply;
     std::vector<JsonRpcResponse> replies;
@@ -1216,6 +1226,13 @@ struct RPCPeer::Impl {
         replies = dispatch_batch(parsed.items, origin);
       }
     }
+    send_replies(origin, single_reply ? &*single_reply : nullptr, batch, replies, owned);
+  }
+
+  // Sends the reply to a single request (`single_reply`), or else `replies`, an array if
+  // `batch`. `owned`: as for serve.
+  void send_replies(const Origin& origin, JsonRpcResponse* single_reply, bool batch,
+                    const std::vector<JsonRpcResponse>& replies, std::string* owned) {
     SendText buffer;
     if (single_reply) {
       detail::append_response(buffer.text(), buffer.borrowed(), *single_reply);
@@ -1334,7 +1351,7 @@ struct RPCPeer::Impl {
       json result = method->handler(std::move(params), context);
       detail::release(params);
       if (request.is_notification()) return std::nullopt;
-      return JsonRpcResponse::success(std::move(id), std::move(result));
+      return std::optional<JsonRpcResponse>(std::in_place, std::move(id), std::move(result));
     } catch (const JsonRpcError& e) {
       if (request.is_notification()) {
         log(LogLevel::debug, "notification '", request.method, "' failed: ", e.what());
@@ -1359,6 +1376,11 @@ struct RPCPeer::Impl {
   void deliver(const Origin& origin, std::string_view body, std::string* owned) {
     // The usual single response is read without a list around it.
     std::optional<JsonRpcResponse> single;
+    if (!owned && detail::read_success_layout(body, single)) {
+      std::unique_lock lock(mu);
+      take_response(origin, std::move(*single), lock);
+      return;
+    }
     std::vector<JsonRpcResponse> responses;
     try {
       single = owned ? detail::parse_single_response_taking(*owned)
@@ -1637,6 +1659,9 @@ struct RPCPeer::Impl {
       call = begin_call(channel, method, Ids(id), request_text(buffer, method, params, id));
     }
     wait(call, deadline);
+    if (!call->error && call->response && !call->response->is_error()) {
+      return std::move(std::get<0>(call->response->outcome));
+    }
     CallOutcome outcome = outcome_of(*call);
     if (outcome.value.index() == 1) std::rethrow_exception(std::get<1>(outcome.value));
     return std::move(std::get<0>(outcome.value));

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "../src/jsonrpc_text.hpp"
 #include "procslink/jsonrpc.hpp"
 
 namespace procslink {
@@ -356,6 +357,25 @@ TEST(RequestBody, SingleObjectAgreesWithTheSameObjectInABatch) {
       R"({"jsonrpc":"2\u002e0","method":"\u006d\n\"","id":14})",
       R"({"jsonrp\u0063":"2.0","m\u0065thod":"m","id":15})",
       R"({"jsonrpc":null,"method":null,"id":16})",
+      // The layout peers write, read by matching its bytes (read_request_layout), and texts
+      // that only almost have it: each must get the general path's verdict.
+      R"({"jsonrpc":"2.0","method":"m","params":[{"k":"v"},-1.5e3,null],"id":-17})",
+      R"({"jsonrpc":"2.0","method":"m","params":{},"id":"eighteen"})",
+      R"({"jsonrpc":"2.0","method":"m","params":[]})",
+      R"({"jsonrpc":"2.0","method":"m","id":18446744073709551615})",
+      R"({"jsonrpc":"2.0","method":"m","id":0.5})",
+      R"({"jsonrpc":"2.0","method":"","id":19})",
+      R"({"jsonrpc":"2.0","method":"café","id":20})",
+      "{\"jsonrpc\":\"2.0\",\"method\":\"caf\xC3\xA9\",\"id\":21}",
+      R"({"jsonrpc":"2.0","method":"m","params":[1],"id":23,"id":24})",
+      R"({"jsonrpc":"2.0","method":"m","params":[1],"params":{"a":1},"id":25})",
+      R"({"jsonrpc":"2.0","method":"m","id":26,"params":[1]})",
+      R"({"jsonrpc":"2.0","method":"m","params":7,"id":27})",
+      R"({"jsonrpc":"2.0","method":"m","params":[1],"id":[28]})",
+      R"({"jsonrpc":"2.0","method":"m","params":[1],"id":true})",
+      R"({"jsonrpc":"2.0","method":"m","params":[1],"id":29}   )",
+      R"({"jsonrpc":"2.0","method":"m", "params":[1],"id":31})",
+      R"({"jsonrpc":"2.0","method":"m","params":[1 ],"id":32})",
   };
   for (const auto& body : bodies) {
     SCOPED_TRACE(body);
@@ -384,13 +404,68 @@ TEST(RequestBody, SingleObjectAgreesWithTheSameObjectInABatch) {
 TEST(RequestBody, SingleObjectWithTrailingGarbageIsAParseError) {
   for (const std::string body : {R"({"jsonrpc":"2.0","method":"m","id":1} x)",
                                  R"({"jsonrpc":"2.0","method":"m","id":1)",
-                                 R"({"jsonrpc":"2.0","method":"m","id":1}})"}) {
+                                 R"({"jsonrpc":"2.0","method":"m","id":1}})",
+                                 R"({"jsonrpc":"2.0","method":"m","params":[1],"id":1)",
+                                 R"({"jsonrpc":"2.0","method":"m","params":[1,"id":1})",
+                                 "{\"jsonrpc\":\"2.0\",\"method\":\"tab\there\",\"id\":1}"}) {
     SCOPED_TRACE(body);
     const ParsedRequestBody parsed = parse_request_body(body);
     ASSERT_TRUE(parsed.whole_body_error);
     EXPECT_EQ(parsed.whole_body_error->error().code, error_code::parse_error);
     EXPECT_TRUE(parsed.whole_body_error->id.is_null());
   }
+}
+
+// What a peer writes is read by matching the layout (the tests above check that this agrees
+// with the general path); anything else is left to the general path.
+TEST(Layout, WhatPeersWriteIsReadByItsLayout) {
+  const json id = 41;
+  for (const json& params : {json::array({"a", 1}), json::object({{"k", {1, 2}}}), json()}) {
+    const json* p = params.is_null() ? nullptr : &params;
+    for (const json* i : {&id, static_cast<const json*>(nullptr)}) {
+      const std::string text = JsonRpcRequest::serialize("some.method", p, i);
+      SCOPED_TRACE(text);
+      JsonRpcRequest request;
+      ASSERT_TRUE(detail::read_request_layout(text, request));
+      EXPECT_EQ(request.method, "some.method");
+      EXPECT_EQ(request.params, p ? std::optional<json>(*p) : std::nullopt);
+      EXPECT_EQ(request.id, i ? std::optional<json>(*i) : std::nullopt);
+    }
+  }
+  const std::string reply = JsonRpcResponse::success("x", json::array({1, "b"})).serialize();
+  std::optional<JsonRpcResponse> response;
+  ASSERT_TRUE(detail::read_success_layout(reply, response));
+  EXPECT_EQ(response->id, json("x"));
+  EXPECT_EQ(response->result(), json::array({1, "b"}));
+
+  for (const std::string other : {R"({"jsonrpc": "2.0","method":"m","id":1})",
+                                  R"({"method":"m","jsonrpc":"2.0","id":1})",
+                                  R"({"jsonrpc":"2.0","method":"\u006d","id":1})",
+                                  R"({"jsonrpc":"2.0","method":"m","params":3,"id":1})",
+                                  R"({"jsonrpc":"2.0","method":"m","id":1,"id":2})",
+                                  R"({"jsonrpc":"2.0","method":"m","id":1} x)"}) {
+    JsonRpcRequest request;
+    EXPECT_FALSE(detail::read_request_layout(other, request)) << other;
+  }
+  for (const std::string other : {R"({"jsonrpc":"2.0","id":1,"error":{"code":1,"message":"m"}})",
+                                  R"({"jsonrpc":"2.0","result":1,"id":1})",
+                                  R"({"jsonrpc":"2.0","id":1,"result":1,"result":2})"}) {
+    std::optional<JsonRpcResponse> got;
+    EXPECT_FALSE(detail::read_success_layout(other, got)) << other;
+  }
+}
+
+// Like nlohmann, the reader takes a NUL byte after the value as the end of the text.
+TEST(RequestBody, ANulByteAfterTheObjectEndsTheText) {
+  const std::string request = R"({"jsonrpc":"2.0","method":"m","params":[1],"id":30})";
+  const JsonRpcRequest got = single_request(request + '\0' + "junk");
+  EXPECT_EQ(got.method, "m");
+  EXPECT_EQ(got.params, json::array({1}));
+  EXPECT_EQ(got.id, json(30));
+  const std::string response = R"({"jsonrpc":"2.0","id":13,"result":14})";
+  const auto responses = parse_response_body(response + '\0' + "[");
+  ASSERT_EQ(responses.size(), 1u);
+  EXPECT_EQ(responses[0].to_json(), parse_response_body(response)[0].to_json());
 }
 
 TEST(ResponseBody, SingleObjectAgreesWithTheSameObjectInABatch) {
@@ -401,6 +476,14 @@ TEST(ResponseBody, SingleObjectAgreesWithTheSameObjectInABatch) {
       R"({"jsonrpc":"2.0","id":1,"result":1,"result":2})",
       R"({"jsonrpc":1,"jsonrpc":"2.0","id":1,"result":1})",
       R"({"jsonrpc":"2\u002e0","id":1,"result":1})",
+      // The layout peers write (read_success_layout), and near misses.
+      R"({"jsonrpc":"2.0","id":2,"result":{"a":[1,2,{"b":"c"}]}})",
+      R"({"jsonrpc":"2.0","id":"s","result":null})",
+      R"({"jsonrpc":"2.0","id":null,"result":"x"})",
+      R"({"jsonrpc":"2.0","id":3,"result":4,"result":5})",
+      R"({"jsonrpc":"2.0","id":6,"result":7,"id":8})",
+      R"({"jsonrpc":"2.0","id":9,"result":10}  )",
+      R"({"jsonrpc":"2.0","id":11 ,"result":12})",
   };
   for (const auto& body : bodies) {
     SCOPED_TRACE(body);
@@ -415,7 +498,11 @@ TEST(ResponseBody, SingleObjectAgreesWithTheSameObjectInABatch) {
                                 R"({"jsonrpc":"2.0","id":1,"result":1,"error":{}})",
                                 R"({"jsonrpc":"2.0","id":[],"result":1})",
                                 R"({"id":1,"result":1})", R"({"jsonrpc":"2.0","id":1,"result":1} [)",
-                                R"({"jsonrpc":"2.0","jsonrpc":2,"id":1,"result":1})"}) {
+                                R"({"jsonrpc":"2.0","jsonrpc":2,"id":1,"result":1})",
+                                R"({"jsonrpc":"2.0","id":{},"result":1})",
+                                R"({"jsonrpc":"2.0","id":1,"result":1)",
+                                R"({"jsonrpc":"2.0","id":1,"result":[1})",
+                                R"({"jsonrpc":"2.0","id":1,"result":1}})"}) {
     SCOPED_TRACE(bad);
     EXPECT_THROW(parse_response_body(bad), FramingError);
     EXPECT_THROW(parse_response_body("[" + bad + "]"), FramingError);
