@@ -350,6 +350,20 @@ void gather(std::string_view text, std::span<const BorrowedRun> borrowed,
   if (text.size() > done) parts.push_back(text.substr(done));
 }
 
+void append_envelope(std::string& out, std::vector<BorrowedRun>* borrowed, std::string_view head,
+                     const std::string_view* first_string,
+                     std::span<const EnvelopeMember> members) {
+  Output output(out, borrowed);
+  char* at = output.put(output.start(), head.data(), head.size());
+  if (first_string) at = write_string(output, at, *first_string);
+  for (const EnvelopeMember& member : members) {
+    if (member.value == nullptr) continue;
+    at = output.put(at, member.name.data(), member.name.size());
+    at = write_value(output, at, *member.value);
+  }
+  output.flush(output.put(at, '}'));
+}
+
 void append_json_string(std::string& out, std::string_view text) {
   Output output(out);
   output.flush(write_string(output, output.start(), text));

@@ -40,4 +40,16 @@ void gather(std::string_view text, std::span<const BorrowedRun> borrowed,
 // Appends `text` as a JSON string, as append_json would for json(text), without making a json.
 void append_json_string(std::string& out, std::string_view text);
 
+// A JSON-RPC envelope in one pass through one buffer: `head` (fixed text), `first_string` as
+// a JSON string if not null, then for each member with a value (a null pointer is an absent
+// member; a pointer to a json null writes null) its fixed text and the value's JSON, then '}'.
+// `borrowed`: as for append_json, or null to copy everything.
+struct EnvelopeMember {
+  std::string_view name;  // e.g. ,"params":
+  const json* value;
+};
+void append_envelope(std::string& out, std::vector<BorrowedRun>* borrowed, std::string_view head,
+                     const std::string_view* first_string,
+                     std::span<const EnvelopeMember> members);
+
 }  // namespace procslink::detail

@@ -466,43 +466,23 @@ bool append_replies(std::string& text, bool batch, const std::vector<JsonRpcResp
 }
 
 namespace detail {
-namespace {
-void append_value(std::string& text, std::vector<BorrowedRun>* borrowed, const json& value) {
-  if (borrowed != nullptr) {
-    append_json(text, value, *borrowed);
-  } else {
-    append_json(text, value);
-  }
-}
-}  // namespace
 
 void append_response(std::string& text, std::vector<BorrowedRun>* borrowed,
                      const JsonRpcResponse& response) {
-  text += "{\"jsonrpc\":\"2.0\",\"id\":";
-  append_value(text, borrowed, response.id);
   if (response.is_error()) {
-    text += ",\"error\":";
-    append_json(text, response.error().to_json());  // a temporary: nothing may be borrowed
+    const json error = response.error().to_json();  // a temporary: nothing may be borrowed
+    const EnvelopeMember members[] = {{"", &response.id}, {R"(,"error":)", &error}};
+    append_envelope(text, nullptr, R"({"jsonrpc":"2.0","id":)", nullptr, members);
   } else {
-    text += ",\"result\":";
-    append_value(text, borrowed, response.result());
+    const EnvelopeMember members[] = {{"", &response.id}, {R"(,"result":)", &response.result()}};
+    append_envelope(text, borrowed, R"({"jsonrpc":"2.0","id":)", nullptr, members);
   }
-  text += '}';
 }
 
 void append_request(std::string& text, std::vector<BorrowedRun>* borrowed,
                     std::string_view method, const json* params, const json* id) {
-  text += "{\"jsonrpc\":\"2.0\",\"method\":";
-  append_json_string(text, method);
-  if (params) {
-    text += ",\"params\":";
-    append_value(text, borrowed, *params);
-  }
-  if (id) {
-    text += ",\"id\":";
-    append_value(text, borrowed, *id);
-  }
-  text += '}';
+  const EnvelopeMember members[] = {{R"(,"params":)", params}, {R"(,"id":)", id}};
+  append_envelope(text, borrowed, R"({"jsonrpc":"2.0","method":)", &method, members);
 }
 
 bool append_replies(std::string& text, std::vector<BorrowedRun>* borrowed, bool batch,
