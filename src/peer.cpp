@@ -207,12 +207,8 @@ class SendText {
  public:
   static constexpr std::size_t kKeptCapacity = 1u << 20;
   SendText() : kept_(kept().busy ? nullptr : &kept()) {
-    if (kept_ != nullptr) {
-      kept_->busy = true;
-      kept_->message.text.clear();
-      kept_->message.borrowed.clear();
-      kept_->message.parts.clear();
-    }
+    if (kept_ != nullptr) kept_->busy = true;
+    clear();
   }
   ~SendText() {
     if (kept_ == nullptr) return;
@@ -222,15 +218,27 @@ class SendText {
   SendText(const SendText&) = delete;
   SendText& operator=(const SendText&) = delete;
 
+  // Where the message is written: append to it (what is there already is the headroom).
   std::string& text() { return message().text; }
   std::vector<detail::BorrowedRun>* borrowed() { return &message().borrowed; }
+  // Forgets what was written.
+  void clear() {
+    Message& m = message();
+    m.text.assign(kDatagramHeadersSize, '\0');
+    m.borrowed.clear();
+    m.parts.clear();
+  }
   // The whole message as consecutive parts, once written.
   std::span<const std::string_view> parts() {
     Message& m = message();
     m.parts.clear();
     detail::gather(m.text, m.borrowed, m.parts);
+    m.parts.front().remove_prefix(kDatagramHeadersSize);  // no run is borrowed at offset 0
     return m.parts;
   }
+  // Room for the datagram headers right in front of parts()[0]: a message of one datagram
+  // then goes out as one piece (a second iovec costs the kernel more than copying 40 bytes).
+  std::uint8_t* headroom() { return reinterpret_cast<std::uint8_t*>(message().text.data()); }
 
  private:
   struct Message {
@@ -393,11 +401,11 @@ struct RPCPeer::Impl {
       throw TransportError(TransportError::Kind::other,
                            std::string("cannot create epoll/eventfd: ") + std::strerror(errno));
     }
-    // Sockets join the set disarmed (no EPOLLIN): only serving threads use it, see arm().
-    for (std::size_t i = 0; i < endpoints.size(); ++i) watch(endpoints[i].fd(), i, EPOLLONESHOT);
+    // Sockets join the set when first armed (see arm()): only serving threads use it.
     watch(kick_fd->get(), kKickToken);
     drain_state = std::make_unique<std::atomic<std::int64_t>[]>(endpoints.size());
     quiet_reads = std::make_unique<std::atomic<std::uint32_t>[]>(endpoints.size());
+    in_epoll = std::make_unique<std::atomic<bool>[]>(endpoints.size());
     for (std::size_t i = 0; i < endpoints.size(); ++i) drain_state[i].store(kArmed);
   }
 
@@ -444,10 +452,19 @@ struct RPCPeer::Impl {
     epoll_event ev{};
     ev.events = EPOLLIN | EPOLLONESHOT;
     ev.data.u64 = endpoint;
-    if (epoll_ctl(epoll_fd->get(), EPOLL_CTL_MOD, endpoints[endpoint].fd(), &ev) != 0) {
+    const int op = in_epoll[endpoint].exchange(true) ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    if (epoll_ctl(epoll_fd->get(), op, endpoints[endpoint].fd(), &ev) != 0) {
       log(LogLevel::error, "epoll_ctl re-arm failed: ", std::strerror(errno));
     }
   }
+
+  // Takes a socket out of the epoll set; only its drainer does, and arm() puts it back.
+  void unwatch(std::size_t endpoint) {
+    if (in_epoll[endpoint].exchange(false)) {
+      epoll_ctl(epoll_fd->get(), EPOLL_CTL_DEL, endpoints[endpoint].fd(), nullptr);
+    }
+  }
+
 
   // epoll_pwait2 (Linux 5.11) takes a timespec; older kernels, and valgrind, only know
   // epoll_wait, whose millisecond timeout is rounded up so a deadline is never early.
@@ -648,6 +665,8 @@ struct RPCPeer::Impl {
       give_up();
       return std::nullopt;
     }
+    // Nobody else arms the socket while it is kWaiting; whoever arms it later adds it back.
+    unwatch(i);
     std::optional<ReceivedDatagram> d;
     try {
       d = endpoints[i].receive(buffer, true);
@@ -1245,8 +1264,7 @@ struct RPCPeer::Impl {
           describe_sender(origin.nl_pid, origin.credentials), " exceeds max_message_size ",
           options.max_message_size, "; answering with an error instead");
       json id = single_reply ? single_reply->id : batch ? json(nullptr) : replies.front().id;
-      buffer.text().clear();
-      buffer.borrowed()->clear();
+      buffer.clear();
       JsonRpcResponse::failure(id, {error_code::message_too_large, "Message too large",
                                     "the reply exceeds the peer's max_message_size"})
           .append_to(buffer.text());
@@ -1255,7 +1273,8 @@ struct RPCPeer::Impl {
     const std::uint64_t receiver = (std::uint64_t{origin.endpoint} << 32) | origin.nl_pid;
     const bool wait = !receiver_congested(receiver);
     try {
-      send_message(origin.endpoint, origin.nl_pid, PayloadType::response, text, wait);
+      send_message(origin.endpoint, origin.nl_pid, PayloadType::response, text, wait,
+                   buffer.headroom());
     } catch (const std::exception& e) {
       log(LogLevel::warning, "gave up reply to ", describe_sender(origin.nl_pid, origin.credentials),
           ": ", e.what());
@@ -1524,8 +1543,11 @@ struct RPCPeer::Impl {
   // ---- calling ----
 
   // Sends a message given as consecutive parts, each datagram gathered straight from them.
+  // `headroom`, if not null: kDatagramHeadersSize bytes right before body[0] that the headers
+  // may be written to (SendText::headroom).
   void send_message(std::size_t endpoint, std::uint32_t dest, PayloadType type,
-                    std::span<const std::string_view> body, bool wait = true) {
+                    std::span<const std::string_view> body, bool wait = true,
+                    std::uint8_t* headroom = nullptr) {
     const std::size_t size = total_size(body);
     if (size > options.max_message_size) {
       throw TransportError(TransportError::Kind::too_large,
@@ -1537,6 +1559,13 @@ struct RPCPeer::Impl {
     DatagramFields fields{socket.nl_pid(), type, next_seq++, realtime_ns(), 0, 0};
     if (kDatagramHeadersSize + size <= kReferenceMaxDatagram && body.size() == 1) {
       // The common case, without for_each_datagram's std::function.
+      if (headroom != nullptr &&
+          headroom + kDatagramHeadersSize == reinterpret_cast<const std::uint8_t*>(body[0].data())) {
+        encode_datagram_headers(fields, size, headroom);
+        const iovec whole{headroom, kDatagramHeadersSize + size};
+        socket.send(dest, std::span<const iovec>(&whole, 1), wait);
+        return;
+      }
       std::uint8_t headers[kDatagramHeadersSize];
       encode_datagram_headers(fields, size, headers);
       const iovec parts[2] = {{headers, sizeof headers},
@@ -1562,7 +1591,8 @@ struct RPCPeer::Impl {
   }
 
   std::shared_ptr<Pending> begin_call(const Channel& channel, std::string_view method, Ids ids,
-                                      std::span<const std::string_view> body) {
+                                      std::span<const std::string_view> body,
+                                      std::uint8_t* headroom = nullptr) {
     auto call = std::make_shared<Pending>();
     call->target = channel.target_;
     call->endpoint = channel.endpoint_;
@@ -1574,7 +1604,7 @@ struct RPCPeer::Impl {
       for (auto id : call->ids) add_pending_locked(id, call);
     }
     try {
-      send_message(channel.endpoint_, channel.target_, PayloadType::request, body);
+      send_message(channel.endpoint_, channel.target_, PayloadType::request, body, true, headroom);
     } catch (...) {
       std::lock_guard lock(mu);
       for (auto id : call->ids) erase_pending_locked(id);
@@ -1656,7 +1686,8 @@ struct RPCPeer::Impl {
     std::shared_ptr<Pending> call;
     {
       SendText buffer;
-      call = begin_call(channel, method, Ids(id), request_text(buffer, method, params, id));
+      call = begin_call(channel, method, Ids(id), request_text(buffer, method, params, id),
+                        buffer.headroom());
     }
     wait(call, deadline);
     if (!call->error && call->response && !call->response->is_error()) {
@@ -1700,7 +1731,8 @@ struct RPCPeer::Impl {
       (void)::write(kick_fd->get(), &one, sizeof one);  // the leader must re-arm its timeout
     }
     try {
-      send_message(channel.endpoint_, channel.target_, PayloadType::request, text);
+      send_message(channel.endpoint_, channel.target_, PayloadType::request, text, true,
+                   buffer.headroom());
     } catch (...) {
       std::unique_lock lock(mu);
       if (!call->done) {
@@ -1721,6 +1753,10 @@ struct RPCPeer::Impl {
   // datagram.
   std::unique_ptr<std::atomic<std::int64_t>[]> drain_state;
   std::unique_ptr<std::atomic<std::uint32_t>[]> quiet_reads;  // see burst_behind
+  // Whether each socket is in the epoll set. Every datagram that arrives on a socket in a set
+  // costs the sender's kernel a look at the set (~40 ns), armed or not; so a socket is added
+  // when first armed and taken out while a drainer waits on it alone (wait_on_drained).
+  std::unique_ptr<std::atomic<bool>[]> in_epoll;
   std::atomic<int> watchers{0};  // 1 while a thread waiting in epoll_wait watches drainers
   std::atomic<bool> watcher_kicked{false};  // a kick is written and not yet read
   std::atomic<std::int64_t> waiter_took{0};  // when (ticks) a waiting drainer last took one
@@ -1965,7 +2001,8 @@ json Channel::call_with(std::string_view method, const json& params) const {
 void Channel::notify_with(std::string_view method, const json& params) const {
   SendText buffer;
   peer_->impl_->send_message(endpoint_, target_, PayloadType::request,
-                             RPCPeer::Impl::request_text(buffer, method, params, std::nullopt));
+                             RPCPeer::Impl::request_text(buffer, method, params, std::nullopt),
+                             true, buffer.headroom());
 }
 
 std::future<json> Channel::async_call_with(std::string_view method, const json& params) const {
