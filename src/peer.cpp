@@ -1302,11 +1302,13 @@ struct RPCPeer::Impl {
   // answered. So once a reply to it has waited a whole send_timeout in vain, replies to it no
   // longer wait for a while; those that fit its buffer are still delivered.
   bool receiver_congested(std::uint64_t receiver) {
+    if (congested_count.load(std::memory_order_relaxed) == 0) return false;  // the usual case
     std::lock_guard lock(congestion_mutex);
     auto it = congested.find(receiver);
     if (it == congested.end()) return false;
     if (Clock::now() < it->second) return true;
     congested.erase(it);
+    congested_count.store(congested.size(), std::memory_order_relaxed);
     return false;
   }
 
@@ -1318,6 +1320,7 @@ struct RPCPeer::Impl {
       if (congested.size() >= kMaxCongested) congested.clear();  // forget rather than grow
     }
     congested[receiver] = now + kCongestionHold;
+    congested_count.store(congested.size(), std::memory_order_relaxed);
   }
 
   std::vector<JsonRpcResponse> dispatch_batch(std::vector<ParsedRequestBody::Item>& items,
@@ -1816,6 +1819,9 @@ struct RPCPeer::Impl {
   std::mutex congestion_mutex;
   // Receivers (endpoint << 32 | nl_pid) that stopped reading, and until when.
   std::unordered_map<std::uint64_t, Clock::time_point> congested;
+  // congested.size(), read without the lock: a reply needs the lock only when some receiver
+  // is congested. (Relaxed: a reply racing a new mark may wait once more, as it could anyway.)
+  std::atomic<std::size_t> congested_count{0};
   FragmentReassembler reassembler;
   // Its threads are idle whenever no batch is being served: every batch waits for its helpers.
   BatchHelpers batch_helpers;
