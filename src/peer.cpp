@@ -181,6 +181,7 @@ struct DrainingNow {
   const void* peer;
   std::size_t endpoint;
   std::int64_t* stamp;  // the drainer's stamp; null once handed back
+  bool request = false;  // running a request's handler, not a reply's callback
 };
 thread_local DrainingNow* t_draining = nullptr;
 
@@ -872,9 +873,12 @@ struct RPCPeer::Impl {
   // A handler that waits for a reply on the peer whose socket its thread drains would wait
   // behind itself until the watcher hands the socket off (hand_off): it hands it back at once.
   // Safe from any thread: only the drainer itself finds its own socket in t_draining.
-  void hand_back_socket() {
+  // `for_async`: only from a request's handler, which may wait for the call's future; a reply's
+  // callback that chains the next call (pipelining) keeps the socket and drains the reply.
+  void hand_back_socket(bool for_async = false) {
     DrainingNow* const d = t_draining;
     if (d == nullptr || d->peer != this || d->stamp == nullptr) return;
+    if (for_async && !d->request) return;
     std::int64_t expected = *d->stamp;
     if (drain_state[d->endpoint].compare_exchange_strong(expected, kArmed)) arm(d->endpoint);
     d->stamp = nullptr;
@@ -1084,7 +1088,8 @@ struct RPCPeer::Impl {
       return;
     }
     Origin origin{incoming.endpoint, d.sender_nl_pid, d.credentials};
-    DrainingNow draining{this, incoming.endpoint, incoming.drain_stamp};
+    DrainingNow draining{this, incoming.endpoint, incoming.drain_stamp,
+                         message.payload_type() == PayloadType::request};
     DrainingNow* const outer = t_draining;
     if (incoming.drain_stamp) t_draining = &draining;
     struct Restore {
@@ -1121,6 +1126,7 @@ struct RPCPeer::Impl {
       const std::int64_t now = ticks_now();
       if (drain_state[incoming.endpoint].compare_exchange_strong(expected, now)) *stamp = now;
     }
+    draining.request = complete->payload_type == PayloadType::request;
     dispatch_body(origin, complete->payload_type, complete->body, &complete->body);
     if (!complete->body.empty()) {
       std::lock_guard lock(reassembly_mutex);
@@ -1704,7 +1710,7 @@ struct RPCPeer::Impl {
   void call_async(const Channel& channel, std::string_view method, const json& params,
                   std::function<void(CallOutcome)> done) {
     // A handler may well wait for this one's future: its reply must not queue behind it.
-    hand_back_socket();
+    hand_back_socket(true);
     const std::int64_t id = next_id++;
     SendText buffer;
     const std::span<const std::string_view> text = request_text(buffer, method, params, id);

@@ -514,6 +514,35 @@ TEST_F(PeerTest, HandlerCallingThroughItsOwnPeerHandsItsSocketBack) {
   }
 }
 
+// A reply's callback that makes the next call (pipelining) keeps the socket it drains: the
+// next reply is then read by the same thread. Handing the socket back for every call (as a
+// request handler must, above) would cost a re-arm each and pass the replies around the pool.
+TEST_F(PeerTest, ReplyCallbackChainingCallsKeepsItsSocket) {
+  PeerOptions options;
+  options.workers = 2;
+  options.hand_off = std::chrono::hours(1);  // no take-over: only a hand-back moves the socket
+  RPCPeer caller(options);
+  const Channel to_server = caller.talk_to(server.nl_pid()).with_timeout(kLiveness);
+  std::mutex m;
+  std::set<std::thread::id> threads;
+  std::promise<void> finished;
+  int left = 200;
+  std::function<void(CallOutcome)> next = [&](CallOutcome outcome) {
+    EXPECT_EQ(outcome.get(), json(7));
+    std::lock_guard lock(m);
+    threads.insert(std::this_thread::get_id());
+    if (--left == 0) {
+      finished.set_value();
+    } else {
+      to_server.async_call_with("echo", json::array({7}), next);
+    }
+  };
+  to_server.async_call_with("echo", json::array({7}), next);
+  ASSERT_EQ(finished.get_future().wait_for(kLiveness), std::future_status::ready);
+  std::lock_guard lock(m);
+  EXPECT_EQ(threads.size(), 1u);
+}
+
 TEST(PeerServing, StopFromAnotherThreadEndsRunServerForever) {
   RPCPeer peer;
   peer.register_function("echo", [](int x) { return x; });
