@@ -351,16 +351,18 @@ bool detail::read_success_layout(std::string_view body,
                                  std::optional<JsonRpcResponse>& response) {
   std::size_t pos = 0;
   if (!skip_literal(body, pos, R"({"jsonrpc":"2.0","id":)")) return false;
+  // Values are read straight into the reply's members (no temporaries to move and destroy).
+  JsonRpcResponse& reply = response.emplace();
   try {
-    json id = read_json_value(body, pos, kMaxJsonDepth - 1);
-    if (!is_valid_id(id) || !skip_literal(body, pos, R"(,"result":)")) return false;
-    json result = read_json_value(body, pos, kMaxJsonDepth - 1);
-    if (!skip_literal(body, pos, "}") || !json_ends_at(body, pos)) return false;
-    response.emplace(std::move(id), std::move(result));
-    return true;
+    reply.id = read_json_value(body, pos, kMaxJsonDepth - 1);
+    if (is_valid_id(reply.id) && skip_literal(body, pos, R"(,"result":)")) {
+      std::get<0>(reply.outcome) = read_json_value(body, pos, kMaxJsonDepth - 1);
+      if (skip_literal(body, pos, "}") && json_ends_at(body, pos)) return true;
+    }
   } catch (const JsonSyntaxError&) {
-    return false;
   }
+  response.reset();
+  return false;
 }
 
 namespace {

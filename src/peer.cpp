@@ -1225,7 +1225,8 @@ struct RPCPeer::Impl {
     if (!owned) {
       JsonRpcRequest request;
       if (detail::read_request_layout(body, request)) {
-        std::optional<JsonRpcResponse> reply = dispatch(request, origin);
+        std::optional<JsonRpcResponse> reply;
+        dispatch(request, origin, reply);
         if (reply) send_replies(origin, &*reply, false, {}, nullptr);
         return;
       }
@@ -1237,7 +1238,7 @@ struct RPCPeer::Impl {
     if (auto single = owned ? detail::parse_single_request_taking(*owned)
                             : detail::parse_single_request(body)) {
       if (auto* request = std::get_if<JsonRpcRequest>(&single->content)) {
-        single_reply = dispatch(*request, origin);
+        dispatch(*request, origin, single_reply);
       } else {
         single_reply = std::move(std::get<JsonRpcResponse>(single->content));
       }
@@ -1336,7 +1337,7 @@ struct RPCPeer::Impl {
     auto work = [&] {
       for (std::size_t i = next++; i < items.size(); i = next++) {
         if (auto* request = std::get_if<JsonRpcRequest>(&items[i].content)) {
-          out[i] = dispatch(*request, origin);
+          dispatch(*request, origin, out[i]);
         } else {
           out[i] = std::move(std::get<JsonRpcResponse>(items[i].content));
         }
@@ -1351,7 +1352,10 @@ struct RPCPeer::Impl {
     return replies;
   }
 
-  std::optional<JsonRpcResponse> dispatch(JsonRpcRequest& request, const Origin& origin) {
+  // Runs a request's handler; `reply` (empty on entry) gets the reply, unless it is a
+  // notification. An out parameter, so that the reply is built where it stays.
+  void dispatch(JsonRpcRequest& request, const Origin& origin,
+                std::optional<JsonRpcResponse>& reply) {
     // The request is done with its id once the reply has it (is_notification() still holds).
     json id = request.id ? std::move(*request.id) : json(nullptr);
     try {
@@ -1378,24 +1382,26 @@ struct RPCPeer::Impl {
       json params = request.params ? std::move(*request.params) : json();
       json result = method->handler(std::move(params), context);
       detail::release(params);
-      if (request.is_notification()) return std::nullopt;
-      return std::optional<JsonRpcResponse>(std::in_place, std::move(id), std::move(result));
+      if (request.is_notification()) return;
+      JsonRpcResponse& success = reply.emplace();
+      success.id = std::move(id);
+      std::get<0>(success.outcome) = std::move(result);
     } catch (const JsonRpcError& e) {
       if (request.is_notification()) {
         log(LogLevel::debug, "notification '", request.method, "' failed: ", e.what());
-        return std::nullopt;
+        return;
       }
-      return JsonRpcResponse::failure(std::move(id), e.error());
+      reply = JsonRpcResponse::failure(std::move(id), e.error());
     } catch (const std::exception& e) {
       if (request.is_notification()) {
         log(LogLevel::debug, "notification '", request.method, "' failed: ", e.what());
-        return std::nullopt;
+        return;
       }
-      return JsonRpcResponse::failure(std::move(id),
-                                      {error_code::internal_error, "Internal error", e.what()});
+      reply = JsonRpcResponse::failure(std::move(id),
+                                       {error_code::internal_error, "Internal error", e.what()});
     } catch (...) {
-      if (request.is_notification()) return std::nullopt;
-      return JsonRpcResponse::failure(
+      if (request.is_notification()) return;
+      reply = JsonRpcResponse::failure(
           std::move(id), {error_code::internal_error, "Internal error", "unknown exception"});
     }
   }
