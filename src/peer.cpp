@@ -99,7 +99,7 @@ constexpr std::size_t kMaxCongested = 4096;
 // is destroyed: a thread started per batch (as before) cost more than most of its elements.
 class BatchHelpers {
  public:
-  BatchHelpers() = default;
+  BatchHelpers() { threads_.reserve(kBatchParallelism - 1); }  // spawning never reallocates
   BatchHelpers(const BatchHelpers&) = delete;
   BatchHelpers& operator=(const BatchHelpers&) = delete;
   ~BatchHelpers() {
@@ -112,33 +112,38 @@ class BatchHelpers {
   }
 
   // Calls work() here and offers it to up to `extra` helpers as well; returns once every helper
-  // that took the offer has returned from it. work() must not throw, and must be fine to call
-  // when there is nothing left to do (a helper may come late). Helpers busy with other batches
-  // do not hold this one up: offers not taken by the time work() returns here are withdrawn.
+  // that took the offer has returned from it (also when work() throws here). work() must be
+  // fine to call when there is nothing left to do (a helper may come late). Helpers busy with
+  // other batches do not hold this one up: offers not taken by the time work() returns here
+  // are withdrawn, and this thread does the rest.
   void run(std::size_t extra, const std::function<void()>& work) {
+    if (extra == 0) {
+      work();
+      return;
+    }
     Job job;
     job.work = &work;
     job.offers = extra;
-    if (extra > 0) {
+    // Whatever happens from here on, the job leaves the queue and its helpers finish with it
+    // before it goes out of scope.
+    struct Withdraw {
+      BatchHelpers& self;
+      Job& job;
+      ~Withdraw() {
+        std::unique_lock lock(self.mutex_);
+        job.closed = true;
+        std::erase(self.queue_, &job);
+        job.done.wait(lock, [this] { return job.active == 0; });
+      }
+    };
+    {
       std::lock_guard lock(mutex_);
       queue_.push_back(&job);
-      for (std::size_t idle = idle_; idle < extra && threads_.size() < kBatchParallelism - 1;
-           ++idle) {
-        try {
-          threads_.emplace_back(&BatchHelpers::serve, this);
-        } catch (const std::system_error& e) {
-          log(LogLevel::warning, "batch helper thread: ", e.what());
-          break;
-        }
-      }
     }
-    if (extra > 0) work_cv_.notify_all();
+    Withdraw withdraw{*this, job};
+    spawn_for(extra);
+    work_cv_.notify_all();
     work();
-    if (extra == 0) return;
-    std::unique_lock lock(mutex_);
-    job.closed = true;
-    std::erase(queue_, &job);
-    job.done.wait(lock, [&job] { return job.active == 0; });
   }
 
  private:
@@ -149,6 +154,20 @@ class BatchHelpers {
     bool closed = false;
     std::condition_variable done;
   };
+
+  // Makes sure `extra` helpers are idle or coming, as far as the limit allows.
+  void spawn_for(std::size_t extra) {
+    std::lock_guard lock(mutex_);
+    for (std::size_t idle = idle_; idle < extra && threads_.size() < kBatchParallelism - 1;
+         ++idle) {
+      try {
+        threads_.emplace_back(&BatchHelpers::serve, this);
+      } catch (const std::exception& e) {  // no thread: this one does the work itself
+        log(LogLevel::warning, "cannot start a batch helper thread: ", e.what());
+        return;
+      }
+    }
+  }
 
   void serve() {
     std::unique_lock lock(mutex_);
@@ -161,7 +180,11 @@ class BatchHelpers {
       if (--job->offers == 0) queue_.pop_front();
       ++job->active;
       lock.unlock();
-      (*job->work)();
+      try {
+        (*job->work)();
+      } catch (const std::exception& e) {  // dispatch answers every failure; this is memory
+        log(LogLevel::error, "batch helper thread: ", e.what());
+      }
       lock.lock();
       if (--job->active == 0 && job->closed) job->done.notify_one();
     }
@@ -453,13 +476,19 @@ struct RPCPeer::Impl {
     epoll_event ev{};
     ev.events = EPOLLIN | EPOLLONESHOT;
     ev.data.u64 = endpoint;
-    const int op = in_epoll[endpoint].exchange(true) ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-    if (epoll_ctl(epoll_fd->get(), op, endpoints[endpoint].fd(), &ev) != 0) {
-      log(LogLevel::error, "epoll_ctl re-arm failed: ", std::strerror(errno));
+    const int fd = endpoints[endpoint].fd();
+    int op = in_epoll[endpoint].exchange(true) ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    int rc = epoll_ctl(epoll_fd->get(), op, fd, &ev);
+    if (rc != 0 && (errno == EEXIST || errno == ENOENT)) {
+      // The flag was behind an add or remove racing this one: the other operation fits.
+      op = op == EPOLL_CTL_ADD ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+      rc = epoll_ctl(epoll_fd->get(), op, fd, &ev);
     }
+    if (rc != 0) log(LogLevel::error, "epoll_ctl re-arm failed: ", std::strerror(errno));
   }
 
-  // Takes a socket out of the epoll set; only its drainer does, and arm() puts it back.
+  // Takes a socket out of the epoll set: its drainer, or the last serving thread leaving.
+  // arm() puts it back.
   void unwatch(std::size_t endpoint) {
     if (in_epoll[endpoint].exchange(false)) {
       epoll_ctl(epoll_fd->get(), EPOLL_CTL_DEL, endpoints[endpoint].fd(), nullptr);
@@ -873,12 +902,12 @@ struct RPCPeer::Impl {
   // A handler that waits for a reply on the peer whose socket its thread drains would wait
   // behind itself until the watcher hands the socket off (hand_off): it hands it back at once.
   // Safe from any thread: only the drainer itself finds its own socket in t_draining.
-  // `for_async`: only from a request's handler, which may wait for the call's future; a reply's
-  // callback that chains the next call (pipelining) keeps the socket and drains the reply.
-  void hand_back_socket(bool for_async = false) {
+  // `only_for_requests`: only from a request's handler; a reply's callback that chains the next
+  // call with a callback of its own (pipelining) keeps the socket and drains that reply too.
+  void hand_back_socket(bool only_for_requests = false) {
     DrainingNow* const d = t_draining;
     if (d == nullptr || d->peer != this || d->stamp == nullptr) return;
-    if (for_async && !d->request) return;
+    if (only_for_requests && !d->request) return;
     std::int64_t expected = *d->stamp;
     if (drain_state[d->endpoint].compare_exchange_strong(expected, kArmed)) arm(d->endpoint);
     d->stamp = nullptr;
@@ -971,8 +1000,10 @@ struct RPCPeer::Impl {
     spinner_id.compare_exchange_strong(self, std::thread::id{});
     if (pool_threads == 1) fail_async_calls_locked(lock);
     if (--pool_threads == 0) {
-      // The last one out lets callers receive for themselves again.
+      // The last one out lets callers receive for themselves again, alone: no socket stays in
+      // the set (armed, it would hand the next pool's threads datagrams a caller is reading).
       epoll_ctl(epoll_fd->get(), EPOLL_CTL_DEL, wake_fd->get(), nullptr);
+      for (std::size_t i = 0; i < endpoints.size(); ++i) unwatch(i);
       drain(wake_fd->get());
       stopping.store(false);
       pool_running = false;
@@ -1091,7 +1122,12 @@ struct RPCPeer::Impl {
     DrainingNow draining{this, incoming.endpoint, incoming.drain_stamp,
                          message.payload_type() == PayloadType::request};
     DrainingNow* const outer = t_draining;
-    if (incoming.drain_stamp) t_draining = &draining;
+    // A datagram handled while this thread lands another message's fragments (a stray) drains
+    // the same socket: it shares that stamp, but is a request or a reply of its own.
+    if (!draining.stamp && outer && outer->peer == this && outer->endpoint == incoming.endpoint) {
+      draining.stamp = outer->stamp;
+    }
+    if (draining.stamp) t_draining = &draining;
     struct Restore {
       DrainingNow* outer;
       ~Restore() { t_draining = outer; }
@@ -1701,8 +1737,8 @@ struct RPCPeer::Impl {
     std::shared_ptr<Pending> call;
     {
       SendText buffer;
-      call = begin_call(channel, method, Ids(id), request_text(buffer, method, params, id),
-                        buffer.headroom());
+      const std::span<const std::string_view> text = request_text(buffer, method, params, id);
+      call = begin_call(channel, method, Ids(id), text, buffer.headroom());
     }
     wait(call, deadline);
     if (!call->error && call->response && !call->response->is_error()) {
@@ -1713,10 +1749,12 @@ struct RPCPeer::Impl {
     return std::move(std::get<0>(outcome.value));
   }
 
+  // `awaited`: the caller gets a future, which it may wait for right away.
   void call_async(const Channel& channel, std::string_view method, const json& params,
-                  std::function<void(CallOutcome)> done) {
-    // A handler may well wait for this one's future: its reply must not queue behind it.
-    hand_back_socket(true);
+                  std::function<void(CallOutcome)> done, bool awaited = false) {
+    // Whoever may wait for this call's outcome must not keep its reply queued behind itself:
+    // a future's holder, or a request's handler (which may wait for its callback's effect).
+    hand_back_socket(!awaited);
     const std::int64_t id = next_id++;
     SendText buffer;
     const std::span<const std::string_view> text = request_text(buffer, method, params, id);
@@ -2018,18 +2056,23 @@ json Channel::call_with(std::string_view method, const json& params) const {
 
 void Channel::notify_with(std::string_view method, const json& params) const {
   SendText buffer;
-  peer_->impl_->send_message(endpoint_, target_, PayloadType::request,
-                             RPCPeer::Impl::request_text(buffer, method, params, std::nullopt),
-                             true, buffer.headroom());
+  const std::span<const std::string_view> text =
+      RPCPeer::Impl::request_text(buffer, method, params, std::nullopt);
+  peer_->impl_->send_message(endpoint_, target_, PayloadType::request, text, true,
+                             buffer.headroom());
 }
 
 std::future<json> Channel::async_call_with(std::string_view method, const json& params) const {
   auto promise = std::make_shared<std::promise<json>>();
   auto future = promise->get_future();
-  async_call_with(method, params, [promise](CallOutcome outcome) {
-    if (outcome.value.index() == 1) promise->set_exception(std::get<1>(outcome.value));
-    else promise->set_value(std::move(std::get<0>(outcome.value)));
-  });
+  // A future is there to be waited on, maybe by the thread draining the socket its reply comes to.
+  peer_->impl_->call_async(
+      *this, method, params,
+      [promise](CallOutcome outcome) {
+        if (outcome.value.index() == 1) promise->set_exception(std::get<1>(outcome.value));
+        else promise->set_value(std::move(std::get<0>(outcome.value)));
+      },
+      true);
   return future;
 }
 

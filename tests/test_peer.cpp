@@ -543,6 +543,28 @@ TEST_F(PeerTest, ReplyCallbackChainingCallsKeepsItsSocket) {
   EXPECT_EQ(threads.size(), 1u);
 }
 
+// A reply's callback that waits for another call's future: the reply to that call comes to
+// the socket the callback's thread drains, so the socket must be handed back first.
+TEST_F(PeerTest, ReplyCallbackWaitingForAFutureGetsItsReply) {
+  PeerOptions options;
+  options.workers = 2;
+  options.hand_off = std::chrono::hours(1);  // no take-over: only a hand-back moves the socket
+  RPCPeer caller(options);
+  const Channel to_server = caller.talk_to(server.nl_pid()).with_timeout(5s);
+  std::promise<json> got;
+  to_server.async_call_with("echo", json::array({1}), [&](CallOutcome first) {
+    try {
+      EXPECT_EQ(first.get(), json(1));
+      got.set_value(to_server.async_call("echo", 2).get());
+    } catch (...) {
+      got.set_exception(std::current_exception());
+    }
+  });
+  auto result = got.get_future();
+  ASSERT_EQ(result.wait_for(kLiveness), std::future_status::ready);
+  EXPECT_EQ(result.get(), json(2));
+}
+
 TEST(PeerServing, StopFromAnotherThreadEndsRunServerForever) {
   RPCPeer peer;
   peer.register_function("echo", [](int x) { return x; });
