@@ -80,6 +80,8 @@ using Clock = std::chrono::steady_clock;
 constexpr std::uint64_t kWakeToken = ~std::uint64_t{0};
 constexpr std::uint64_t kKickToken = ~std::uint64_t{0} - 1;
 constexpr std::size_t kBatchParallelism = 8;
+// "Read the clock yourself", where a time a caller read a moment ago may be passed on.
+constexpr Clock::time_point kUnknownTime = Clock::time_point::min();
 // Draining states of an endpoint (besides a handler's start time in steady clock ticks).
 constexpr std::int64_t kArmed = -1;   // in the epoll set, armed: nobody drains it
 constexpr std::int64_t kWaiting = -2;  // its drainer waits in a blocking receive on it
@@ -833,7 +835,7 @@ struct RPCPeer::Impl {
   // `now`, if known: the time, read a moment ago.
   std::optional<Incoming> caller_receive(std::span<std::uint8_t> buffer,
                                          Clock::time_point deadline,
-                                         std::optional<Clock::time_point> now = std::nullopt) {
+                                         Clock::time_point now = kUnknownTime) {
     if (leader_receives_directly()) return caller_receive_directly(buffer, deadline, now);
     if (options.spin.count() > 0) {
       const auto until = std::min(deadline, Clock::now() + options.spin);
@@ -885,10 +887,10 @@ struct RPCPeer::Impl {
 
   std::optional<Incoming> caller_receive_directly(std::span<std::uint8_t> buffer,
                                                   Clock::time_point deadline,
-                                                  std::optional<Clock::time_point> now) {
+                                                  Clock::time_point now) {
     for (;;) {
-      const auto left = deadline - (now ? *now : Clock::now());
-      now.reset();
+      const auto left = deadline - (now != kUnknownTime ? now : Clock::now());
+      now = kUnknownTime;
       if (left <= Clock::duration::zero()) return std::nullopt;
       // SO_RCVTIMEO is set only when the one in force could outlast the deadline or is far
       // shorter than it (idle wake-ups): then to three quarters of what is left, so the next
@@ -1676,14 +1678,14 @@ struct RPCPeer::Impl {
   // `started`: when the call's deadline was computed, which stands in for the clock on the
   // first round (a clock read costs ~16 ns in a VM; the call was sent microseconds ago).
   void wait(const std::shared_ptr<Pending>& call, Clock::time_point deadline,
-            std::optional<Clock::time_point> started = std::nullopt) {
+            Clock::time_point started = kUnknownTime) {
     thread_local const auto storage = receive_buffer();
     const std::span<std::uint8_t> buffer(storage.get(), kMaxDatagramSize);
     Waiter me;
     std::unique_lock lock(mu);
     call->waiter = &me.cv;
-    while (!call->done && (started ? *started : Clock::now()) < deadline) {
-      const std::optional<Clock::time_point> now = std::exchange(started, std::nullopt);
+    while (!call->done && (started != kUnknownTime ? started : Clock::now()) < deadline) {
+      const Clock::time_point now = std::exchange(started, kUnknownTime);
       if (!pool_running && !leader_busy) {
         leader_busy = true;
         leader_call = call.get();
