@@ -371,12 +371,6 @@ namespace {
 // and a node per member) built only to be taken apart. `owned`: the body may be taken.
 std::optional<ParsedRequestBody::Item> parse_single_request(std::string_view body,
                                                             std::string* owned) {
-  if (!owned) {
-    JsonRpcRequest request;
-    if (detail::read_request_layout(body, request)) {
-      return ParsedRequestBody::Item{std::move(request)};
-    }
-  }
   if (!looks_like_object(body)) return std::nullopt;
   ReadEnvelope envelope;
   try {
@@ -410,6 +404,11 @@ std::optional<ParsedRequestBody::Item> detail::parse_single_request_taking(std::
 
 ParsedRequestBody parse_request_body(std::string_view body) {
   ParsedRequestBody parsed;
+  // The peer tries the layout itself first, and then the general reader; so does this.
+  if (JsonRpcRequest request; detail::read_request_layout(body, request)) {
+    parsed.items.push_back({std::move(request)});
+    return parsed;
+  }
   if (auto single = detail::parse_single_request(body)) {
     if (auto* error = std::get_if<JsonRpcResponse>(&single->content)) {
       parsed.whole_body_error = std::move(*error);
@@ -507,7 +506,6 @@ bool append_replies(std::string& text, std::vector<BorrowedRun>* borrowed, bool 
 namespace {
 std::optional<JsonRpcResponse> parse_single_response(std::string_view body, std::string* owned) {
   std::optional<JsonRpcResponse> response;  // the one object returned, built in place
-  if (!owned && detail::read_success_layout(body, response)) return response;
   if (!looks_like_object(body)) return response;
   ReadEnvelope envelope;
   try {
@@ -533,7 +531,10 @@ std::optional<JsonRpcResponse> detail::parse_single_response_taking(std::string&
 }
 
 std::vector<JsonRpcResponse> parse_response_body(std::string_view body) {
-  if (auto single = detail::parse_single_response(body)) {
+  // The peer tries the layout itself first, and then the general reader; so does this.
+  std::optional<JsonRpcResponse> single;
+  if (!detail::read_success_layout(body, single)) single = detail::parse_single_response(body);
+  if (single) {
     std::vector<JsonRpcResponse> responses;
     responses.push_back(std::move(*single));
     return responses;

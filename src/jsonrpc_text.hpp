@@ -25,8 +25,8 @@ bool append_replies(std::string& text, std::vector<BorrowedRun>* borrowed, bool 
 // A body in the layout append_request and append_response write (no whitespace, members in
 // their order, a method name without escapes, a success reply): read with its fixed bytes
 // matched rather than parsed. True when it was, with the request or reply in the out
-// parameter; false for anything else, which the general readers below then handle (they
-// try these first). Never throws.
+// parameter; false for anything else, for the general readers below (which do not try these
+// again; parse_request_body and parse_response_body try them first). Never throws.
 bool read_request_layout(std::string_view body, JsonRpcRequest& request);
 bool read_success_layout(std::string_view body, std::optional<JsonRpcResponse>& response);
 

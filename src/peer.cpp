@@ -497,7 +497,6 @@ struct RPCPeer::Impl {
     }
   }
 
-
   // epoll_pwait2 (Linux 5.11) takes a timespec; older kernels, and valgrind, only know
   // epoll_wait, whose millisecond timeout is rounded up so a deadline is never early.
   static int wait_for_event(int epoll, epoll_event& event, const timespec* timeout) {
