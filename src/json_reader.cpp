@@ -76,6 +76,10 @@ class Reader {
 
   // A value that starts right at p_ (not whitespace).
   json read_value_here(int depth_left) { return read_value(depth_left); }
+  // An array that starts right at p_, its elements appended to `elements`.
+  void read_array_here(int depth_left, json::array_t& elements) {
+    read_array_elements(depth_left, elements);
+  }
 
   // Whether only what finish_document allows follows.
   bool at_document_end() {
@@ -253,14 +257,19 @@ class Reader {
   }
 
   json read_array(int depth_left) {
+    json array(json::value_t::array);
+    read_array_elements(depth_left, *array.get_ptr<json::array_t*>());
+    return array;
+  }
+
+  // Expects p_ on '['; appends the elements to `elements` and leaves p_ past the ']'.
+  void read_array_elements(int depth_left, json::array_t& elements) {
     if (depth_left <= 0) fail(p_, "arrays and objects nest too deep");
     ++p_;
-    json array(json::value_t::array);
-    auto& elements = *array.get_ptr<json::array_t*>();
     skip_whitespace();
     if (p_ != end_ && *p_ == ']') {
       ++p_;
-      return array;
+      return;
     }
     for (;;) {
       elements.push_back(read_value(depth_left - 1));
@@ -272,7 +281,7 @@ class Reader {
       }
       if (p_ != end_ && *p_ == ']') {
         ++p_;
-        return array;
+        return;
       }
       fail(p_, "expected ',' or ']' in array");
     }
@@ -524,6 +533,18 @@ json read_json_value(std::string_view text, std::size_t& pos, int max_depth) {
   json value = reader.read_value_here(max_depth);
   pos = reader.offset();
   return value;
+}
+
+void read_json_value_into(std::string_view text, std::size_t& pos, int max_depth, json& target) {
+  Reader reader(text, pos);
+  if (target.is_array() && pos < text.size() && text[pos] == '[') {
+    auto& elements = target.get_ref<json::array_t&>();
+    elements.clear();
+    reader.read_array_here(max_depth, elements);
+  } else {
+    target = reader.read_value_here(max_depth);
+  }
+  pos = reader.offset();
 }
 
 bool json_ends_at(std::string_view text, std::size_t pos) {

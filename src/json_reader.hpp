@@ -42,6 +42,10 @@ json read_json(std::string_view text, int max_depth);
 // document's value, and moves pos just past it. Throws JsonSyntaxError.
 json read_json_value(std::string_view text, std::size_t& pos, int max_depth);
 
+// The same, read into `target`: an array value into an array target reuses its storage (its
+// elements are replaced). On a throw, `target` holds whatever was read so far.
+void read_json_value_into(std::string_view text, std::size_t& pos, int max_depth, json& target);
+
 // Whether what follows text[pos] is what read_json accepts after a document's value:
 // whitespace, then the end or a NUL byte (and anything after it).
 bool json_ends_at(std::string_view text, std::size_t pos);

@@ -320,7 +320,8 @@ bool skip_literal(std::string_view text, std::size_t& pos, std::string_view lite
 }  // namespace
 
 // {"jsonrpc":"2.0","method":"M"[,"params":P][,"id":I]} with M plain printable ASCII.
-bool detail::read_request_layout(std::string_view body, JsonRpcRequest& request) {
+bool detail::read_request_layout(std::string_view body, JsonRpcRequest& request,
+                                 json* spare_params) {
   std::size_t pos = 0;
   if (!skip_literal(body, pos, R"({"jsonrpc":"2.0","method":")")) return false;
   const std::size_t method_begin = pos;
@@ -333,7 +334,13 @@ bool detail::read_request_layout(std::string_view body, JsonRpcRequest& request)
   ++pos;
   try {
     if (skip_literal(body, pos, R"(,"params":)")) {
-      request.params = read_json_value(body, pos, kMaxJsonDepth - 1);
+      if (spare_params != nullptr && spare_params->is_array() && pos < body.size() &&
+          body[pos] == '[') {
+        request.params = std::move(*spare_params);
+        read_json_value_into(body, pos, kMaxJsonDepth - 1, *request.params);
+      } else {
+        request.params = read_json_value(body, pos, kMaxJsonDepth - 1);
+      }
       if (!request.params->is_array() && !request.params->is_object()) return false;
     }
     if (skip_literal(body, pos, R"(,"id":)")) {

@@ -27,7 +27,10 @@ bool append_replies(std::string& text, std::vector<BorrowedRun>* borrowed, bool 
 // matched rather than parsed. True when it was, with the request or reply in the out
 // parameter; false for anything else, for the general readers below (which do not try these
 // again; parse_request_body and parse_response_body try them first). Never throws.
-bool read_request_layout(std::string_view body, JsonRpcRequest& request);
+// `spare_params`, if not null: an array whose storage array params are read into (it is moved
+// into the request's params then, elements replaced), saving the array's two allocations.
+bool read_request_layout(std::string_view body, JsonRpcRequest& request,
+                         json* spare_params = nullptr);
 bool read_success_layout(std::string_view body, std::optional<JsonRpcResponse>& response);
 
 // The usual body, one object, read without a list around it; nullopt when the body is not a

@@ -921,6 +921,37 @@ TEST(JsonReaderMembers, TakingTheTextReadsExactlyWhatReadingItDoes) {
   }
 }
 
+// read_json_value_into reads what read_json_value reads; an array into an array target keeps
+// the target's storage, with only the new elements in it.
+TEST(JsonReaderInto, AnArrayIntoAnArrayReusesItsStorage) {
+  json target = json::array({"old", 1, 2, 3});
+  const auto* storage = target.get_ref<const json::array_t&>().data();
+  const std::string text = R"(x["a",[1],{"k":null}] y)";
+  std::size_t pos = 1;
+  read_json_value_into(text, pos, 10, target);
+  EXPECT_EQ(pos, text.find(']', 12) + 1);
+  std::size_t expected_pos = 1;
+  EXPECT_TRUE(identical(target, read_json_value(text, expected_pos, 10)));
+  EXPECT_EQ(pos, expected_pos);
+  EXPECT_EQ(target.get_ref<const json::array_t&>().data(), storage);
+
+  // Anything else replaces the target, as an assignment would.
+  for (const std::string other : {"[]", "{\"a\":[1]}", "\"s\"", "12", "null"}) {
+    for (json t : {json::array({1}), json(7), json::object()}) {
+      std::size_t at = 0;
+      read_json_value_into(other, at, 10, t);
+      std::size_t expected_at = 0;
+      EXPECT_TRUE(identical(t, read_json_value(other, expected_at, 10))) << other;
+      EXPECT_EQ(at, other.size()) << other;
+    }
+  }
+  json t = json::array({1});
+  std::size_t at = 0;
+  EXPECT_THROW(read_json_value_into("[1,", at, 10, t), JsonSyntaxError);
+  at = 0;
+  EXPECT_THROW(read_json_value_into("[[[1]]]", at, 2, t), JsonSyntaxError);
+}
+
 // release() empties any value, and a deeply nested one without recursing level by level
 // (nlohmann's own destructor flattens the levels below each element).
 TEST(Release, EmptiesScalarsContainersAndDeepNesting) {

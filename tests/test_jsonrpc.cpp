@@ -455,6 +455,34 @@ TEST(Layout, WhatPeersWriteIsReadByItsLayout) {
   }
 }
 
+// A spare array is read into when the params are an array (and only then), elements replaced.
+TEST(Layout, ArrayParamsAreReadIntoTheSpareArray) {
+  json spare = json::array({"stale", "elements", 3});
+  const auto* storage = spare.get_ref<const json::array_t&>().data();
+  JsonRpcRequest request;
+  ASSERT_TRUE(detail::read_request_layout(R"({"jsonrpc":"2.0","method":"m","params":["x"],"id":1})",
+                                          request, &spare));
+  EXPECT_EQ(request.params, json::array({"x"}));
+  EXPECT_EQ(request.params->get_ref<const json::array_t&>().data(), storage);
+  EXPECT_TRUE(spare.is_null());  // moved into the request
+
+  for (const std::string text : {R"({"jsonrpc":"2.0","method":"m","params":{"a":[1]},"id":1})",
+                                 R"({"jsonrpc":"2.0","method":"m","id":1})"}) {
+    json other = json::array({"kept"});
+    JsonRpcRequest r;
+    ASSERT_TRUE(detail::read_request_layout(text, r, &other)) << text;
+    EXPECT_EQ(other, json::array({"kept"})) << text;
+    EXPECT_EQ(r.params, text.find("params") != std::string::npos
+                            ? std::optional<json>(json::object({{"a", {1}}}))
+                            : std::nullopt);
+  }
+  json empty = json::array();
+  JsonRpcRequest r;
+  ASSERT_TRUE(detail::read_request_layout(R"({"jsonrpc":"2.0","method":"m","params":[],"id":1})",
+                                          r, &empty));
+  EXPECT_EQ(r.params, json::array());
+}
+
 // Like nlohmann, the reader takes a NUL byte after the value as the end of the text.
 TEST(RequestBody, ANulByteAfterTheObjectEndsTheText) {
   const std::string request = R"({"jsonrpc":"2.0","method":"m","params":[1],"id":30})";

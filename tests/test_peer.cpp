@@ -176,6 +176,54 @@ TEST_F(PeerTest, RawHandlerReceivesParamsAsSent) {
   EXPECT_TRUE(seen[2].is_null()) << "absent params reach a raw handler as null";
 }
 
+// A serving thread reads each request's params array into the storage the previous one used:
+// every handler must still see exactly its own params, whatever the previous handler did
+// with them (left them, took them over, or took elements out) and however many there were.
+TEST(PeerParams, EachRequestSeesExactlyItsOwnParams) {
+  PeerOptions options;
+  options.workers = 1;  // one serving thread: every request reuses what the last one left
+  options.max_workers = 1;
+  RPCPeer server(options);
+  std::vector<json> seen;  // one serving thread: no lock needed
+  server.register_raw("look", [&](const json& params, const CallContext&) {
+    seen.push_back(params);
+    return params;
+  });
+  server.register_raw("take", [&](json params, const CallContext&) {
+    seen.push_back(params);
+    return params;
+  });
+  server.register_function("first", [&](json a, const json& b) {
+    seen.push_back(json::array({a, b}));
+    return a;
+  });
+  server.start();
+  RPCPeer client;
+  const Channel channel = client.talk_to(server.nl_pid());
+  json many = json::array();
+  for (int i = 0; i < 40; ++i) many.push_back("element " + std::to_string(i));
+  const std::vector<std::pair<std::string, json>> calls = {
+      {"look", json::array({1, "two", nullptr, json::array({3})})},
+      {"look", json::array({"x"})},
+      {"first", json::array({"a", "b"})},
+      {"look", json::array()},
+      {"take", json::array({4, 5})},
+      {"look", json::array({6})},
+      {"look", many},
+      {"look", json::array({7, 8})},
+      {"look", {{"k", 1}}},
+      {"first", json::array({json::array({9}), 10})},
+      {"look", nullptr},
+      {"look", json::array({11})},
+  };
+  for (const auto& [method, params] : calls) {
+    const json result = channel.call_with(method, params);
+    EXPECT_EQ(result, method == "first" ? params[0] : params) << method << " " << params;
+  }
+  ASSERT_EQ(seen.size(), calls.size());
+  for (std::size_t i = 0; i < calls.size(); ++i) EXPECT_EQ(seen[i], calls[i].second) << i;
+}
+
 TEST_F(PeerTest, ContextHandlerSeesCallerPortAndKernelCredentials) {
   server.register_function("who", [](const CallContext& context, int x) {
     return json{{"nl_pid", context.sender_nl_pid},
