@@ -437,6 +437,30 @@ class Reader {
     const char* p = p_;
     const bool negative = *p == '-';
     if (negative) ++p;
+    // The usual number, an integer of up to 19 digits (which cannot overflow), is read in the
+    // pass that finds its end. Anything else is read again below.
+    if (p != end_ && is_digit(*p)) {
+      const char* q = p;
+      std::uint64_t magnitude = 0;
+      if (*q == '0') {
+        ++q;
+      } else {
+        const char* const limit = end_ - q > 19 ? q + 19 : end_;
+        for (; q != limit && is_digit(*q); ++q) {
+          magnitude = magnitude * 10 + static_cast<unsigned>(*q - '0');
+        }
+      }
+      if (q == end_ || (!is_digit(*q) && *q != '.' && *q != 'e' && *q != 'E')) {
+        if (!negative) {
+          p_ = q;
+          return json(static_cast<json::number_unsigned_t>(magnitude));
+        }
+        if (magnitude <= std::uint64_t{1} << 63) {
+          p_ = q;
+          return json(static_cast<json::number_integer_t>(std::uint64_t{0} - magnitude));
+        }
+      }
+    }
     const char* const int_begin = p;
     if (p == end_ || !is_digit(*p)) fail(p, "expected a digit");
     if (*p == '0') {
