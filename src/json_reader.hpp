@@ -43,7 +43,8 @@ json read_json(std::string_view text, int max_depth);
 json read_json_value(std::string_view text, std::size_t& pos, int max_depth);
 
 // The same, read into `target`: an array value into an array target reuses its storage (its
-// elements are replaced). On a throw, `target` holds whatever was read so far.
+// elements are replaced; on a throw it holds the elements read so far). Any other value is
+// assigned to `target` (left as it was on a throw).
 void read_json_value_into(std::string_view text, std::size_t& pos, int max_depth, json& target);
 
 // Whether what follows text[pos] is what read_json accepts after a document's value:

@@ -294,8 +294,8 @@ std::size_t total_size(std::span<const std::string_view> parts) {
 // The header's send time, to the kernel's tick (a few ms): the field is informational, and the
 // coarse clock costs ~4 ns where the precise one costs ~17 (in a VM), twice per round trip.
 std::uint64_t realtime_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+  timespec ts{};
+  if (clock_gettime(CLOCK_REALTIME_COARSE, &ts) != 0) clock_gettime(CLOCK_REALTIME, &ts);
   return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000u + static_cast<std::uint64_t>(ts.tv_nsec);
 }
 

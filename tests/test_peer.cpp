@@ -224,6 +224,114 @@ TEST(PeerParams, EachRequestSeesExactlyItsOwnParams) {
   for (std::size_t i = 0; i < calls.size(); ++i) EXPECT_EQ(seen[i], calls[i].second) << i;
 }
 
+json shaped_params(int thread, int i) {
+  json params = json::array();
+  const int n = (thread * 7 + i) % 20;  // some longer than the 16 a serving thread keeps room for
+  for (int k = 0; k < n; ++k) {
+    if (k % 3 == 0) params.push_back(thread * 100000 + i * 10 + k);
+    else if (k % 3 == 1) params.push_back("s" + std::to_string(i) + "_" + std::to_string(k));
+    else params.push_back(json::array({-i, k}));
+  }
+  return params;
+}
+
+// Params arrays and call records are reused per thread: many callers at once, handlers that
+// leave, take over, empty, grow, spoil (then throw) or relay their params, futures and batches,
+// against a client that receives for itself and one that serves.
+TEST(PeerParams, ManyThreadsCallingEveryKindOfHandlerGetTheirOwnResults) {
+  PeerOptions server_options;
+  server_options.workers = 2;
+  RPCPeer server(server_options);
+  RPCPeer helper;
+  helper.register_raw("look", [](const json& p, const CallContext&) { return p; });
+  helper.start();
+  server.register_raw("look", [](const json& p, const CallContext&) { return p; });
+  server.register_raw("take", [](json p, const CallContext&) { return p; });
+  server.register_raw("steal", [](json&& p, const CallContext&) {
+    json out = json::array();
+    for (auto& e : p) out.push_back(std::move(e));
+    return out;
+  });
+  server.register_raw("grow", [](json&& p, const CallContext&) {
+    json copy = p;
+    p.get_ref<json::array_t&>().reserve(40);
+    p.push_back("junk");
+    return copy;
+  });
+  server.register_raw("spoil", [](json&& p, const CallContext&) -> json {
+    for (auto& e : p) e = "poison";
+    throw std::runtime_error("spoiled");
+  });
+  const Channel to_helper = helper.talk_to(helper.nl_pid());
+  server.register_raw("relay", [to_helper](const json& p, const CallContext&) {
+    if (to_helper.call_with("look", json::array({"inner", p.size()})) !=
+        json::array({"inner", p.size()})) {
+      throw std::runtime_error("inner call got another result");
+    }
+    return to_helper.call_with("look", p);
+  });
+  server.start();
+  for (const bool client_serves : {false, true}) {
+    SCOPED_TRACE(client_serves ? "serving client" : "client receiving for itself");
+    RPCPeer client;
+    if (client_serves) client.start();
+    const Channel channel = client.talk_to(server.nl_pid());
+    std::atomic<int> wrong{0};
+    std::vector<std::thread> threads;
+    const char* const methods[] = {"look", "take", "steal", "grow", "relay", "spoil"};
+    for (int t = 0; t < 5; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < 300; ++i) {
+          const json p = shaped_params(t, i);
+          const std::string method = methods[(t + i) % 6];
+          try {
+            if (i % 37 == 5) {
+              if (channel.async_call_with("look", p).get() != p) ++wrong;
+            } else if (i % 41 == 7) {
+              const json other = shaped_params(t, i + 1);
+              const auto out = channel.call_batch(
+                  {{"look", p}, {"take", other}, {"steal", p}, {"look", json::array({i})}});
+              if (out.size() != 4 || out[0].get() != p || out[1].get() != other ||
+                  out[2].get() != p || out[3].get() != json::array({i})) {
+                ++wrong;
+              }
+            } else if (channel.call_with(method, p) != p || method == "spoil") {
+              ++wrong;
+            }
+          } catch (const RemoteError& e) {
+            if (method != "spoil" || e.code() != error_code::internal_error) ++wrong;
+          }
+        }
+      });
+    }
+    for (auto& thread : threads) thread.join();
+    EXPECT_EQ(wrong.load(), 0);
+  }
+}
+
+// A caller receiving for itself serves a request on its own thread whose handler calls back:
+// the nested call must not take the record or params array the outer one is using.
+TEST(PeerParams, CallerThreadServesARequestThatCallsBack) {
+  RPCPeer server;
+  RPCPeer client;  // never started: its callers receive for themselves
+  const Channel to_server = client.talk_to(server.nl_pid());
+  client.register_raw("back", [&](const json& p, const CallContext&) {
+    return to_server.call_with("look", json::array({"back", p}));
+  });
+  const Channel to_client = server.talk_to(client.nl_pid());
+  server.register_raw("look", [](const json& p, const CallContext&) { return p; });
+  server.register_raw("ask", [to_client](const json& p, const CallContext&) {
+    return to_client.call_with("back", p);
+  });
+  server.start();
+  for (int i = 0; i < 200; ++i) {
+    const json p = shaped_params(1, i);
+    ASSERT_EQ(to_server.call_with(i % 2 ? "ask" : "look", p),
+              i % 2 ? json::array({"back", p}) : p)
+        << i;
+  }
+}
+
 TEST_F(PeerTest, ContextHandlerSeesCallerPortAndKernelCredentials) {
   server.register_function("who", [](const CallContext& context, int x) {
     return json{{"nl_pid", context.sender_nl_pid},
