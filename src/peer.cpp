@@ -210,6 +210,28 @@ struct DrainingNow {
 };
 thread_local DrainingNow* t_draining = nullptr;
 
+// An object each thread keeps for reuse (a buffer, a spare record). get() is null once the
+// thread's thread_local objects are being destroyed, so that a call made from a destructor
+// that runs then (a goodbye from an object living as long as its thread) does without it
+// rather than touching a destroyed one. `Tag` keeps each use apart.
+template <typename Tag, typename T>
+class ThreadScratch {
+ public:
+  static T* get() {
+    if (gone_) return nullptr;
+    thread_local Holder holder;
+    return &holder.value;
+  }
+
+ private:
+  struct Holder {
+    T value{};
+    ~Holder() { gone_ = true; }
+  };
+  // Trivially destructible: still readable after every other thread_local is gone.
+  static inline thread_local bool gone_ = false;
+};
+
 class UniqueFd {
  public:
   explicit UniqueFd(int fd = -1) : fd_(fd) {}
@@ -232,7 +254,8 @@ class UniqueFd {
 class SendText {
  public:
   static constexpr std::size_t kKeptCapacity = 1u << 20;
-  SendText() : kept_(kept().busy ? nullptr : &kept()) {
+  SendText() : kept_(ThreadScratch<SendText, Kept>::get()) {
+    if (kept_ != nullptr && kept_->busy) kept_ = nullptr;
     if (kept_ != nullptr) kept_->busy = true;
     clear();
   }
@@ -276,10 +299,6 @@ class SendText {
     Message message;
     bool busy = false;
   };
-  static Kept& kept() {
-    thread_local Kept k;
-    return k;
-  }
   Message& message() { return kept_ != nullptr ? kept_->message : own_; }
   Kept* kept_;
   Message own_;
@@ -1267,7 +1286,7 @@ struct RPCPeer::Impl {
     // answered without a list or an item around it.
     if (!owned) {
       JsonRpcRequest request;
-      if (detail::read_request_layout(body, request, &spare_params())) {
+      if (detail::read_request_layout(body, request, spare_params())) {
         std::optional<JsonRpcResponse> reply;
         dispatch(request, origin, reply);
         if (reply) send_replies(origin, &*reply, false, {}, nullptr);
@@ -1399,16 +1418,14 @@ struct RPCPeer::Impl {
   // request (read_request_layout): two allocations and releases less per request. Kept only
   // while small, so a thread holds no more than a few hundred bytes for it.
   static constexpr std::size_t kSpareParamsMax = 16;
-  static json& spare_params() {
-    thread_local json spare;
-    return spare;
-  }
+  struct SpareParamsTag {};
+  static json* spare_params() { return ThreadScratch<SpareParamsTag, json>::get(); }
   static void keep_params_array(json& params) {
-    json& spare = spare_params();
-    if (params.is_array() && spare.is_null() &&
+    json* const spare = spare_params();
+    if (spare != nullptr && params.is_array() && spare->is_null() &&
         params.get_ref<const json::array_t&>().capacity() <= kSpareParamsMax) {
       params.get_ref<json::array_t&>().clear();
-      spare = std::move(params);
+      *spare = std::move(params);
     } else {
       detail::release(params);
     }
@@ -1701,7 +1718,11 @@ struct RPCPeer::Impl {
   // first round (a clock read costs ~16 ns in a VM; the call was sent microseconds ago).
   void wait(const std::shared_ptr<Pending>& call, Clock::time_point deadline,
             Clock::time_point started = kUnknownTime) {
-    thread_local const auto storage = receive_buffer();
+    struct ReceiveBufferTag {};
+    auto* const kept = ThreadScratch<ReceiveBufferTag, std::unique_ptr<std::uint8_t[]>>::get();
+    std::unique_ptr<std::uint8_t[]> own;
+    std::unique_ptr<std::uint8_t[]>& storage = kept != nullptr ? *kept : own;
+    if (!storage) storage = receive_buffer();
     const std::span<std::uint8_t> buffer(storage.get(), kMaxDatagramSize);
     Waiter me;
     std::unique_lock lock(mu);
@@ -1766,9 +1787,9 @@ struct RPCPeer::Impl {
   // A synchronous call's record, kept by its thread for the next one: an allocation and a
   // release less per call. Kept only when nobody else holds it any more (use_count() 1: its
   // ids left the pending map under `mu` before the caller saw it done).
-  static std::shared_ptr<Pending>& spare_pending() {
-    thread_local std::shared_ptr<Pending> spare;
-    return spare;
+  struct SparePendingTag {};
+  static std::shared_ptr<Pending>* spare_pending() {
+    return ThreadScratch<SparePendingTag, std::shared_ptr<Pending>>::get();
   }
 
   json call(const Channel& channel, std::string_view method, const json& params) {
@@ -1777,7 +1798,8 @@ struct RPCPeer::Impl {
     const auto deadline = started + channel.options_.timeout.value_or(options.timeout);
     std::shared_ptr<Pending> call;
     {
-      std::shared_ptr<Pending> record = std::move(spare_pending());
+      std::shared_ptr<Pending>* const spare = spare_pending();
+      std::shared_ptr<Pending> record = spare != nullptr ? std::move(*spare) : nullptr;
       if (record) *record = Pending{};
       SendText buffer;
       const std::span<const std::string_view> text = request_text(buffer, method, params, id);
@@ -1786,7 +1808,9 @@ struct RPCPeer::Impl {
     wait(call, deadline, started);
     if (!call->error && call->response && !call->response->is_error()) {
       json result = std::move(std::get<0>(call->response->outcome));
-      if (call.use_count() == 1) spare_pending() = std::move(call);
+      if (call.use_count() == 1) {
+        if (std::shared_ptr<Pending>* const spare = spare_pending()) *spare = std::move(call);
+      }
       return result;
     }
     CallOutcome outcome = outcome_of(*call);

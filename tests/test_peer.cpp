@@ -744,6 +744,34 @@ extern "C" void stop_on_signal(int) {
   if (g_signalled_peer) g_signalled_peer->stop();
 }
 
+// A call from a thread_local object's destructor that runs after the peer's own per-thread
+// buffers and records are gone (it was made before them, so it is destroyed after them): a
+// goodbye message from an object that lives as long as its thread.
+TEST(PeerShutdown, ACallFromALateThreadLocalDestructorWorks) {
+  RPCPeer server;
+  server.register_function("echo", [](const json& value) { return value; }, {"value"});
+  server.start();
+  RPCPeer client;  // not serving: the calling thread receives its replies itself
+  const Channel channel = client.talk_to(server.nl_pid());
+  std::promise<json> said;
+  std::thread([&] {
+    struct Goodbye {
+      const Channel* channel;
+      std::promise<json>* said;
+      ~Goodbye() {
+        try {
+          said->set_value(channel->call("echo", "bye"));
+        } catch (...) {
+          said->set_exception(std::current_exception());
+        }
+      }
+    };
+    thread_local Goodbye goodbye{&channel, &said};
+    EXPECT_EQ(goodbye.channel->call("echo", "hello"), json("hello"));
+  }).join();
+  EXPECT_EQ(said.get_future().get(), json("bye"));
+}
+
 TEST(PeerServing, StopFromSignalHandlerEndsRunServerForever) {
   RPCPeer peer;
   peer.register_function("echo", [](int x) { return x; });
