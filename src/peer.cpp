@@ -1620,10 +1620,14 @@ struct RPCPeer::Impl {
     }
   }
 
-  TransportError timeout_error(const Pending& call) const {
+  static TransportError timeout_error(const Pending& call) {
+    return timeout_error(call.target, call.method);
+  }
+  static TransportError timeout_error(std::uint32_t target, std::string_view method) {
     return TransportError(TransportError::Kind::timeout,
-                          "no reply from nl_pid " + std::to_string(call.target) + " to '" +
-                              call.method + "' before the deadline (is the peer alive and serving?)");
+                          "no reply from nl_pid " + std::to_string(target) + " to '" +
+                              std::string(method) +
+                              "' before the deadline (is the peer alive and serving?)");
   }
 
   // Moves the result out: each call's outcome is taken exactly once.
@@ -1718,12 +1722,8 @@ struct RPCPeer::Impl {
   // first round (a clock read costs ~16 ns in a VM; the call was sent microseconds ago).
   void wait(const std::shared_ptr<Pending>& call, Clock::time_point deadline,
             Clock::time_point started = kUnknownTime) {
-    struct ReceiveBufferTag {};
-    auto* const kept = ThreadScratch<ReceiveBufferTag, std::unique_ptr<std::uint8_t[]>>::get();
     std::unique_ptr<std::uint8_t[]> own;
-    std::unique_ptr<std::uint8_t[]>& storage = kept != nullptr ? *kept : own;
-    if (!storage) storage = receive_buffer();
-    const std::span<std::uint8_t> buffer(storage.get(), kMaxDatagramSize);
+    const std::span<std::uint8_t> buffer = caller_buffer(own);
     Waiter me;
     std::unique_lock lock(mu);
     call->waiter = &me.cv;
@@ -1792,20 +1792,146 @@ struct RPCPeer::Impl {
     return ThreadScratch<SparePendingTag, std::shared_ptr<Pending>>::get();
   }
 
+  // The buffer a caller receives into: its thread's, else (in a late destructor) `own`.
+  static std::span<std::uint8_t> caller_buffer(std::unique_ptr<std::uint8_t[]>& own) {
+    struct ReceiveBufferTag {};
+    auto* const kept = ThreadScratch<ReceiveBufferTag, std::unique_ptr<std::uint8_t[]>>::get();
+    std::unique_ptr<std::uint8_t[]>& storage = kept != nullptr ? *kept : own;
+    if (!storage) storage = receive_buffer();
+    return {storage.get(), kMaxDatagramSize};
+  }
+
+  // A finished call's record for the general path: the thread's spare one, else a new one.
+  static std::shared_ptr<Pending> fresh_pending() {
+    std::shared_ptr<Pending>* const spare = spare_pending();
+    std::shared_ptr<Pending> record = spare != nullptr ? std::move(*spare) : nullptr;
+    if (!record) return std::make_shared<Pending>();
+    *record = Pending{};
+    return record;
+  }
+
+  // Gives up the lead of a caller receiving for everybody (under `mu`).
+  void end_lead_locked() {
+    leader_busy = false;
+    leader_call = nullptr;
+    if (pool_running) arm_endpoints();  // serving threads started meanwhile: hand over
+    promote_locked();
+  }
+
+  // The result, if `incoming` is the success reply to call `id` on `channel` as peers write it
+  // (one datagram, the usual layout) and nothing about it needs the general path.
+  std::optional<json> own_result(const Incoming& incoming, const Channel& channel,
+                                 std::int64_t id) {
+    const ReceivedDatagram& d = incoming.datagram;
+    if (d.sender_nl_pid != channel.target_ || incoming.endpoint != channel.endpoint_ ||
+        d.bytes.size() <= kDatagramHeadersSize) {
+      return std::nullopt;
+    }
+    if (const auto& uid = channel.options_.require_uid; uid && d.credentials.uid != *uid) {
+      return std::nullopt;
+    }
+    ProcslinkMessage message;
+    try {
+      message = ProcslinkMessage::parse(d.bytes);
+    } catch (const FramingError&) {
+      return std::nullopt;  // handle() logs it
+    }
+    if (message.netlink.pid != d.sender_nl_pid || message.header.is_fragment() ||
+        message.payload_type() != PayloadType::response) {
+      return std::nullopt;
+    }
+    std::optional<JsonRpcResponse> reply;
+    if (!detail::read_success_layout(message.body, reply) || !reply->id.is_number_integer() ||
+        reply->id.get<std::int64_t>() != id) {
+      return std::nullopt;
+    }
+    return std::move(std::get<0>(reply->outcome));
+  }
+
+  // A synchronous call by the caller receiving for everybody, which it became on entry (one
+  // socket, no spinning, no serving threads). While it leads, nobody else reads the socket, so
+  // its own reply can only come to it: the call is not registered, and its reply is taken
+  // straight from the receive (own_result). Whatever else arrives meanwhile (a request, a
+  // reply for a follower, an error, a fragment) turns it into a registered call handled as
+  // usual from there. Half the work of the general path: no record, no map entry, one lock
+  // round on each side of the exchange.
+  json call_leading(const Channel& channel, std::string_view method, const json& params,
+                    std::int64_t id, Clock::time_point started, Clock::time_point deadline) {
+    try {
+      SendText buffer;
+      const std::span<const std::string_view> text = request_text(buffer, method, params, id);
+      send_message(channel.endpoint_, channel.target_, PayloadType::request, text, true,
+                   buffer.headroom());
+    } catch (...) {
+      std::lock_guard lock(mu);
+      end_lead_locked();
+      throw;
+    }
+    std::unique_ptr<std::uint8_t[]> own;
+    const std::span<std::uint8_t> buffer = caller_buffer(own);
+    std::optional<Incoming> incoming;
+    try {
+      incoming = caller_receive_directly(buffer, deadline, started);
+    } catch (...) {
+      std::lock_guard lock(mu);
+      end_lead_locked();
+      throw;
+    }
+    if (!incoming) {
+      {
+        std::lock_guard lock(mu);
+        end_lead_locked();
+      }
+      throw timeout_error(channel.target_, method);
+    }
+    if (std::optional<json> result = own_result(*incoming, channel, id)) {
+      std::lock_guard lock(mu);
+      end_lead_locked();
+      return std::move(*result);
+    }
+    std::shared_ptr<Pending> call = fresh_pending();
+    call->target = channel.target_;
+    call->endpoint = channel.endpoint_;
+    call->require_uid = channel.options_.require_uid;
+    call->method = std::string(method);
+    call->ids = Ids(id);
+    {
+      std::lock_guard lock(mu);
+      add_pending_locked(id, call);
+      end_lead_locked();
+    }
+    incoming->exclusive = true;  // as in wait(): it was received while leading
+    handle(*incoming);
+    wait(call, deadline);
+    return finish_call(std::move(call));
+  }
+
   json call(const Channel& channel, std::string_view method, const json& params) {
     const std::int64_t id = next_id++;
     const auto started = Clock::now();
     const auto deadline = started + channel.options_.timeout.value_or(options.timeout);
+    if (leader_receives_directly()) {
+      std::unique_lock lock(mu);
+      if (!pool_running && !leader_busy) {
+        leader_busy = true;
+        leader_call = nullptr;  // its call completes nowhere else (see call_leading)
+        lock.unlock();
+        return call_leading(channel, method, params, id, started, deadline);
+      }
+    }
     std::shared_ptr<Pending> call;
     {
-      std::shared_ptr<Pending>* const spare = spare_pending();
-      std::shared_ptr<Pending> record = spare != nullptr ? std::move(*spare) : nullptr;
-      if (record) *record = Pending{};
+      std::shared_ptr<Pending> record = fresh_pending();
       SendText buffer;
       const std::span<const std::string_view> text = request_text(buffer, method, params, id);
       call = begin_call(channel, method, Ids(id), text, buffer.headroom(), std::move(record));
     }
     wait(call, deadline, started);
+    return finish_call(std::move(call));
+  }
+
+  // A synchronous call's outcome, once waited for.
+  json finish_call(std::shared_ptr<Pending> call) {
     if (!call->error && call->response && !call->response->is_error()) {
       json result = std::move(std::get<0>(call->response->outcome));
       if (call.use_count() == 1) {

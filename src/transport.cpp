@@ -5,6 +5,7 @@
 #include <linux/netlink.h>
 #include <sched.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -80,6 +81,16 @@ int open_bound_socket(const SocketOptions& options, std::uint32_t& bound) {
   return fd;
 }
 
+// sendmsg and recvmsg without libc's wrappers. Those are cancellation points: in a process with
+// more than one thread each call flips the thread's cancellation state with two atomic
+// exchanges, four per request a server answers. Nothing here uses pthread_cancel.
+ssize_t send_datagram(int fd, const msghdr* msg, int flags) {
+  return static_cast<ssize_t>(::syscall(SYS_sendmsg, fd, msg, flags));
+}
+ssize_t receive_datagram(int fd, msghdr* msg, int flags) {
+  return static_cast<ssize_t>(::syscall(SYS_recvmsg, fd, msg, flags));
+}
+
 }  // namespace
 
 NetlinkSocket::NetlinkSocket(const SocketOptions& options) : netns_(options.netns) {
@@ -123,7 +134,7 @@ void NetlinkSocket::send(std::uint32_t dest, std::span<const iovec> parts, bool 
   msg.msg_namelen = sizeof addr;
   msg.msg_iov = const_cast<iovec*>(parts.data());
   msg.msg_iovlen = parts.size();
-  while (sendmsg(fd_, &msg, wait ? 0 : MSG_DONTWAIT) < 0) {
+  while (send_datagram(fd_, &msg, wait ? 0 : MSG_DONTWAIT) < 0) {
     const int err = errno;
     if (err == EINTR) continue;
     const std::string where = "nl_pid " + std::to_string(dest) +
@@ -204,7 +215,7 @@ std::optional<ScatteredDatagram> NetlinkSocket::receive_raw(std::span<iovec> iov
     msg.msg_control = control;
     msg.msg_controllen = sizeof control;
     // MSG_TRUNC makes the kernel return the real length, so an oversized datagram is noticed.
-    size = recvmsg(fd_, &msg, MSG_TRUNC | flags);
+    size = receive_datagram(fd_, &msg, MSG_TRUNC | flags);
     if (size >= 0) break;
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) return std::nullopt;
