@@ -738,6 +738,50 @@ struct RPCPeer::Impl {
     return Incoming{i, *d};
   }
 
+  // After a handler, a drainer that may wait (wait_on_drained) goes on receiving and handling
+  // its socket's datagrams without taking `mu` in between: worker_main's two lock rounds per
+  // request cost, with more than one thread in the process, four atomic operations. It stops as
+  // soon as worker_main's bookkeeping is needed: the socket was handed off, stop(), fewer than
+  // two serving threads (nobody would watch it), an asynchronous call's deadline to enforce, or
+  // a datagram taken while no other serving thread is idle (returned, for worker_main to spawn
+  // one before its handler runs). Meanwhile idle_threads counts it as busy, and streak_waiting
+  // as idle while it waits. The counts it reads without `mu` are mirrors (the *_count fields):
+  // a stale one only ends a streak a datagram early or late.
+  std::optional<Incoming> drain_streak(std::span<std::uint8_t> buffer,
+                                       std::optional<std::size_t>& drained, std::int64_t& stamp) {
+    constexpr auto relaxed = std::memory_order_relaxed;
+    for (;;) {
+      if (!drained || stopping.load() || pool_threads_count.load(relaxed) < 2 ||
+          async_deadlines_count.load(relaxed) != 0) {
+        return std::nullopt;
+      }
+      std::optional<Incoming> incoming;
+      streak_waiting.store(1, relaxed);
+      try {
+        incoming = wait_on_drained(buffer, drained, stamp);
+      } catch (const std::exception& e) {
+        streak_waiting.store(0, relaxed);
+        log(LogLevel::error, "serving thread: ", e.what());
+        return std::nullopt;
+      }
+      streak_waiting.store(0, relaxed);
+      if (!incoming) return std::nullopt;
+      incoming->exclusive = true;  // its socket is still this thread's (wait_on_drained)
+      incoming->drain_stamp = &stamp;
+      if (idle_threads_count.load(relaxed) == 0) return incoming;
+      handle(*incoming);
+    }
+  }
+
+  void set_idle_threads_locked(std::size_t n) {
+    idle_threads = n;
+    idle_threads_count.store(n, std::memory_order_relaxed);
+  }
+  void set_pool_threads_locked(std::size_t n) {
+    pool_threads = n;
+    pool_threads_count.store(n, std::memory_order_relaxed);
+  }
+
   // Wakes a drainer waiting in wait_on_drained. Nothing is sent when none waits.
   void wake_waiting_drainer() noexcept {
     for (std::size_t i = 0; i < endpoints.size(); ++i) {
@@ -976,7 +1020,7 @@ struct RPCPeer::Impl {
     std::optional<std::size_t> drained;  // the socket this thread drains, see drain_next
     std::int64_t stamp = 0;              // what drain_state holds for it
     std::unique_lock lock(mu);
-    ++idle_threads;
+    set_idle_threads_locked(idle_threads + 1);
     while (!stopping.load()) {
       std::optional<Clock::time_point> deadline;
       if (!async_deadlines.empty()) deadline = async_deadlines.front().first;
@@ -1000,32 +1044,41 @@ struct RPCPeer::Impl {
       lock.lock();
       expire_async_locked(lock);
       if (!incoming) continue;
-      --idle_threads;
-      // Keep one thread receiving while this one runs a handler, up to max_workers.
-      if (idle_threads == 0 && pool_threads < options.max_workers && !stopping.load()) {
-        spawn_locked();
+      set_idle_threads_locked(idle_threads - 1);
+      for (;;) {
+        // Keep one thread receiving while this one runs a handler, up to max_workers.
+        if (idle_threads + streak_waiting.load(std::memory_order_relaxed) == 0 &&
+            pool_threads < options.max_workers && !stopping.load()) {
+          spawn_locked();
+        }
+        lock.unlock();
+        handle(*incoming);
+        incoming.reset();
+        if (may_wait && drained) incoming = drain_streak(buffer, drained, stamp);
+        lock.lock();
+        if (!incoming) break;
+        expire_async_locked(lock);
       }
-      lock.unlock();
-      handle(*incoming);
-      lock.lock();
       // A thread spawned beyond `workers` leaves once two others are waiting again: threads
       // added while handlers merely overlapped would otherwise stay, and take turns at every
       // arrival. One waiting thread is not enough: the next arrival would have it spawn a
       // replacement for the one leaving now, a thread per call or two.
-      if (spawned && options.spin.count() == 0 && !drained && idle_threads > 1 &&
+      if (spawned && options.spin.count() == 0 && !drained &&
+          idle_threads + streak_waiting.load(std::memory_order_relaxed) > 1 &&
           pool_threads > options.workers) {
-        --pool_threads;
+        set_pool_threads_locked(pool_threads - 1);
         retired.push_back(std::this_thread::get_id());
         return;
       }
-      ++idle_threads;
+      set_idle_threads_locked(idle_threads + 1);
     }
     release_drained(drained, stamp);
-    --idle_threads;
+    set_idle_threads_locked(idle_threads - 1);
     std::thread::id self = std::this_thread::get_id();
     spinner_id.compare_exchange_strong(self, std::thread::id{});
     if (pool_threads == 1) fail_async_calls_locked(lock);
-    if (--pool_threads == 0) {
+    set_pool_threads_locked(pool_threads - 1);
+    if (pool_threads == 0) {
       // The last one out lets callers receive for themselves again, alone: no socket stays in
       // the set (armed, it would hand the next pool's threads datagrams a caller is reading).
       epoll_ctl(epoll_fd->get(), EPOLL_CTL_DEL, wake_fd->get(), nullptr);
@@ -1060,7 +1113,7 @@ struct RPCPeer::Impl {
   }
 
   void spawn_locked() {
-    ++pool_threads;
+    set_pool_threads_locked(pool_threads + 1);
     // Join the threads that retired (they only have to return, which needs no lock).
     if (!retired.empty()) {
       std::erase_if(threads, [this](std::thread& t) {
@@ -1078,7 +1131,7 @@ struct RPCPeer::Impl {
   // `for_replies`: started only to receive replies of asynchronous calls, not to serve.
   void start(std::size_t threads_to_add, bool caller_joins, bool for_replies = false) {
     std::lock_guard lock(mu);
-    if (caller_joins) ++pool_threads;
+    if (caller_joins) set_pool_threads_locked(pool_threads + 1);
     if (pool_running) return;
     if (for_replies) {
       // A stop() that came while nothing served (a repeated stop, say) is not meant for these
@@ -1602,6 +1655,7 @@ struct RPCPeer::Impl {
     }
     async_deadlines.emplace_back(deadline, id);
     std::push_heap(async_deadlines.begin(), async_deadlines.end(), std::greater<>());
+    async_deadlines_count.store(async_deadlines.size(), std::memory_order_relaxed);
   }
 
   void expire_async_locked(std::unique_lock<std::mutex>& lock) {
@@ -1611,6 +1665,7 @@ struct RPCPeer::Impl {
       const std::int64_t id = async_deadlines.front().second;
       std::pop_heap(async_deadlines.begin(), async_deadlines.end(), std::greater<>());
       async_deadlines.pop_back();
+      async_deadlines_count.store(async_deadlines.size(), std::memory_order_relaxed);
       auto it = pending.find(id);
       if (it == pending.end()) continue;  // answered in time
       auto call = it->second;
@@ -2049,6 +2104,12 @@ struct RPCPeer::Impl {
   bool pool_running = false;
   std::size_t pool_threads = 0;
   std::size_t idle_threads = 0;
+  // Mirrors of pool_threads, idle_threads and async_deadlines.size(), written under `mu`, read
+  // without it by a drainer's streak (drain_streak); streak_waiting: 1 while it waits.
+  std::atomic<std::size_t> pool_threads_count{0};
+  std::atomic<std::size_t> idle_threads_count{0};
+  std::atomic<std::size_t> async_deadlines_count{0};
+  std::atomic<std::size_t> streak_waiting{0};
   std::vector<std::thread> threads;
   std::vector<std::thread::id> retired;  // threads that left early, to be joined
   std::condition_variable stopped_cv;
