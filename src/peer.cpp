@@ -1015,6 +1015,11 @@ struct RPCPeer::Impl {
 
   // `spawned`: a pool thread (not a caller of run_server_forever), which may retire early.
   void worker_main(bool spawned = false) {
+    MethodCache cache;
+    struct Install {
+      MethodCache* outer;
+      ~Install() { t_method_cache = outer; }
+    } install{std::exchange(t_method_cache, &cache)};
     const auto storage = receive_buffer();
     const std::span<std::uint8_t> buffer(storage.get(), kMaxDatagramSize);
     std::optional<std::size_t> drained;  // the socket this thread drains, see drain_next
@@ -1493,10 +1498,28 @@ struct RPCPeer::Impl {
     try {
       std::shared_ptr<const Method> method;
       bool peer_allows;
-      {
+      MethodCache* const cache = t_method_cache;
+      std::uint64_t generation = 0;
+      bool lent = false;
+      if (cache != nullptr && cache->peer == this && cache->method &&
+          cache->generation == methods_generation.load(std::memory_order_acquire) &&
+          cache->name == request.method) {
+        method = std::move(cache->method);  // lent to this request, given back below
+        generation = cache->generation;
+        peer_allows = true;  // cached only while the peer's policy allows everybody
+        lent = true;
+      } else {
         std::shared_lock lock(methods_mutex);
         peer_allows = policy.allows(origin.credentials);
         if (auto it = methods.find(request.method); it != methods.end()) method = it->second;
+        if (cache != nullptr && method && policy.uids.empty() && policy.gids.empty()) {
+          generation = methods_generation.load(std::memory_order_relaxed);
+          cache->peer = this;
+          cache->generation = generation;
+          cache->name = request.method;
+          cache->method.reset();
+          lent = true;
+        }
       }
       const bool allowed = peer_allows &&
                            (!method || !method->policy || method->policy->allows(origin.credentials));
@@ -1513,6 +1536,12 @@ struct RPCPeer::Impl {
                           endpoints[origin.endpoint].netns(), request.method};
       json params = request.params ? std::move(*request.params) : json();
       json result = method->handler(std::move(params), context);
+      // Back to the cache, unless a request handled meanwhile on this thread (a handler that
+      // serves while it calls) filled it anew.
+      if (lent && !cache->method && cache->peer == this && cache->generation == generation &&
+          cache->name == request.method) {
+        cache->method = std::move(method);
+      }
       keep_params_array(params);
       if (request.is_notification()) return;
       JsonRpcResponse& success = reply.emplace();
@@ -2082,6 +2111,28 @@ struct RPCPeer::Impl {
     }
   };
   mutable std::shared_mutex methods_mutex;
+  // Changes, under methods_mutex (unique), with every change of `methods` or `policy`: a
+  // value drawn from a process-wide counter, so no two states of any two peers share one.
+  std::atomic<std::uint64_t> methods_generation{next_methods_generation()};
+  static std::uint64_t next_methods_generation() {
+    static std::atomic<std::uint64_t> counter{0};
+    return ++counter;
+  }
+  void methods_changed_locked() {
+    methods_generation.store(next_methods_generation(), std::memory_order_release);
+  }
+  // A serving thread's last looked-up method (the one it runs most often, as a rule): a
+  // request for it then needs neither methods_mutex nor a shared_ptr copy, each two atomic
+  // operations. Valid while `generation` is the peer's; only when the peer's policy allows
+  // everybody. It lives on worker_main's stack (t_method_cache), so the handler it holds is not
+  // kept past the thread's serving.
+  struct MethodCache {
+    const Impl* peer = nullptr;
+    std::uint64_t generation = 0;
+    std::string name;
+    std::shared_ptr<const Method> method;
+  };
+  static inline thread_local MethodCache* t_method_cache = nullptr;
   std::unordered_map<std::string, std::shared_ptr<const Method>, NameHash, std::equal_to<>> methods;
 
   // The registered methods by name, sorted; under methods_mutex.
@@ -2191,11 +2242,13 @@ void RPCPeer::register_raw(std::string name, RawHandler handler,
   if (auto it = impl_->methods.find(name); it != impl_->methods.end()) policy = it->second->policy;
   impl_->methods[std::move(name)] = std::make_shared<const Impl::Method>(
       Impl::Method{std::move(handler), std::move(param_names), std::move(policy)});
+  impl_->methods_changed_locked();
 }
 
 void RPCPeer::unregister(const std::string& name) {
   std::unique_lock lock(impl_->methods_mutex);
   impl_->methods.erase(name);
+  impl_->methods_changed_locked();
 }
 
 std::vector<std::string> RPCPeer::method_names() const {
@@ -2208,6 +2261,7 @@ std::vector<std::string> RPCPeer::method_names() const {
 void RPCPeer::set_policy(AccessPolicy policy) {
   std::unique_lock lock(impl_->methods_mutex);
   impl_->policy = std::move(policy);
+  impl_->methods_changed_locked();
 }
 
 void RPCPeer::set_method_policy(const std::string& method, AccessPolicy policy) {
@@ -2219,6 +2273,7 @@ void RPCPeer::set_method_policy(const std::string& method, AccessPolicy policy) 
   Impl::Method copy = *it->second;
   copy.policy = std::move(policy);
   it->second = std::make_shared<const Impl::Method>(std::move(copy));
+  impl_->methods_changed_locked();
 }
 
 void RPCPeer::run_server_forever() {
