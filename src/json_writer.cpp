@@ -364,6 +364,26 @@ void append_envelope(std::string& out, std::vector<BorrowedRun>* borrowed, std::
   output.flush(output.put(at, '}'));
 }
 
+void append_positional_request(std::string& out, std::vector<BorrowedRun>* borrowed,
+                               std::string_view method, std::span<const ParamArg> args,
+                               const json* id) {
+  Output output(out, borrowed);
+  char* at = output.put(output.start(), R"({"jsonrpc":"2.0","method":)");
+  at = write_string(output, at, method);
+  at = output.put(at, R"(,"params":[)");
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (i > 0) at = output.put(at, ',');
+    at = args[i].value != nullptr ? write_value(output, at, *args[i].value)
+                                  : write_string(output, at, args[i].text);
+  }
+  at = output.put(at, ']');
+  if (id != nullptr) {
+    at = output.put(at, R"(,"id":)");
+    at = write_value(output, at, *id);
+  }
+  output.flush(output.put(at, '}'));
+}
+
 void append_json_string(std::string& out, std::string_view text) {
   Output output(out);
   output.flush(write_string(output, output.start(), text));

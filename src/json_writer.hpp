@@ -40,6 +40,12 @@ void gather(std::string_view text, std::span<const BorrowedRun> borrowed,
 // Appends `text` as a JSON string, as append_json would for json(text), without making a json.
 void append_json_string(std::string& out, std::string_view text);
 
+// A request whose params are the array of `args` (see ParamArg), as append_request writes one
+// whose params are a json array of the same values: no array is built to be written.
+void append_positional_request(std::string& out, std::vector<BorrowedRun>* borrowed,
+                               std::string_view method, std::span<const ParamArg> args,
+                               const json* id);
+
 // A JSON-RPC envelope in one pass through one buffer: `head` (fixed text), `first_string` as
 // a JSON string if not null, then for each member with a value (a null pointer is an absent
 // member; a pointer to a json null writes null) its fixed text and the value's JSON, then '}'.

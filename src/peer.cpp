@@ -1857,15 +1857,33 @@ struct RPCPeer::Impl {
     }
   }
 
+  // A request's params: a json value (`value`), or else the positional arguments `args`.
+  struct Params {
+    const json* value = nullptr;
+    std::span<const detail::ParamArg> args;
+  };
+
   // Null params are left out of the request, as the specification allows.
+  static std::span<const std::string_view> request_text(SendText& buffer,
+                                                        std::string_view method,
+                                                        const Params& params,
+                                                        std::optional<std::int64_t> id) {
+    const json id_value = id ? json(*id) : json();  // a number: nothing of it is borrowed
+    if (params.value == nullptr) {
+      detail::append_positional_request(buffer.text(), buffer.borrowed(), method, params.args,
+                                        id ? &id_value : nullptr);
+    } else {
+      detail::append_request(buffer.text(), buffer.borrowed(), method,
+                             params.value->is_null() ? nullptr : params.value,
+                             id ? &id_value : nullptr);
+    }
+    return buffer.parts();
+  }
   static std::span<const std::string_view> request_text(SendText& buffer,
                                                         std::string_view method,
                                                         const json& params,
                                                         std::optional<std::int64_t> id) {
-    const json id_value = id ? json(*id) : json();  // a number: nothing of it is borrowed
-    detail::append_request(buffer.text(), buffer.borrowed(), method,
-                           params.is_null() ? nullptr : &params, id ? &id_value : nullptr);
-    return buffer.parts();
+    return request_text(buffer, method, Params{&params, {}}, id);
   }
 
   // A synchronous call's record, kept by its thread for the next one: an allocation and a
@@ -1939,7 +1957,7 @@ struct RPCPeer::Impl {
   // reply for a follower, an error, a fragment) turns it into a registered call handled as
   // usual from there. Half the work of the general path: no record, no map entry, one lock
   // round on each side of the exchange.
-  json call_leading(const Channel& channel, std::string_view method, const json& params,
+  json call_leading(const Channel& channel, std::string_view method, const Params& params,
                     std::int64_t id, Clock::time_point started, Clock::time_point deadline) {
     try {
       SendText buffer;
@@ -1990,7 +2008,7 @@ struct RPCPeer::Impl {
     return finish_call(std::move(call));
   }
 
-  json call(const Channel& channel, std::string_view method, const json& params) {
+  json call(const Channel& channel, std::string_view method, const Params& params) {
     const std::int64_t id = next_id++;
     const auto started = Clock::now();
     const auto deadline = started + channel.options_.timeout.value_or(options.timeout);
@@ -2362,13 +2380,27 @@ Channel RPCPeer::talk_to(std::string_view service_name) {
 // ---- Channel ----
 
 json Channel::call_with(std::string_view method, const json& params) const {
-  return peer_->impl_->call(*this, method, params);
+  return peer_->impl_->call(*this, method, {&params, {}});
+}
+
+json Channel::call_positional(std::string_view method,
+                              std::span<const detail::ParamArg> args) const {
+  return peer_->impl_->call(*this, method, {nullptr, args});
 }
 
 void Channel::notify_with(std::string_view method, const json& params) const {
   SendText buffer;
   const std::span<const std::string_view> text =
       RPCPeer::Impl::request_text(buffer, method, params, std::nullopt);
+  peer_->impl_->send_message(endpoint_, target_, PayloadType::request, text, true,
+                             buffer.headroom());
+}
+
+void Channel::notify_positional(std::string_view method,
+                                std::span<const detail::ParamArg> args) const {
+  SendText buffer;
+  const std::span<const std::string_view> text =
+      RPCPeer::Impl::request_text(buffer, method, {nullptr, args}, std::nullopt);
   peer_->impl_->send_message(endpoint_, target_, PayloadType::request, text, true,
                              buffer.headroom());
 }

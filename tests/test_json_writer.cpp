@@ -4,6 +4,7 @@
 // many bytes it replaces), multi-MiB strings, and thousands of random values.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstdint>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "../src/json_writer.hpp"
+#include "../src/jsonrpc_text.hpp"
 
 namespace procslink {
 namespace {
@@ -317,6 +319,50 @@ TEST(JsonWriter, LongCleanRunsAreBorrowedInPlaceNotCopied) {
   EXPECT_GT(borrowed_bytes, 2 * text.size() - 2 * 6 * 2);
   // Without a list to borrow into, nothing is left out.
   EXPECT_EQ(written(value), reference(value));
+}
+
+// A call's positional arguments are written where they lie, with no json array built around
+// them (or json made of a string): the bytes must be append_request's for that array.
+TEST(PositionalRequest, IsTheRequestWithTheArgumentsInAnArray) {
+  std::string long_text(3 * detail::kBorrowMin, 'y');
+  long_text[detail::kBorrowMin] = '\n';
+  const json values[] = {nullptr, true, -7, 18446744073709551615u, 0.1, "caf\xC3\xA9",
+                         json::array({1, "x"}), json::object({{"k", "v"}}), long_text};
+  const std::string texts[] = {"", "plain", "quote \" backslash \\ tab \t nul " + std::string(1, '\0'),
+                               "broken \xC3 utf-8 \xFF", long_text};
+  const json id = 42;
+  auto positional = [&](std::vector<detail::ParamArg> args, const json* request_id,
+                        std::vector<detail::BorrowedRun>* runs) {
+    std::string out = "kept";  // appended to, like any writer here
+    detail::append_positional_request(out, runs, "m\u00e9th", args, request_id);
+    std::vector<std::string_view> parts;
+    if (runs != nullptr) detail::gather(out, *runs, parts);
+    std::string whole;
+    for (auto part : parts) whole += part;
+    return runs != nullptr ? whole : out;
+  };
+  auto expected = [&](const json& array, const json* request_id) {
+    std::string out = "kept";
+    detail::append_request(out, nullptr, "m\u00e9th", &array, request_id);
+    return out;
+  };
+  EXPECT_EQ(positional({}, &id, nullptr), expected(json::array(), &id));
+  EXPECT_EQ(positional({}, nullptr, nullptr), expected(json::array(), nullptr));
+  for (const json& value : values) {
+    for (const std::string& text : texts) {
+      const json array = json::array({value, text, value});
+      const std::vector<detail::ParamArg> args = {{&value, {}}, {nullptr, text}, {&value, {}}};
+      EXPECT_EQ(hex(positional(args, &id, nullptr)), hex(expected(array, &id)));
+      std::vector<detail::BorrowedRun> runs;
+      EXPECT_EQ(hex(positional(args, &id, &runs)), hex(expected(array, &id)));
+      if (text.size() >= detail::kBorrowMin) {
+        // The long text is sent from the caller's string, not copied.
+        EXPECT_TRUE(std::any_of(runs.begin(), runs.end(), [&](const detail::BorrowedRun& run) {
+          return run.bytes.data() >= text.data() && run.bytes.data() < text.data() + text.size();
+        }));
+      }
+    }
+  }
 }
 
 // Random values for the differential tests: strings drawn from bytes that matter to the writer.

@@ -176,6 +176,31 @@ TEST_F(PeerTest, RawHandlerReceivesParamsAsSent) {
   EXPECT_TRUE(seen[2].is_null()) << "absent params reach a raw handler as null";
 }
 
+// Channel::call writes its arguments without building json::array({json(args)...}); what
+// arrives must be exactly that array, whatever the kinds of argument.
+TEST_F(PeerTest, CallArgumentsArriveAsTheJsonArrayOfThem) {
+  server.register_raw("params", [](json&& params, const CallContext&) { return std::move(params); });
+  const std::string text = "text \"quoted\" \xC3\xA9 \xFF";
+  const std::string_view view = "a view";
+  const char* pointer = "a pointer";
+  char mutable_chars[] = "mutable";
+  const json value = {{"k", json::array({1, 2.5, nullptr})}};
+  const std::vector<int> numbers = {1, 2, 3};
+  const Channel c = channel();
+  // As the array arrives: ill-formed UTF-8 is sent as U+FFFD, as dump's replace handler does.
+  const auto as_sent = [](const json& array) {
+    return json::parse(array.dump(-1, ' ', false, json::error_handler_t::replace));
+  };
+  EXPECT_EQ(c.call("params"), json::array());
+  EXPECT_EQ(c.call("params", text, view, pointer, "a literal", mutable_chars),
+            as_sent(json::array({text, view, pointer, "a literal", mutable_chars})));
+  EXPECT_EQ(c.call("params", 1, -2L, 3u, 4.5, true, nullptr, 'c'),
+            json::array({1, -2L, 3u, 4.5, true, nullptr, 'c'}));
+  EXPECT_EQ(c.call("params", value, json("rvalue"), numbers, std::string("temporary")),
+            json::array({value, "rvalue", numbers, "temporary"}));
+  EXPECT_EQ(c.call<std::vector<int>>("params", 7, 8), (std::vector<int>{7, 8}));
+}
+
 // A serving thread reads each request's params array into the storage the previous one used:
 // every handler must still see exactly its own params, whatever the previous handler did
 // with them (left them, took them over, or took elements out) and however many there were.

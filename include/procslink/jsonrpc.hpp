@@ -64,6 +64,15 @@ class JsonRpcError : public Error {
   ErrorObject error_;
 };
 
+namespace detail {
+// One positional argument of Channel::call or notify, written into the request where it lies:
+// a json value, or (value null) text, written as a JSON string without becoming a json first.
+struct ParamArg {
+  const json* value = nullptr;
+  std::string_view text;
+};
+}  // namespace detail
+
 // A request, or a notification when it has no id. An id present but null is still a request
 // (the specification discourages it, but it is valid and gets a reply with id null).
 struct JsonRpcRequest {

@@ -26,6 +26,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -235,6 +236,53 @@ MemberMethod<M> method(std::string name, M method, std::vector<std::string> para
   return {std::move(name), method, std::move(param_names)};
 }
 
+namespace detail {
+template <typename T>
+inline constexpr bool kIsText = std::is_same_v<T, std::string> || std::is_same_v<T, std::string_view> ||
+                                std::is_same_v<T, const char*> || std::is_same_v<T, char*>;
+
+// A positional argument as Channel::call writes it: a json argument where it is, a string's
+// text as it is, anything else converted to json here. Neither copied nor moved once made.
+template <typename T>
+class HeldArg {
+ public:
+  explicit HeldArg(T&& arg) {
+    using D = std::remove_cvref_t<T>;
+    if constexpr (std::is_same_v<D, json>) {
+      arg_.value = &arg;
+    } else if constexpr (kIsText<std::decay_t<D>>) {
+      arg_.text = std::string_view(arg);
+    } else {
+      converted_ = json(std::forward<T>(arg));
+      arg_.value = &converted_;
+    }
+  }
+  HeldArg(const HeldArg&) = delete;
+  HeldArg& operator=(const HeldArg&) = delete;
+  const ParamArg& get() const { return arg_; }
+
+ private:
+  json converted_;
+  ParamArg arg_;
+};
+
+// Calls `send(span of ParamArg)` with `args` held as HeldArg for the duration.
+template <typename Send, typename... Args>
+decltype(auto) with_param_args(Send&& send, Args&&... args) {
+  if constexpr (sizeof...(Args) == 0) {
+    return send(std::span<const ParamArg>());
+  } else {
+    const std::tuple<HeldArg<Args&&>...> held{std::forward<Args>(args)...};
+    return std::apply(
+        [&](const auto&... h) {
+          const ParamArg list[] = {h.get()...};
+          return send(std::span<const ParamArg>(list));
+        },
+        held);
+  }
+}
+}  // namespace detail
+
 // A handle for calling one remote peer; cheap to copy. Made by RPCPeer::talk_to.
 class Channel {
  public:
@@ -244,7 +292,11 @@ class Channel {
   // default). Throws RemoteError for an error reply, TransportError otherwise.
   template <typename R = json, typename... Args>
   R call(std::string_view method, Args&&... args) const {
-    json result = call_with(method, json::array({json(std::forward<Args>(args))...}));
+    // The same request as call_with(method, json::array({json(args)...})), written without
+    // building that array (or copying a json or string argument into it).
+    json result = detail::with_param_args(
+        [&](std::span<const detail::ParamArg> list) { return call_positional(method, list); },
+        std::forward<Args>(args)...);
     if constexpr (std::is_same_v<R, json>) {
       return result;
     } else {
@@ -267,7 +319,9 @@ class Channel {
 
   template <typename... Args>
   void notify(std::string_view method, Args&&... args) const {
-    notify_with(method, json::array({json(std::forward<Args>(args))...}));
+    detail::with_param_args(
+        [&](std::span<const detail::ParamArg> list) { notify_positional(method, list); },
+        std::forward<Args>(args)...);
   }
   void notify_with(std::string_view method, const json& params) const;
 
@@ -291,6 +345,8 @@ class Channel {
 
  private:
   friend class RPCPeer;
+  json call_positional(std::string_view method, std::span<const detail::ParamArg> args) const;
+  void notify_positional(std::string_view method, std::span<const detail::ParamArg> args) const;
   Channel(RPCPeer* peer, std::uint32_t target, std::size_t endpoint)
       : peer_(peer), target_(target), endpoint_(endpoint) {}
   RPCPeer* peer_;
