@@ -1,0 +1,284 @@
+// A synchronous call on a peer that does not serve (one socket, no spinning) leads: it alone
+// receives, and takes its plain success reply straight from the receive. Anything else that
+// comes first must make it a registered call handled as usual. The far side here is a raw
+// NetlinkSocket, so what reaches the caller, and in which order, is fixed by the test: each
+// datagram is queued on the caller's socket before the next is sent.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <future>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "procslink/procslink.hpp"
+
+namespace procslink {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Generous bound for anything that should happen "at once": the machine is shared and noisy.
+constexpr auto kLiveness = 20s;
+
+// A success reply in the layout peers write, the one a leading caller takes straight.
+std::string usual_reply(std::int64_t id, const json& result) {
+  return R"({"jsonrpc":"2.0","id":)" + std::to_string(id) + R"(,"result":)" + to_text(result) +
+         "}";
+}
+
+// The far side of a call, driven by hand.
+class RawEnd {
+ public:
+  RawEnd() { socket_.set_receive_timeout(1s); }
+  std::uint32_t nl_pid() const { return socket_.nl_pid(); }
+
+  // The next request `from` sends, skipping anything else; nullopt if none comes in time.
+  std::optional<JsonRpcRequest> next_request(std::uint32_t from) {
+    while (auto body = next_body(from, PayloadType::request)) {
+      ParsedRequestBody parsed = parse_request_body(*body);
+      if (parsed.items.size() == 1) {
+        if (auto* request = std::get_if<JsonRpcRequest>(&parsed.items[0].content)) {
+          return std::move(*request);
+        }
+      }
+    }
+    return std::nullopt;
+  }
+  // The next response `from` sends, skipping anything else; nullopt if none comes in time.
+  std::optional<JsonRpcResponse> next_response(std::uint32_t from) {
+    while (auto body = next_body(from, PayloadType::response)) {
+      auto responses = parse_response_body(*body);
+      if (responses.size() == 1) return std::move(responses[0]);
+    }
+    return std::nullopt;
+  }
+
+  // One whole datagram; `claimed` goes into the header as the sender (default: the truth).
+  void send(std::uint32_t dest, PayloadType type, std::string_view body,
+            std::optional<std::uint32_t> claimed = std::nullopt, std::uint16_t flag = 0) {
+    DatagramFields fields{claimed.value_or(nl_pid()), type, seq_++, 0, flag, 0,
+                          static_cast<std::uint32_t>(2 * body.size())};
+    send_bytes(dest, build_datagram(fields, body));
+  }
+  void send_bytes(std::uint32_t dest, const std::vector<std::uint8_t>& bytes) {
+    const iovec part{const_cast<std::uint8_t*>(bytes.data()), bytes.size()};
+    socket_.send(dest, {&part, 1});
+  }
+
+ private:
+  std::optional<std::string> next_body(std::uint32_t from, PayloadType type) {
+    const auto give_up = std::chrono::steady_clock::now() + kLiveness;
+    while (std::chrono::steady_clock::now() < give_up) {
+      const auto d = socket_.receive(buffer_, true);
+      if (!d || d->sender_nl_pid != from) continue;
+      const ProcslinkMessage message = ProcslinkMessage::parse(d->bytes);
+      if (message.payload_type() == type) return std::string(message.body);
+    }
+    return std::nullopt;
+  }
+
+  NetlinkSocket socket_;
+  std::vector<std::uint8_t> buffer_;
+  std::uint32_t seq_ = 1;
+};
+
+// A request for the caller's own peer comes before the reply: the caller serves it while its
+// call waits (the raw end holds the reply back until it has the answer), then gets its result.
+TEST(LeadingCall, ServesARequestThatComesBeforeItsReply) {
+  RPCPeer client;  // never started: its caller leads
+  RawEnd server;
+  auto result = std::async(std::launch::async, [&] {
+    return client.talk_to(server.nl_pid()).with_timeout(kLiveness).call_with("work", json::array({1}));
+  });
+  const auto request = server.next_request(client.nl_pid());
+  ASSERT_TRUE(request.has_value());
+  EXPECT_EQ(request->method, "work");
+  server.send(client.nl_pid(), PayloadType::request,
+              R"({"jsonrpc":"2.0","method":"rpc.ping","id":"raw-1"})");
+  const auto pong = server.next_response(client.nl_pid());
+  ASSERT_TRUE(pong.has_value()) << "the caller did not answer the request it received";
+  EXPECT_EQ(pong->id, json("raw-1"));
+  ASSERT_FALSE(pong->is_error()) << pong->error().message;
+  EXPECT_EQ(pong->result(), json(true));
+  server.send(client.nl_pid(), PayloadType::response,
+              usual_reply(request->id->get<std::int64_t>(), "done"));
+  ASSERT_EQ(result.wait_for(kLiveness), std::future_status::ready);
+  EXPECT_EQ(result.get(), json("done"));
+}
+
+// Each of these comes first and is not the call's reply, though most look much like it: the
+// call must still end with the real reply, sent right after.
+TEST(LeadingCall, DatagramsThatAreNotItsReplyAreNotTakenForIt) {
+  RPCPeer client;
+  RawEnd server;
+  RawEnd impostor;
+  const std::uint32_t to = client.nl_pid();
+  struct Decoy {
+    const char* what;
+    std::function<void(std::int64_t id)> send;
+  };
+  const std::vector<Decoy> decoys = {
+      {"its id from another socket",
+       [&](std::int64_t id) {
+         impostor.send(to, PayloadType::response, usual_reply(id, "impostor"));
+       }},
+      {"a header claiming another sender",
+       [&](std::int64_t id) {
+         server.send(to, PayloadType::response, usual_reply(id, "spoofed"), impostor.nl_pid());
+       }},
+      {"another id (a late reply)",
+       [&](std::int64_t id) { server.send(to, PayloadType::response, usual_reply(id + 1000, "late")); }},
+      {"its id as a string",
+       [&](std::int64_t id) {
+         server.send(to, PayloadType::response,
+                     R"({"jsonrpc":"2.0","id":")" + std::to_string(id) + R"(","result":"string id"})");
+       }},
+      {"its reply marked as a request",
+       [&](std::int64_t id) { server.send(to, PayloadType::request, usual_reply(id, "a request")); }},
+      {"its reply as the first fragment of a longer message",
+       [&](std::int64_t id) {
+         server.send(to, PayloadType::response, usual_reply(id, "fragment"), std::nullopt,
+                     kFlagFragment);
+       }},
+      {"bytes that are no datagram",
+       [&](std::int64_t) {
+         server.send_bytes(to, std::vector<std::uint8_t>{'n', 'o', 't', ' ', 'a', ' ', 'd', 'g'});
+       }},
+      {"a datagram one byte longer than its headers say",
+       [&](std::int64_t id) {
+         auto bytes = build_datagram({server.nl_pid(), PayloadType::response, 1, 0, 0, 0, 0},
+                                     usual_reply(id, "too long"));
+         bytes.push_back('}');
+         server.send_bytes(to, bytes);
+       }},
+      {"a body that is no JSON",
+       [&](std::int64_t id) {
+         server.send(to, PayloadType::response,
+                     R"({"jsonrpc":"2.0","id":)" + std::to_string(id) + R"(,"result":)");
+       }},
+      {"a response with neither result nor error",
+       [&](std::int64_t id) {
+         server.send(to, PayloadType::response,
+                     R"({"jsonrpc":"2.0","id":)" + std::to_string(id) + "}");
+       }},
+  };
+  const Channel channel = client.talk_to(server.nl_pid()).with_timeout(kLiveness);
+  for (std::size_t k = 0; k < decoys.size(); ++k) {
+    SCOPED_TRACE(decoys[k].what);
+    auto result = std::async(std::launch::async, [&] {
+      return channel.call_with("work", json::array({k}));
+    });
+    const auto request = server.next_request(to);
+    ASSERT_TRUE(request.has_value());
+    ASSERT_EQ(request->params, json::array({k}));
+    const std::int64_t id = request->id->get<std::int64_t>();
+    decoys[k].send(id);
+    server.send(to, PayloadType::response, usual_reply(id, "real " + std::to_string(k)));
+    ASSERT_EQ(result.wait_for(kLiveness), std::future_status::ready);
+    EXPECT_EQ(result.get(), json("real " + std::to_string(k)));
+  }
+}
+
+// The reply itself, written otherwise than peers write it: not taken straight, but still the
+// call's outcome once handled as usual.
+TEST(LeadingCall, ReplyInAnotherLayoutIsStillItsReply) {
+  RPCPeer client;
+  RawEnd server;
+  const Channel channel = client.talk_to(server.nl_pid()).with_timeout(kLiveness);
+  const std::vector<std::string> layouts = {
+      R"({"result":"ok","id":ID,"jsonrpc":"2.0"})",
+      R"({ "jsonrpc": "2.0", "id": ID, "result": "ok" })",
+      R"([{"jsonrpc":"2.0","id":ID,"result":"ok"}])",
+      R"({"jsonrpc":"2.0","id":ID,"error":{"code":-32000,"message":"refused","data":[7]}})",
+  };
+  for (const std::string& layout : layouts) {
+    SCOPED_TRACE(layout);
+    auto result = std::async(std::launch::async, [&] { return channel.call_with("work", nullptr); });
+    const auto request = server.next_request(client.nl_pid());
+    ASSERT_TRUE(request.has_value());
+    std::string body = layout;
+    body.replace(body.find("ID"), 2, to_text(*request->id));
+    server.send(client.nl_pid(), PayloadType::response, body);
+    ASSERT_EQ(result.wait_for(kLiveness), std::future_status::ready);
+    if (layout.find("error") == std::string::npos) {
+      EXPECT_EQ(result.get(), json("ok"));
+      continue;
+    }
+    try {
+      result.get();
+      ADD_FAILURE() << "an error reply gave a result";
+    } catch (const RemoteError& e) {
+      EXPECT_EQ(e.code(), -32000);
+      EXPECT_EQ(e.message(), "refused");
+      ASSERT_TRUE(e.data().has_value());
+      EXPECT_EQ(*e.data(), json::array({7}));
+    }
+  }
+}
+
+// Two threads call through one peer that does not serve: the first leads (and takes its reply
+// straight when it comes first), the second follows. Answered in either order, each gets its
+// own result; answered in reverse, the leader receives the follower's reply and hands it over.
+TEST(LeadingCall, LeaderAndFollowerGetTheirOwnRepliesInEitherOrder) {
+  for (const bool reverse : {true, false}) {
+    SCOPED_TRACE(reverse ? "follower answered first" : "leader answered first");
+    RPCPeer client;
+    RawEnd server;
+    const Channel channel = client.talk_to(server.nl_pid()).with_timeout(kLiveness);
+    auto first = std::async(std::launch::async, [&] { return channel.call_with("first", nullptr); });
+    const auto leader = server.next_request(client.nl_pid());
+    ASSERT_TRUE(leader.has_value());
+    ASSERT_EQ(leader->method, "first");
+    // The first call is still waiting, so the second can only follow.
+    auto second = std::async(std::launch::async, [&] { return channel.call_with("second", nullptr); });
+    const auto follower = server.next_request(client.nl_pid());
+    ASSERT_TRUE(follower.has_value());
+    ASSERT_EQ(follower->method, "second");
+    const std::string to_leader = usual_reply(leader->id->get<std::int64_t>(), "for first");
+    const std::string to_follower = usual_reply(follower->id->get<std::int64_t>(), "for second");
+    server.send(client.nl_pid(), PayloadType::response, reverse ? to_follower : to_leader);
+    server.send(client.nl_pid(), PayloadType::response, reverse ? to_leader : to_follower);
+    ASSERT_EQ(first.wait_for(kLiveness), std::future_status::ready);
+    ASSERT_EQ(second.wait_for(kLiveness), std::future_status::ready);
+    EXPECT_EQ(first.get(), json("for first"));
+    EXPECT_EQ(second.get(), json("for second"));
+  }
+}
+
+// A leading call that gets nothing times out naming the method and the target, and gives the
+// lead up: the next call works, though its reply comes after the first call's late one.
+TEST(LeadingCall, TimeoutGivesTheLeadUpAndTheLateReplyAnswersNothing) {
+  RPCPeer client;
+  RawEnd server;
+  const Channel channel = client.talk_to(server.nl_pid());
+  try {
+    channel.with_timeout(100ms).call("slow.method");
+    ADD_FAILURE() << "a call nobody answered returned";
+  } catch (const TransportError& e) {
+    EXPECT_EQ(e.kind(), TransportError::Kind::timeout);
+    EXPECT_NE(std::string(e.what()).find("'slow.method'"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(std::to_string(server.nl_pid())), std::string::npos)
+        << e.what();
+  }
+  const auto unanswered = server.next_request(client.nl_pid());
+  ASSERT_TRUE(unanswered.has_value());
+  server.send(client.nl_pid(), PayloadType::response,
+              usual_reply(unanswered->id->get<std::int64_t>(), "late"));
+  auto result = std::async(std::launch::async, [&] {
+    return channel.with_timeout(kLiveness).call_with("next", nullptr);
+  });
+  const auto request = server.next_request(client.nl_pid());
+  ASSERT_TRUE(request.has_value());
+  ASSERT_EQ(request->method, "next");
+  server.send(client.nl_pid(), PayloadType::response,
+              usual_reply(request->id->get<std::int64_t>(), "fresh"));
+  ASSERT_EQ(result.wait_for(kLiveness), std::future_status::ready);
+  EXPECT_EQ(result.get(), json("fresh"));
+}
+
+}  // namespace
+}  // namespace procslink
