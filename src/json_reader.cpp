@@ -76,6 +76,8 @@ class Reader {
 
   // A value that starts right at p_ (not whitespace).
   json read_value_here(int depth_left) { return read_value(depth_left); }
+  // A string value whose storage the next string read takes over (see new_string).
+  void take_spare_string(json* spare) { spare_string_ = spare; }
   // An array that starts right at p_, its elements appended to `elements`.
   void read_array_here(int depth_left, json::array_t& elements) {
     read_array_elements(depth_left, elements);
@@ -170,7 +172,7 @@ class Reader {
       case '[': return read_array(depth_left);
       case '"': {
         ++p_;
-        json value(json::value_t::string);
+        json value = new_string();
         read_string(*value.get_ptr<json::string_t*>());
         return value;
       }
@@ -191,6 +193,17 @@ class Reader {
       case '\0': fail(p_, "unexpected end of input");
       default: fail(p_, "unexpected character");
     }
+  }
+
+  // An empty string value: the spare one (see read_json_value_into), else a new one.
+  json new_string() {
+    if (spare_string_ != nullptr && spare_string_->is_string()) {
+      json value = std::move(*spare_string_);
+      spare_string_ = nullptr;
+      value.get_ptr<json::string_t*>()->clear();
+      return value;
+    }
+    return json(json::value_t::string);
   }
 
   json read_literal(const char* word, std::size_t length, json value) {
@@ -541,6 +554,7 @@ class Reader {
   const char* p_;
   const char* end_;
   std::string* owner_ = nullptr;  // the text's buffer, until a string adopts it
+  json* spare_string_ = nullptr;  // a string value whose storage the next string read takes
   std::size_t adopt_min_ = 0;
   std::string rest_;              // the text after that string
   std::size_t consumed_ = 0;      // bytes of the text before begin_ (for error offsets)
@@ -559,8 +573,10 @@ json read_json_value(std::string_view text, std::size_t& pos, int max_depth) {
   return value;
 }
 
-void read_json_value_into(std::string_view text, std::size_t& pos, int max_depth, json& target) {
+void read_json_value_into(std::string_view text, std::size_t& pos, int max_depth, json& target,
+                          json* spare_string) {
   Reader reader(text, pos);
+  reader.take_spare_string(spare_string);
   if (target.is_array() && pos < text.size() && text[pos] == '[') {
     auto& elements = target.get_ref<json::array_t&>();
     elements.clear();

@@ -44,8 +44,11 @@ json read_json_value(std::string_view text, std::size_t& pos, int max_depth);
 
 // The same, read into `target`: an array value into an array target reuses its storage (its
 // elements are replaced; on a throw it holds the elements read so far). Any other value is
-// assigned to `target` (left as it was on a throw).
-void read_json_value_into(std::string_view text, std::size_t& pos, int max_depth, json& target);
+// assigned to `target` (left as it was on a throw). `spare_string`, if not null and a string:
+// the first string value read takes it over (emptied), with the capacity it has: an allocation
+// or two less for a reader that keeps such a string from one text to the next.
+void read_json_value_into(std::string_view text, std::size_t& pos, int max_depth, json& target,
+                          json* spare_string = nullptr);
 
 // Whether what follows text[pos] is what read_json accepts after a document's value:
 // whitespace, then the end or a NUL byte (and anything after it).

@@ -321,7 +321,7 @@ bool skip_literal(std::string_view text, std::size_t& pos, std::string_view lite
 
 // {"jsonrpc":"2.0","method":"M"[,"params":P][,"id":I]} with M plain printable ASCII.
 bool detail::read_request_layout(std::string_view body, JsonRpcRequest& request,
-                                 json* spare_params) {
+                                 json* spare_params, json* spare_string) {
   std::size_t pos = 0;
   if (!skip_literal(body, pos, R"({"jsonrpc":"2.0","method":")")) return false;
   const std::size_t method_begin = pos;
@@ -337,7 +337,7 @@ bool detail::read_request_layout(std::string_view body, JsonRpcRequest& request,
       if (spare_params != nullptr && spare_params->is_array() && pos < body.size() &&
           body[pos] == '[') {
         request.params = std::move(*spare_params);
-        read_json_value_into(body, pos, kMaxJsonDepth - 1, *request.params);
+        read_json_value_into(body, pos, kMaxJsonDepth - 1, *request.params, spare_string);
       } else {
         request.params = read_json_value(body, pos, kMaxJsonDepth - 1);
       }

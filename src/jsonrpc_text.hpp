@@ -29,8 +29,10 @@ bool append_replies(std::string& text, std::vector<BorrowedRun>* borrowed, bool 
 // again; parse_request_body and parse_response_body try them first). Never throws.
 // `spare_params`, if not null: an array whose storage array params are read into (it is moved
 // into the request's params then, elements replaced), saving the array's two allocations.
+// `spare_string`, if not null: a string value the first string in the params may take over
+// (see read_json_value_into).
 bool read_request_layout(std::string_view body, JsonRpcRequest& request,
-                         json* spare_params = nullptr);
+                         json* spare_params = nullptr, json* spare_string = nullptr);
 bool read_success_layout(std::string_view body, std::optional<JsonRpcResponse>& response);
 
 // The usual body, one object, read without a list around it; nullopt when the body is not a

@@ -1344,10 +1344,13 @@ struct RPCPeer::Impl {
     // answered without a list or an item around it.
     if (!owned) {
       JsonRpcRequest request;
-      if (detail::read_request_layout(body, request, spare_params())) {
+      if (detail::read_request_layout(body, request, spare_params(), spare_string())) {
         std::optional<JsonRpcResponse> reply;
         dispatch(request, origin, reply);
-        if (reply) send_replies(origin, &*reply, false, {}, nullptr);
+        if (reply) {
+          send_replies(origin, &*reply, false, {}, nullptr);
+          if (!reply->is_error()) keep_string(std::get<0>(reply->outcome));
+        }
         return;
       }
     }
@@ -1482,11 +1485,31 @@ struct RPCPeer::Impl {
     json* const spare = spare_params();
     if (spare != nullptr && params.is_array() && spare->is_null() &&
         params.get_ref<const json::array_t&>().capacity() <= kSpareParamsMax) {
+      for (json& element : params.get_ref<json::array_t&>()) {
+        if (keep_string(element)) break;
+      }
       params.get_ref<json::array_t&>().clear();
       *spare = std::move(params);
     } else {
       detail::release(params);
     }
+  }
+
+  // A serving thread's string value, taken over by the next request's first string param
+  // (read_request_layout): its two allocations and releases are saved when a request's string
+  // param or a reply's string result is done with. Kept only up to kSpareStringMax bytes.
+  static constexpr std::size_t kSpareStringMax = 4096;
+  struct SpareStringTag {};
+  static json* spare_string() { return ThreadScratch<SpareStringTag, json>::get(); }
+  // Keeps `value` (left null) as the spare string if it is a short string and none is kept.
+  static bool keep_string(json& value) {
+    json* const spare = spare_string();
+    if (spare == nullptr || !spare->is_null() || !value.is_string() ||
+        value.get_ref<const std::string&>().capacity() > kSpareStringMax) {
+      return false;
+    }
+    *spare = std::move(value);
+    return true;
   }
 
   // Runs a request's handler; `reply` (empty on entry) gets the reply, unless it is a

@@ -952,6 +952,39 @@ TEST(JsonReaderInto, AnArrayIntoAnArrayReusesItsStorage) {
   EXPECT_THROW(read_json_value_into("[[[1]]]", at, 2, t), JsonSyntaxError);
 }
 
+// The first string read takes the spare string over, storage and all; the value read is the
+// same as without it, and a spare that is not a string is left alone.
+TEST(JsonReaderInto, TheFirstStringTakesTheSpareStringOver) {
+  const std::string text = R"(["first string of this text",7,"second"])";
+  json spare = std::string(64, 'z');
+  const char* storage = spare.get_ref<const std::string&>().data();
+  json target = json::array();
+  std::size_t pos = 0;
+  read_json_value_into(text, pos, 10, target, &spare);
+  std::size_t expected_pos = 0;
+  EXPECT_TRUE(identical(target, read_json_value(text, expected_pos, 10)));
+  EXPECT_EQ(pos, expected_pos);
+  EXPECT_EQ(target[0].get_ref<const std::string&>().data(), storage);
+  EXPECT_TRUE(spare.is_null());
+
+  // Escapes and a value that is a string itself, read into a non-array target.
+  for (const std::string other : {R"("a\"b\u00e9")", R"({"k":"v"})", "[1,[\"deep\"]]"}) {
+    json s = "leftover text that must not show";
+    json t = json::array({1});
+    std::size_t at = 0;
+    read_json_value_into(other, at, 10, t, &s);
+    std::size_t expected_at = 0;
+    EXPECT_TRUE(identical(t, read_json_value(other, expected_at, 10))) << other;
+    EXPECT_TRUE(s.is_null()) << other;
+  }
+  json number = 5;
+  json t = json::array();
+  std::size_t at = 0;
+  read_json_value_into(R"(["x"])", at, 10, t, &number);
+  EXPECT_EQ(number, 5);
+  EXPECT_EQ(t, json::array({"x"}));
+}
+
 // release() empties any value, and a deeply nested one without recursing level by level
 // (nlohmann's own destructor flattens the levels below each element).
 TEST(Release, EmptiesScalarsContainersAndDeepNesting) {
