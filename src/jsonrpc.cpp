@@ -1,5 +1,6 @@
 #include "procslink/jsonrpc.hpp"
 
+#include <charconv>
 #include <cstring>
 
 #include "json_reader.hpp"
@@ -370,6 +371,25 @@ bool detail::read_success_layout(std::string_view body,
   }
   response.reset();
   return false;
+}
+
+bool detail::read_result_layout(std::string_view body, std::int64_t id, json& result) {
+  std::size_t pos = 0;
+  char digits[24];
+  const auto [digits_end, ec] = std::to_chars(digits, digits + sizeof digits, id);
+  if (!skip_literal(body, pos, R"({"jsonrpc":"2.0","id":)") ||
+      !skip_literal(body, pos, std::string_view(digits, static_cast<std::size_t>(digits_end - digits))) ||
+      !skip_literal(body, pos, R"(,"result":)")) {
+    return false;
+  }
+  try {
+    json value = read_json_value(body, pos, kMaxJsonDepth - 1);
+    if (!skip_literal(body, pos, "}") || !json_ends_at(body, pos)) return false;
+    result = std::move(value);
+    return true;
+  } catch (const JsonSyntaxError&) {
+    return false;
+  }
 }
 
 namespace {

@@ -34,6 +34,10 @@ bool append_replies(std::string& text, std::vector<BorrowedRun>* borrowed, bool 
 bool read_request_layout(std::string_view body, JsonRpcRequest& request,
                          json* spare_params = nullptr, json* spare_string = nullptr);
 bool read_success_layout(std::string_view body, std::optional<JsonRpcResponse>& response);
+// The same for the success reply to the call with integer id `id`, written with that id as
+// peers write it: only its result is read, into `result`. False (result untouched) for
+// anything else, which read_success_layout or the general readers then take.
+bool read_result_layout(std::string_view body, std::int64_t id, json& result);
 
 // The usual body, one object, read without a list around it; nullopt when the body is not a
 // single object (a batch, or not JSON that starts with '{'): parse_*_body handles those.

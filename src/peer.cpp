@@ -1945,32 +1945,25 @@ struct RPCPeer::Impl {
 
   // The result, if `incoming` is the success reply to call `id` on `channel` as peers write it
   // (one datagram, the usual layout) and nothing about it needs the general path.
-  std::optional<json> own_result(const Incoming& incoming, const Channel& channel,
-                                 std::int64_t id) {
+  bool own_result(const Incoming& incoming, const Channel& channel, std::int64_t id,
+                  json& result) {
     const ReceivedDatagram& d = incoming.datagram;
     if (d.sender_nl_pid != channel.target_ || incoming.endpoint != channel.endpoint_ ||
         d.bytes.size() <= kDatagramHeadersSize) {
-      return std::nullopt;
+      return false;
     }
     if (const auto& uid = channel.options_.require_uid; uid && d.credentials.uid != *uid) {
-      return std::nullopt;
+      return false;
     }
     ProcslinkMessage message;
     try {
       message = ProcslinkMessage::parse(d.bytes);
     } catch (const FramingError&) {
-      return std::nullopt;  // handle() logs it
+      return false;  // handle() logs it
     }
-    if (message.netlink.pid != d.sender_nl_pid || message.header.is_fragment() ||
-        message.payload_type() != PayloadType::response) {
-      return std::nullopt;
-    }
-    std::optional<JsonRpcResponse> reply;
-    if (!detail::read_success_layout(message.body, reply) || !reply->id.is_number_integer() ||
-        reply->id.get<std::int64_t>() != id) {
-      return std::nullopt;
-    }
-    return std::move(std::get<0>(reply->outcome));
+    return message.netlink.pid == d.sender_nl_pid && !message.header.is_fragment() &&
+           message.payload_type() == PayloadType::response &&
+           detail::read_result_layout(message.body, id, result);
   }
 
   // A synchronous call by the caller receiving for everybody, which it became on entry (one
@@ -2009,10 +2002,10 @@ struct RPCPeer::Impl {
       }
       throw timeout_error(channel.target_, method);
     }
-    if (std::optional<json> result = own_result(*incoming, channel, id)) {
+    if (json result; own_result(*incoming, channel, id, result)) {
       std::lock_guard lock(mu);
       end_lead_locked();
-      return std::move(*result);
+      return result;
     }
     std::shared_ptr<Pending> call = fresh_pending();
     call->target = channel.target_;

@@ -667,6 +667,39 @@ TEST(JsonRpcError, WhatSurvivesInvalidUtf8Data) {
   EXPECT_NE(what.find("\xef\xbf\xbd"), std::string::npos);
 }
 
+// A leading caller reads its own reply with read_result_layout: only that id, in the layout
+// peers write; the result read as any reader reads it; anything else left to the others.
+TEST(ResultLayout, TakesOnlyTheReplyToThatIdInTheUsualLayout) {
+  const json results[] = {"text \"q\" \u00e9", 5, -1.5, nullptr, json::array({1, {{"k", "v"}}}),
+                          json::object()};
+  for (const std::int64_t id : {1L, 5L, 9007199254740993L}) {
+    for (const json& value : results) {
+      const std::string reply = JsonRpcResponse::success(id, value).serialize();
+      json got = "untouched";
+      ASSERT_TRUE(detail::read_result_layout(reply, id, got)) << reply;
+      EXPECT_EQ(got, value) << reply;
+      // Another call's id, however alike, is not this call's.
+      for (const std::int64_t other : {id + 1, id * 10, id / 10}) {
+        json untouched = "untouched";
+        EXPECT_FALSE(detail::read_result_layout(reply, other, untouched)) << reply << " " << other;
+        EXPECT_EQ(untouched, "untouched");
+      }
+    }
+  }
+  for (const std::string other :
+       {R"({"jsonrpc":"2.0","id":"5","result":1})", R"({"jsonrpc":"2.0","id":5.0,"result":1})",
+        R"({"jsonrpc":"2.0","id":5, "result":1})", R"({"jsonrpc":"2.0","result":1,"id":5})",
+        R"({"jsonrpc":"2.0","id":5,"error":{"code":1,"message":"m"}})",
+        R"({"jsonrpc":"2.0","id":5,"result":1} x)", R"({"jsonrpc":"2.0","id":5,"result":1)",
+        R"({"jsonrpc":"2.0","id":5,"result":[1,})", R"([{"jsonrpc":"2.0","id":5,"result":1}])"}) {
+    json untouched = "untouched";
+    EXPECT_FALSE(detail::read_result_layout(other, 5, untouched)) << other;
+    EXPECT_EQ(untouched, "untouched") << other;
+  }
+  json got;
+  EXPECT_TRUE(detail::read_result_layout(R"({"jsonrpc":"2.0","id":5,"result":1} )", 5, got));
+}
+
 TEST(ErrorCodes, DefaultMessagesMatchTheSpecification) {
   EXPECT_STREQ(error_code::default_message(-32700), "Parse error");
   EXPECT_STREQ(error_code::default_message(-32600), "Invalid Request");
