@@ -126,6 +126,34 @@ inline void copy_short(char* to, const char* from, std::size_t size) {
   }
 }
 
+// Copies size <= 64 bytes: a call to memcpy costs more than the copy for the keys, fixed text
+// and short strings a message is made of. Above 16 bytes, with overlapping 16-byte moves.
+inline void copy_small(char* to, const char* from, std::size_t size) {
+#ifdef __SSE2__
+  if (size > 16) {
+    const auto load = [from](std::size_t at) {
+      return _mm_loadu_si128(reinterpret_cast<const __m128i*>(from + at));
+    };
+    const auto store = [to](std::size_t at, __m128i v) {
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(to + at), v);
+    };
+    const __m128i a = load(0), b = load(size - 16);
+    if (size > 32) {
+      const __m128i c = load(16), d = load(size - 32);
+      store(16, c);
+      store(size - 32, d);
+    }
+    store(0, a);
+    store(size - 16, b);
+    return;
+  }
+  copy_short(to, from, size);
+#else
+  std::memcpy(to, from, size);
+#endif
+}
+inline constexpr std::size_t kSmallCopy = 64;
+
 // Output goes through a buffer on the stack, so that a small reply costs one append to the
 // string rather than one per token, each an out-of-line call that checks the capacity. The
 // write position is passed along and returned by value: kept in this object, it would go
@@ -150,12 +178,15 @@ class Output {
     *at = c;
     return at + 1;
   }
+  // Inline for what fits (most keys and values are a few bytes), the rest out of line.
   char* put(char* at, const char* text, std::size_t size) {
-    // Keys and values are mostly a few bytes: a call to memcpy would cost more than the copy.
-    if (size <= 16 && left(at) >= size) {
-      copy_short(at, text, size);
+    if (size <= kSmallCopy && left(at) >= size) {
+      copy_small(at, text, size);
       return at + size;
     }
+    return put_large(at, text, size);
+  }
+  [[gnu::noinline]] char* put_large(char* at, const char* text, std::size_t size) {
     if (left(at) < size) {
       at = flush(at);
       if (borrowed_ != nullptr && size >= kBorrowMin) {
@@ -176,8 +207,9 @@ class Output {
   }
   template <std::size_t N>
   char* put(char* at, const char (&text)[N]) {
+    static_assert(N - 1 <= kSmallCopy);
     at = room(at, N - 1);
-    std::memcpy(at, text, N - 1);
+    copy_small(at, text, N - 1);
     return at + N - 1;
   }
 
@@ -203,14 +235,14 @@ class Output {
 char* write_string(Output& out, char* at, std::string_view text) {
   const Byte* const begin = reinterpret_cast<const Byte*>(text.data());
   const Byte* const end = begin + text.size();
-  if (text.size() <= 16) {
+  if (text.size() <= kSmallCopy) {
     // Most keys and values: short and clean, written with one check for room.
-    const Byte* p = begin;
+    const Byte* p = text.size() <= 16 ? begin : find_stop(begin, begin, end);
     while (p != end && !kEndsRun[*p]) ++p;
     if (p == end) {
-      at = out.room(at, 18);
+      at = out.room(at, kSmallCopy + 2);
       *at = '"';
-      copy_short(at + 1, text.data(), text.size());
+      copy_small(at + 1, text.data(), text.size());
       at[text.size() + 1] = '"';
       return at + text.size() + 2;
     }
