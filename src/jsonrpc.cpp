@@ -385,7 +385,7 @@ bool detail::read_result_layout(std::string_view body, std::int64_t id, json& re
   try {
     json value = read_json_value(body, pos, kMaxJsonDepth - 1);
     if (!skip_literal(body, pos, "}") || !json_ends_at(body, pos)) return false;
-    result = std::move(value);
+    result.swap(value);
     return true;
   } catch (const JsonSyntaxError&) {
     return false;

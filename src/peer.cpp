@@ -1489,7 +1489,7 @@ struct RPCPeer::Impl {
         if (keep_string(element)) break;
       }
       params.get_ref<json::array_t&>().clear();
-      *spare = std::move(params);
+      spare->swap(params);  // no temporary (json's operator= takes its argument by value)
     } else {
       detail::release(params);
     }
@@ -1508,7 +1508,7 @@ struct RPCPeer::Impl {
         value.get_ref<const std::string&>().capacity() > kSpareStringMax) {
       return false;
     }
-    *spare = std::move(value);
+    spare->swap(value);
     return true;
   }
 
@@ -1516,19 +1516,20 @@ struct RPCPeer::Impl {
   // notification. An out parameter, so that the reply is built where it stays.
   void dispatch(JsonRpcRequest& request, const Origin& origin,
                 std::optional<JsonRpcResponse>& reply) {
-    // The request is done with its id once the reply has it (is_notification() still holds).
-    json id = request.id ? std::move(*request.id) : json(nullptr);
+    // The request's id and params are moved where they go (never a copy or a temporary: each
+    // json temporary costs a call to nlohmann's destroy). Once a request is known not to be a
+    // notification its id is there, and the reply takes it (is_notification() still holds).
     try {
       std::shared_ptr<const Method> method;
       bool peer_allows;
       MethodCache* const cache = t_method_cache;
-      std::uint64_t generation = 0;
+      std::uint64_t fill = 0;
       bool lent = false;
       if (cache != nullptr && cache->peer == this && cache->method &&
           cache->generation == methods_generation.load(std::memory_order_acquire) &&
           cache->name == request.method) {
         method = std::move(cache->method);  // lent to this request, given back below
-        generation = cache->generation;
+        fill = cache->fills;
         peer_allows = true;  // cached only while the peer's policy allows everybody
         lent = true;
       } else {
@@ -1536,11 +1537,11 @@ struct RPCPeer::Impl {
         peer_allows = policy.allows(origin.credentials);
         if (auto it = methods.find(request.method); it != methods.end()) method = it->second;
         if (cache != nullptr && method && policy.uids.empty() && policy.gids.empty()) {
-          generation = methods_generation.load(std::memory_order_relaxed);
           cache->peer = this;
-          cache->generation = generation;
+          cache->generation = methods_generation.load(std::memory_order_relaxed);
           cache->name = request.method;
           cache->method.reset();
+          fill = ++cache->fills;
           lent = true;
         }
       }
@@ -1557,36 +1558,33 @@ struct RPCPeer::Impl {
       if (!method) throw JsonRpcError(error_code::method_not_found, "Method not found");
       CallContext context{origin.nl_pid, origin.credentials,
                           endpoints[origin.endpoint].netns(), request.method};
-      json params = request.params ? std::move(*request.params) : json();
-      json result = method->handler(std::move(params), context);
+      json result = request.params ? method->handler(std::move(*request.params), context)
+                                   : method->handler(json(), context);
       // Back to the cache, unless a request handled meanwhile on this thread (a handler that
       // serves while it calls) filled it anew.
-      if (lent && !cache->method && cache->peer == this && cache->generation == generation &&
-          cache->name == request.method) {
-        cache->method = std::move(method);
-      }
-      keep_params_array(params);
+      if (lent && cache->fills == fill && !cache->method) cache->method = std::move(method);
+      if (request.params) keep_params_array(*request.params);
       if (request.is_notification()) return;
       JsonRpcResponse& success = reply.emplace();
-      success.id = std::move(id);
-      std::get<0>(success.outcome) = std::move(result);
+      success.id.swap(*request.id);
+      std::get<0>(success.outcome).swap(result);
     } catch (const JsonRpcError& e) {
       if (request.is_notification()) {
         log(LogLevel::debug, "notification '", request.method, "' failed: ", e.what());
         return;
       }
-      reply = JsonRpcResponse::failure(std::move(id), e.error());
+      reply = JsonRpcResponse::failure(std::move(*request.id), e.error());
     } catch (const std::exception& e) {
       if (request.is_notification()) {
         log(LogLevel::debug, "notification '", request.method, "' failed: ", e.what());
         return;
       }
-      reply = JsonRpcResponse::failure(std::move(id),
+      reply = JsonRpcResponse::failure(std::move(*request.id),
                                        {error_code::internal_error, "Internal error", e.what()});
     } catch (...) {
       if (request.is_notification()) return;
       reply = JsonRpcResponse::failure(
-          std::move(id), {error_code::internal_error, "Internal error", "unknown exception"});
+          std::move(*request.id), {error_code::internal_error, "Internal error", "unknown exception"});
     }
   }
 
@@ -2165,6 +2163,7 @@ struct RPCPeer::Impl {
     std::uint64_t generation = 0;
     std::string name;
     std::shared_ptr<const Method> method;
+    std::uint64_t fills = 0;  // how often it was filled: a request lends and takes back its fill
   };
   static inline thread_local MethodCache* t_method_cache = nullptr;
   std::unordered_map<std::string, std::shared_ptr<const Method>, NameHash, std::equal_to<>> methods;
