@@ -15,36 +15,12 @@ namespace procslink {
 
 using namespace detail;
 
-void ProcslinkHeader::encode(std::uint8_t* out) const {
-  store_be16(out, version);
-  store_be16(out + 2, flag);
-  store_be32(out + 4, length);
-  store_be16(out + 8, payload_type);
-  store_be16(out + 10, reserved);
-  store_be32(out + 12, seq);
-  store_be64(out + 16, timestamp);
+void detail::throw_short_procslink_header(std::size_t size) {
+  throw FramingError("netlink payload of " + std::to_string(size) +
+                     " bytes is shorter than the 24-byte procslinkhdr");
 }
 
-ProcslinkHeader ProcslinkHeader::decode(ByteView bytes) {
-  if (bytes.size() < kProcslinkHeaderSize) {
-    throw FramingError("netlink payload of " + std::to_string(bytes.size()) +
-                       " bytes is shorter than the 24-byte procslinkhdr");
-  }
-  const std::uint8_t* p = bytes.data();
-  ProcslinkHeader h;
-  h.version = load_be16(p);
-  h.flag = load_be16(p + 2);
-  h.length = load_be32(p + 4);
-  h.payload_type = load_be16(p + 8);
-  h.reserved = load_be16(p + 10);
-  h.seq = load_be32(p + 12);
-  h.timestamp = load_be64(p + 16);
-  return h;
-}
-
-namespace {
-// Checks what parse promises of the procslink header, given how many body bytes follow it.
-void validate(const ProcslinkHeader& h, std::size_t available) {
+void detail::throw_invalid_procslink_header(const ProcslinkHeader& h, std::size_t available) {
   if (h.version != kProcslinkVersion) {
     throw FramingError("unsupported procslink version " + std::to_string(h.version));
   }
@@ -58,21 +34,8 @@ void validate(const ProcslinkHeader& h, std::size_t available) {
   if ((h.flag & kFlagLastFragment) != 0 && (h.flag & kFlagFragment) == 0) {
     throw FramingError("last-fragment flag without fragment flag");
   }
-  if (h.length != available) {
-    throw FramingError("procslinkhdr length says " + std::to_string(h.length) +
-                       " body bytes but the datagram carries " + std::to_string(available));
-  }
-}
-}  // namespace
-
-ProcslinkMessage ProcslinkMessage::parse(ByteView datagram) {
-  const NetlinkMessage netlink = NetlinkMessage::parse(datagram);
-  ProcslinkMessage message{netlink.header, ProcslinkHeader::decode(netlink.payload), {}};
-  const std::size_t available = netlink.payload.size() - kProcslinkHeaderSize;
-  validate(message.header, available);
-  message.body = std::string_view(
-      reinterpret_cast<const char*>(netlink.payload.data()) + kProcslinkHeaderSize, available);
-  return message;
+  throw FramingError("procslinkhdr length says " + std::to_string(h.length) +
+                     " body bytes but the datagram carries " + std::to_string(available));
 }
 
 ProcslinkMessage ProcslinkMessage::parse(ByteView headers, std::string_view body) {
@@ -83,29 +46,10 @@ ProcslinkMessage ProcslinkMessage::parse(ByteView headers, std::string_view body
   ProcslinkMessage message{NetlinkMessageHeader::decode(headers),
                            ProcslinkHeader::decode(headers.subspan(kNetlinkHeaderSize)), body};
   if (message.netlink.length != kProcslinkHeaderSize + body.size()) {
-    throw FramingError("nlmsg_len says " + std::to_string(message.netlink.length) +
-                       " bytes follow the nlmsghdr but the datagram has " +
-                       std::to_string(kProcslinkHeaderSize + body.size()));
+    throw_netlink_length_mismatch(message.netlink.length, kProcslinkHeaderSize + body.size());
   }
-  validate(message.header, body.size());
+  validate_header(message.header, body.size());
   return message;
-}
-
-void encode_datagram_headers(const DatagramFields& fields, std::size_t body_length,
-                             std::uint8_t* out) {
-  NetlinkMessageHeader nl;
-  nl.length = static_cast<std::uint32_t>(kProcslinkHeaderSize + body_length);
-  nl.seq = (fields.flag & kFlagFragment) != 0 ? fields.message_length : fields.seq;
-  nl.pid = fields.sender_nl_pid;
-  nl.encode(out);
-  ProcslinkHeader pl;
-  pl.flag = fields.flag;
-  pl.length = static_cast<std::uint32_t>(body_length);
-  pl.payload_type = static_cast<std::uint16_t>(fields.payload_type);
-  pl.reserved = fields.reserved;
-  pl.seq = fields.seq;
-  pl.timestamp = fields.timestamp;
-  pl.encode(out + kNetlinkHeaderSize);
 }
 
 std::vector<std::uint8_t> build_datagram(const DatagramFields& fields, std::string_view body) {

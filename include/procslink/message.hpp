@@ -32,6 +32,14 @@ inline constexpr std::size_t kReferenceMaxDatagram = 4096;
 
 enum class PayloadType : std::uint16_t { request = 1, response = 2 };
 
+struct ProcslinkHeader;
+namespace detail {
+// The FramingErrors of the inline parsers below, out of line (they build a message).
+[[noreturn]] void throw_short_procslink_header(std::size_t size);
+// The first thing validate_header objects to in `h`, which it has found wrong.
+[[noreturn]] void throw_invalid_procslink_header(const ProcslinkHeader& h, std::size_t available);
+}  // namespace detail
+
 // procslinkhdr.flag bits (0 in every message the reference sends).
 inline constexpr std::uint16_t kFlagFragment = 0x0001;      // this datagram is one fragment
 inline constexpr std::uint16_t kFlagLastFragment = 0x0002;  // ... and it is the last one
@@ -46,8 +54,30 @@ struct ProcslinkHeader {
   std::uint32_t seq = 0;       // sender's message counter (all fragments of a message share it)
   std::uint64_t timestamp = 0;  // send time, ns since the Unix epoch (0 from the reference)
 
-  void encode(std::uint8_t* out) const;  // writes kProcslinkHeaderSize bytes
-  static ProcslinkHeader decode(ByteView bytes);  // throws FramingError if short
+  // Writes kProcslinkHeaderSize bytes.
+  void encode(std::uint8_t* out) const {
+    detail::store_be16(out, version);
+    detail::store_be16(out + 2, flag);
+    detail::store_be32(out + 4, length);
+    detail::store_be16(out + 8, payload_type);
+    detail::store_be16(out + 10, reserved);
+    detail::store_be32(out + 12, seq);
+    detail::store_be64(out + 16, timestamp);
+  }
+  // Throws FramingError if short.
+  static ProcslinkHeader decode(ByteView bytes) {
+    if (bytes.size() < kProcslinkHeaderSize) detail::throw_short_procslink_header(bytes.size());
+    const std::uint8_t* p = bytes.data();
+    ProcslinkHeader h;
+    h.version = detail::load_be16(p);
+    h.flag = detail::load_be16(p + 2);
+    h.length = detail::load_be32(p + 4);
+    h.payload_type = detail::load_be16(p + 8);
+    h.reserved = detail::load_be16(p + 10);
+    h.seq = detail::load_be32(p + 12);
+    h.timestamp = detail::load_be64(p + 16);
+    return h;
+  }
 
   bool is_fragment() const { return (flag & kFlagFragment) != 0; }
   bool operator==(const ProcslinkHeader&) const = default;
@@ -64,7 +94,7 @@ struct ProcslinkMessage {
   // Parses and validates a datagram: both lengths exact, version 1, payload type 1 or 2, only
   // known flag bits, fragment flags consistent. Does not look inside the body.
   // Throws FramingError naming the first problem.
-  static ProcslinkMessage parse(ByteView datagram);
+  static ProcslinkMessage parse(ByteView datagram);  // defined below
   // The same for a datagram received in two parts: its kDatagramHeadersSize header bytes, and
   // the body, wherever it was put (the message views it there).
   static ProcslinkMessage parse(ByteView headers, std::string_view body);
@@ -92,9 +122,48 @@ struct DatagramFields {
   std::uint32_t message_length = 0;
 };
 
+namespace detail {
+// Checks what parse promises of the procslink header, given how many body bytes follow it.
+inline void validate_header(const ProcslinkHeader& h, std::size_t available) {
+  const bool fragment_flags_ok =
+      (h.flag & ~kKnownFlags) == 0 &&
+      ((h.flag & kFlagLastFragment) == 0 || (h.flag & kFlagFragment) != 0);
+  if (h.version != kProcslinkVersion ||
+      (h.payload_type != static_cast<std::uint16_t>(PayloadType::request) &&
+       h.payload_type != static_cast<std::uint16_t>(PayloadType::response)) ||
+      !fragment_flags_ok || h.length != available) {
+    throw_invalid_procslink_header(h, available);
+  }
+}
+}  // namespace detail
+
+inline ProcslinkMessage ProcslinkMessage::parse(ByteView datagram) {
+  const NetlinkMessage netlink = NetlinkMessage::parse(datagram);
+  ProcslinkMessage message{netlink.header, ProcslinkHeader::decode(netlink.payload), {}};
+  const std::size_t available = netlink.payload.size() - kProcslinkHeaderSize;
+  detail::validate_header(message.header, available);
+  message.body = std::string_view(
+      reinterpret_cast<const char*>(netlink.payload.data()) + kProcslinkHeaderSize, available);
+  return message;
+}
+
 // Writes the 40 header bytes for a datagram carrying `body_length` body bytes.
-void encode_datagram_headers(const DatagramFields& fields, std::size_t body_length,
-                             std::uint8_t* out);
+inline void encode_datagram_headers(const DatagramFields& fields, std::size_t body_length,
+                                    std::uint8_t* out) {
+  NetlinkMessageHeader nl;
+  nl.length = static_cast<std::uint32_t>(kProcslinkHeaderSize + body_length);
+  nl.seq = (fields.flag & kFlagFragment) != 0 ? fields.message_length : fields.seq;
+  nl.pid = fields.sender_nl_pid;
+  nl.encode(out);
+  ProcslinkHeader pl;
+  pl.flag = fields.flag;
+  pl.length = static_cast<std::uint32_t>(body_length);
+  pl.payload_type = static_cast<std::uint16_t>(fields.payload_type);
+  pl.reserved = fields.reserved;
+  pl.seq = fields.seq;
+  pl.timestamp = fields.timestamp;
+  pl.encode(out + kNetlinkHeaderSize);
+}
 // Builds a whole datagram (headers + body) in one buffer.
 std::vector<std::uint8_t> build_datagram(const DatagramFields& fields, std::string_view body);
 
