@@ -270,10 +270,11 @@ class SendText {
   // Where the message is written: append to it (what is there already is the headroom).
   std::string& text() { return message().text; }
   std::vector<detail::BorrowedRun>* borrowed() { return &message().borrowed; }
-  // Forgets what was written.
+  // Forgets what was written. The headroom keeps whatever bytes it had: the headers are
+  // written over them before anything is sent.
   void clear() {
     Message& m = message();
-    m.text.assign(kDatagramHeadersSize, '\0');
+    m.text.resize(kDatagramHeadersSize);
     m.borrowed.clear();
     m.parts.clear();
   }
