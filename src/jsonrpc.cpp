@@ -318,6 +318,24 @@ bool skip_literal(std::string_view text, std::size_t& pos, std::string_view lite
   return true;
 }
 
+// The usual id, a non-negative integer of up to 18 digits right before the closing brace,
+// read without the JSON reader into what the reader would make of it (an unsigned number).
+// False, with nothing read, for any other id.
+bool read_plain_id(std::string_view body, std::size_t& pos, std::optional<json>& id) {
+  std::size_t end = pos;
+  std::uint64_t value = 0;
+  while (end < body.size() && end - pos < 18 && body[end] >= '0' && body[end] <= '9') {
+    value = value * 10 + static_cast<unsigned>(body[end] - '0');
+    ++end;
+  }
+  if (end == pos || end == body.size() || body[end] != '}' || (body[pos] == '0' && end > pos + 1)) {
+    return false;
+  }
+  id.emplace(static_cast<json::number_unsigned_t>(value));
+  pos = end;
+  return true;
+}
+
 }  // namespace
 
 // {"jsonrpc":"2.0","method":"M"[,"params":P][,"id":I]} with M plain printable ASCII.
@@ -344,7 +362,7 @@ bool detail::read_request_layout(std::string_view body, JsonRpcRequest& request,
       }
       if (!request.params->is_array() && !request.params->is_object()) return false;
     }
-    if (skip_literal(body, pos, R"(,"id":)")) {
+    if (skip_literal(body, pos, R"(,"id":)") && !read_plain_id(body, pos, request.id)) {
       request.id = read_json_value(body, pos, kMaxJsonDepth - 1);
       if (!is_valid_id(*request.id)) return false;
     }

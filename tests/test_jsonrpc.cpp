@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "../src/json_reader.hpp"
 #include "../src/jsonrpc_text.hpp"
 #include "procslink/jsonrpc.hpp"
 
@@ -452,6 +453,36 @@ TEST(Layout, WhatPeersWriteIsReadByItsLayout) {
                                   R"({"jsonrpc":"2.0","id":1,"result":1,"result":2})"}) {
     std::optional<JsonRpcResponse> got;
     EXPECT_FALSE(detail::read_success_layout(other, got)) << other;
+  }
+}
+
+// A plain integer id is read without the JSON reader: it must come out exactly as the reader
+// makes it (an unsigned number for a non-negative integer), and anything less plain must be
+// left to the reader, which decides.
+TEST(Layout, IdsAreReadAsTheReaderReadsThem) {
+  for (const std::string id : {"0", "7", "41", "123456789012345678", "1234567890123456789",
+                               "18446744073709551615", "18446744073709551616", "-3", "-0", "00",
+                               "01", "1.5", "2e3", "\"s\"", "null", "true"}) {
+    const std::string text = R"({"jsonrpc":"2.0","method":"m","params":[1],"id":)" + id + "}";
+    SCOPED_TRACE(text);
+    JsonRpcRequest request;
+    const bool layout = detail::read_request_layout(text, request);
+    std::size_t pos = 0;
+    json expected;
+    bool valid = true;
+    try {
+      expected = detail::read_json_value(id, pos, 10);
+    } catch (const detail::JsonSyntaxError&) {
+      valid = false;
+    }
+    valid = valid && detail::json_ends_at(id, pos) &&
+            (expected.is_number() || expected.is_string() || expected.is_null());
+    ASSERT_EQ(layout, valid);
+    if (layout) {
+      ASSERT_TRUE(request.id.has_value());
+      EXPECT_EQ(request.id->type(), expected.type());
+      EXPECT_EQ(*request.id, expected);
+    }
   }
 }
 
