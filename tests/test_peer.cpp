@@ -428,6 +428,38 @@ TEST_F(PeerTest, UnknownMethodIsMethodNotFound) {
   EXPECT_EQ(remote_error([&] { channel().call("echo", 1); }).code, error_code::method_not_found);
 }
 
+// Serving threads keep the method they last ran: whatever changes the methods or the policy
+// must reach the very next call, on whichever thread serves it.
+TEST_F(PeerTest, ChangesToMethodsAndPolicyReachTheNextCall) {
+  const Channel c = channel();
+  const auto calls = [&](int n) {
+    std::vector<json> results;
+    for (int i = 0; i < n; ++i) results.push_back(c.call("echo", i));
+    return results;
+  };
+  for (const json& r : calls(10)) EXPECT_TRUE(r.is_number());
+  server.register_function("echo", [](const json& value) { return json{{"new", value}}; });
+  for (const json& r : calls(10)) EXPECT_TRUE(r.contains("new")) << r;
+  server.unregister("echo");
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(remote_error([&] { c.call("echo", i); }).code, error_code::method_not_found);
+  }
+  server.register_function("echo", [](const json& value) { return value; });
+  for (const json& r : calls(10)) EXPECT_TRUE(r.is_number());
+  AccessPolicy others;
+  others.uids = {::getuid() + 1};
+  server.set_policy(others);
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(remote_error([&] { c.call("echo", i); }).code, error_code::access_denied);
+  }
+  server.set_policy({});
+  for (const json& r : calls(10)) EXPECT_TRUE(r.is_number());
+  server.set_method_policy("echo", others);
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(remote_error([&] { c.call("echo", i); }).code, error_code::access_denied);
+  }
+}
+
 TEST_F(PeerTest, JsonRpcErrorFromHandlerReachesCallerIntact) {
   server.register_function("refuse", []() -> int {
     throw JsonRpcError(-32000, "x", json{{"why", "because"}, {"n", 3}});
