@@ -588,7 +588,7 @@ void read_json_value_into(std::string_view text, std::size_t& pos, int max_depth
 }
 
 bool json_ends_at(std::string_view text, std::size_t pos) {
-  return Reader(text, pos).at_document_end();
+  return pos == text.size() || Reader(text, pos).at_document_end();  // the first: the usual case
 }
 
 bool read_json_members(std::string_view text, int max_depth, MemberReceiver& receiver) {

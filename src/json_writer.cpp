@@ -398,7 +398,7 @@ void append_envelope(std::string& out, std::vector<BorrowedRun>* borrowed, std::
 
 void append_positional_request(std::string& out, std::vector<BorrowedRun>* borrowed,
                                std::string_view method, std::span<const ParamArg> args,
-                               const json* id) {
+                               const std::int64_t* id) {
   Output output(out, borrowed);
   char* at = output.put(output.start(), R"({"jsonrpc":"2.0","method":)");
   at = write_string(output, at, method);
@@ -411,7 +411,7 @@ void append_positional_request(std::string& out, std::vector<BorrowedRun>* borro
   at = output.put(at, ']');
   if (id != nullptr) {
     at = output.put(at, R"(,"id":)");
-    at = write_value(output, at, *id);
+    at = write_integer(output, at, *id);
   }
   output.flush(output.put(at, '}'));
 }

@@ -44,7 +44,7 @@ void append_json_string(std::string& out, std::string_view text);
 // whose params are a json array of the same values: no array is built to be written.
 void append_positional_request(std::string& out, std::vector<BorrowedRun>* borrowed,
                                std::string_view method, std::span<const ParamArg> args,
-                               const json* id);
+                               const std::int64_t* id);
 
 // A JSON-RPC envelope in one pass through one buffer: `head` (fixed text), `first_string` as
 // a JSON string if not null, then for each member with a value (a null pointer is an absent

@@ -1890,11 +1890,11 @@ struct RPCPeer::Impl {
                                                         std::string_view method,
                                                         const Params& params,
                                                         std::optional<std::int64_t> id) {
-    const json id_value = id ? json(*id) : json();  // a number: nothing of it is borrowed
     if (params.value == nullptr) {
       detail::append_positional_request(buffer.text(), buffer.borrowed(), method, params.args,
-                                        id ? &id_value : nullptr);
+                                        id ? &*id : nullptr);
     } else {
+      const json id_value = id ? json(*id) : json();  // a number: nothing of it is borrowed
       detail::append_request(buffer.text(), buffer.borrowed(), method,
                              params.value->is_null() ? nullptr : params.value,
                              id ? &id_value : nullptr);

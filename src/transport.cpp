@@ -222,12 +222,14 @@ std::optional<ScatteredDatagram> NetlinkSocket::receive_raw(std::span<iovec> iov
     if (errno == ENOBUFS) continue;  // the kernel dropped something for us; the queue is fine
     fail(TransportError::Kind::other, "receive on netlink socket failed: " + errno_text(errno));
   }
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS) {
-      ucred cred;
-      std::memcpy(&cred, CMSG_DATA(c), sizeof cred);
-      datagram.credentials = {cred.pid, cred.uid, cred.gid};
-    }
+  // The buffer has room for the credentials alone (the only control message asked for), so
+  // there is no next one to look for.
+  if (const cmsghdr* c = CMSG_FIRSTHDR(&msg);
+      c != nullptr && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS &&
+      c->cmsg_len >= CMSG_LEN(sizeof(ucred))) {
+    ucred cred;
+    std::memcpy(&cred, CMSG_DATA(c), sizeof cred);
+    datagram.credentials = {cred.pid, cred.uid, cred.gid};
   }
   datagram.sender_nl_pid = addr.nl_pid;
   datagram.length = static_cast<std::size_t>(size);

@@ -330,8 +330,9 @@ TEST(PositionalRequest, IsTheRequestWithTheArgumentsInAnArray) {
                          json::array({1, "x"}), json::object({{"k", "v"}}), long_text};
   const std::string texts[] = {"", "plain", "quote \" backslash \\ tab \t nul " + std::string(1, '\0'),
                                "broken \xC3 utf-8 \xFF", long_text};
-  const json id = 42;
-  auto positional = [&](std::vector<detail::ParamArg> args, const json* request_id,
+  const std::int64_t id = 42;
+  const json id_value = id;
+  auto positional = [&](std::vector<detail::ParamArg> args, const std::int64_t* request_id,
                         std::vector<detail::BorrowedRun>* runs) {
     std::string out = "kept";  // appended to, like any writer here
     detail::append_positional_request(out, runs, "m\u00e9th", args, request_id);
@@ -346,15 +347,21 @@ TEST(PositionalRequest, IsTheRequestWithTheArgumentsInAnArray) {
     detail::append_request(out, nullptr, "m\u00e9th", &array, request_id);
     return out;
   };
-  EXPECT_EQ(positional({}, &id, nullptr), expected(json::array(), &id));
+  EXPECT_EQ(positional({}, &id, nullptr), expected(json::array(), &id_value));
+  for (const std::int64_t other : {std::int64_t{0}, std::int64_t{-1},
+                                   std::numeric_limits<std::int64_t>::max(),
+                                   std::numeric_limits<std::int64_t>::min()}) {
+    const json other_value = other;
+    EXPECT_EQ(positional({}, &other, nullptr), expected(json::array(), &other_value));
+  }
   EXPECT_EQ(positional({}, nullptr, nullptr), expected(json::array(), nullptr));
   for (const json& value : values) {
     for (const std::string& text : texts) {
       const json array = json::array({value, text, value});
       const std::vector<detail::ParamArg> args = {{&value, {}}, {nullptr, text}, {&value, {}}};
-      EXPECT_EQ(hex(positional(args, &id, nullptr)), hex(expected(array, &id)));
+      EXPECT_EQ(hex(positional(args, &id, nullptr)), hex(expected(array, &id_value)));
       std::vector<detail::BorrowedRun> runs;
-      EXPECT_EQ(hex(positional(args, &id, &runs)), hex(expected(array, &id)));
+      EXPECT_EQ(hex(positional(args, &id, &runs)), hex(expected(array, &id_value)));
       if (text.size() >= detail::kBorrowMin) {
         // The long text is sent from the caller's string, not copied.
         EXPECT_TRUE(std::any_of(runs.begin(), runs.end(), [&](const detail::BorrowedRun& run) {
