@@ -699,14 +699,23 @@ struct RPCPeer::Impl {
   // and the re-arm after the receive), and pinned to one core a third of the round trip. Only
   // the watcher's look every hand_off, while calls come, and a kick when they start again
   // after kWatchLinger, are added. stop() wakes the waiting drainer (wake_waiting_drainer).
+  // `in_streak`: called by drain_streak, whose thread counts as idle (streak_waiting) while it
+  // waits here, and only then (the socket is its alone while kWaiting).
   std::optional<Incoming> wait_on_drained(std::span<std::uint8_t> buffer,
                                           std::optional<std::size_t>& drained,
-                                          std::int64_t& stamp) {
+                                          std::int64_t& stamp, bool in_streak = false) {
     const std::size_t i = *drained;
     if (!drain_state[i].compare_exchange_strong(stamp, kWaiting)) {
       drained.reset();  // handed off meanwhile
       return std::nullopt;
     }
+    struct Waiting {
+      std::atomic<std::size_t>* count;
+      ~Waiting() {
+        if (count != nullptr) count->store(0, std::memory_order_relaxed);
+      }
+    } waiting{in_streak ? &streak_waiting : nullptr};
+    if (in_streak) streak_waiting.store(1, std::memory_order_relaxed);
     const auto give_up = [&] {
       drained.reset();
       drain_state[i].store(kArmed);
@@ -757,15 +766,12 @@ struct RPCPeer::Impl {
         return std::nullopt;
       }
       std::optional<Incoming> incoming;
-      streak_waiting.store(1, relaxed);
       try {
-        incoming = wait_on_drained(buffer, drained, stamp);
+        incoming = wait_on_drained(buffer, drained, stamp, true);
       } catch (const std::exception& e) {
-        streak_waiting.store(0, relaxed);
         log(LogLevel::error, "serving thread: ", e.what());
         return std::nullopt;
       }
-      streak_waiting.store(0, relaxed);
       if (!incoming) return std::nullopt;
       incoming->exclusive = true;  // its socket is still this thread's (wait_on_drained)
       incoming->drain_stamp = &stamp;
@@ -1526,6 +1532,7 @@ struct RPCPeer::Impl {
       MethodCache* const cache = t_method_cache;
       std::uint64_t fill = 0;
       bool lent = false;
+      std::shared_ptr<const Method> stale;  // a cached method replaced: released unlocked
       if (cache != nullptr && cache->peer == this && cache->method &&
           cache->generation == methods_generation.load(std::memory_order_acquire) &&
           cache->name == request.method) {
@@ -1541,7 +1548,7 @@ struct RPCPeer::Impl {
           cache->peer = this;
           cache->generation = methods_generation.load(std::memory_order_relaxed);
           cache->name = request.method;
-          cache->method.reset();
+          stale = std::move(cache->method);
           fill = ++cache->fills;
           lent = true;
         }
@@ -1847,10 +1854,7 @@ struct RPCPeer::Impl {
           error = std::current_exception();
         }
         lock.lock();
-        leader_busy = false;
-        leader_call = nullptr;
-        if (pool_running) arm_endpoints();  // serving threads started meanwhile: hand over
-        promote_locked();
+        end_lead_locked(incoming ? &*incoming : nullptr);
         if (error) {
           call->waiter = nullptr;
           for (auto id : call->ids) erase_pending_locked(id);
@@ -1858,8 +1862,7 @@ struct RPCPeer::Impl {
         }
         if (incoming) {
           lock.unlock();
-          incoming->exclusive = true;  // the leader alone receives
-          handle(*incoming);
+          handle_after_lead(*incoming);
           lock.lock();
         }
       } else if (!pool_running) {
@@ -1934,12 +1937,16 @@ struct RPCPeer::Impl {
     return record;
   }
 
-  // Gives up the lead of a caller receiving for everybody (under `mu`).
-  void end_lead_locked() {
+  // Gives up the lead of a caller receiving for everybody (under `mu`). `received`: the
+  // datagram it took last, to be handled next (handle_after_lead).
+  void end_lead_locked(const Incoming* received = nullptr) {
     leader_busy = false;
     leader_call = nullptr;
     if (pool_running) arm_endpoints();  // serving threads started meanwhile: hand over
     promote_locked();
+    if (received != nullptr && more_fragments_follow(received->datagram.bytes)) {
+      ++landing_after_lead;
+    }
   }
 
   // The result, if `incoming` is the success reply to call `id` on `channel` as peers write it
@@ -1974,38 +1981,26 @@ struct RPCPeer::Impl {
   // round on each side of the exchange.
   json call_leading(const Channel& channel, std::string_view method, const Params& params,
                     std::int64_t id, Clock::time_point started, Clock::time_point deadline) {
-    try {
+    // Whatever throws (a send, a receive, an allocation) gives the lead up on the way out.
+    struct Lead {
+      Impl* impl;
+      ~Lead() {
+        if (impl == nullptr) return;
+        std::lock_guard lock(impl->mu);
+        impl->end_lead_locked();
+      }
+    } lead{this};
+    {
       SendText buffer;
       const std::span<const std::string_view> text = request_text(buffer, method, params, id);
       send_message(channel.endpoint_, channel.target_, PayloadType::request, text, true,
                    buffer.headroom());
-    } catch (...) {
-      std::lock_guard lock(mu);
-      end_lead_locked();
-      throw;
     }
     std::unique_ptr<std::uint8_t[]> own;
     const std::span<std::uint8_t> buffer = caller_buffer(own);
-    std::optional<Incoming> incoming;
-    try {
-      incoming = caller_receive_directly(buffer, deadline, started);
-    } catch (...) {
-      std::lock_guard lock(mu);
-      end_lead_locked();
-      throw;
-    }
-    if (!incoming) {
-      {
-        std::lock_guard lock(mu);
-        end_lead_locked();
-      }
-      throw timeout_error(channel.target_, method);
-    }
-    if (json result; own_result(*incoming, channel, id, result)) {
-      std::lock_guard lock(mu);
-      end_lead_locked();
-      return result;
-    }
+    std::optional<Incoming> incoming = caller_receive_directly(buffer, deadline, started);
+    if (!incoming) throw timeout_error(channel.target_, method);
+    if (json result; own_result(*incoming, channel, id, result)) return result;
     std::shared_ptr<Pending> call = fresh_pending();
     call->target = channel.target_;
     call->endpoint = channel.endpoint_;
@@ -2015,12 +2010,31 @@ struct RPCPeer::Impl {
     {
       std::lock_guard lock(mu);
       add_pending_locked(id, call);
-      end_lead_locked();
+      lead.impl = nullptr;
+      end_lead_locked(&*incoming);
     }
-    incoming->exclusive = true;  // as in wait(): it was received while leading
-    handle(*incoming);
+    handle_after_lead(*incoming);
     wait(call, deadline);
     return finish_call(std::move(call));
+  }
+
+  // Handles a datagram received while leading, once the lead is given up (under `mu` by the
+  // caller, which counted it in landing_after_lead then if it is a fragment with more to come).
+  // It may land the fragments behind it (Incoming::exclusive) while another caller leads: such
+  // a caller must be registered, as it could be handed its reply here (see call()).
+  void handle_after_lead(Incoming& incoming) {
+    const bool lands = more_fragments_follow(incoming.datagram.bytes);
+    incoming.exclusive = true;
+    struct Landed {
+      Impl* impl;
+      bool lands;
+      ~Landed() {
+        if (!lands) return;
+        std::lock_guard lock(impl->mu);
+        --impl->landing_after_lead;
+      }
+    } landed{this, lands};
+    handle(incoming);
   }
 
   json call(const Channel& channel, std::string_view method, const Params& params) {
@@ -2029,7 +2043,7 @@ struct RPCPeer::Impl {
     const auto deadline = started + channel.options_.timeout.value_or(options.timeout);
     if (leader_receives_directly()) {
       std::unique_lock lock(mu);
-      if (!pool_running && !leader_busy) {
+      if (!pool_running && !leader_busy && landing_after_lead == 0) {
         leader_busy = true;
         leader_call = nullptr;  // its call completes nowhere else (see call_leading)
         lock.unlock();
@@ -2182,6 +2196,10 @@ struct RPCPeer::Impl {
 
   std::mutex mu;
   bool leader_busy = false;
+  // Callers that gave the lead up and are handling a fragment with more behind it, which they
+  // may receive themselves (handle_after_lead): while there are any, calls do not lead
+  // unregistered (call_leading).
+  std::size_t landing_after_lead = 0;
   const Pending* leader_call = nullptr;  // the call of the caller in caller_receive
   // The receive timeout set on endpoint 0 for the caller receiving directly (0: not set).
   std::chrono::microseconds leader_timeout{0};

@@ -81,28 +81,29 @@ int open_bound_socket(const SocketOptions& options, std::uint32_t& bound) {
   return fd;
 }
 
-#if defined(__SANITIZE_THREAD__)
-#define PROCSLINK_TSAN 1
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define PROCSLINK_SANITIZED 1
 #elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define PROCSLINK_TSAN 1
+#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer) || \
+    __has_feature(memory_sanitizer)
+#define PROCSLINK_SANITIZED 1
 #endif
 #endif
 
 // sendmsg and recvmsg without libc's wrappers. Those are cancellation points: in a process with
 // more than one thread each call flips the thread's cancellation state with two atomic
-// exchanges, four per request a server answers. Nothing here uses pthread_cancel. Under
-// ThreadSanitizer the wrappers stay: it sees what a send publishes to the receiver only
-// through them.
+// exchanges, four per request a server answers. (So pthread_cancel does not act inside them;
+// nothing here uses it.) Under the sanitizers the wrappers stay: they see the buffers a
+// receive fills, and what a send publishes to its receiver, only through them.
 ssize_t send_datagram(int fd, const msghdr* msg, int flags) {
-#ifdef PROCSLINK_TSAN
+#ifdef PROCSLINK_SANITIZED
   return ::sendmsg(fd, msg, flags);
 #else
   return static_cast<ssize_t>(::syscall(SYS_sendmsg, fd, msg, flags));
 #endif
 }
 ssize_t receive_datagram(int fd, msghdr* msg, int flags) {
-#ifdef PROCSLINK_TSAN
+#ifdef PROCSLINK_SANITIZED
   return ::recvmsg(fd, msg, flags);
 #else
   return static_cast<ssize_t>(::syscall(SYS_recvmsg, fd, msg, flags));

@@ -199,6 +199,11 @@ TEST_F(PeerTest, CallArgumentsArriveAsTheJsonArrayOfThem) {
   EXPECT_EQ(c.call("params", value, json("rvalue"), numbers, std::string("temporary")),
             json::array({value, "rvalue", numbers, "temporary"}));
   EXPECT_EQ(c.call<std::vector<int>>("params", 7, 8), (std::vector<int>{7, 8}));
+  // A null C string cannot be a JSON string: it throws, as json(nullptr char*) does, before
+  // anything is sent.
+  const char* null_text = nullptr;
+  EXPECT_THROW(c.call("params", null_text), std::logic_error);
+  EXPECT_EQ(c.call("params", 1), json::array({1}));
 }
 
 // A serving thread reads each request's params array into the storage the previous one used:
@@ -490,6 +495,10 @@ TEST_F(PeerTest, CallToUnboundPortFailsWithNoPeerAtOnce) {
               client.talk_to(unbound_nl_pid()).with_timeout(60s).call("echo", 1);
             }),
             TransportError::Kind::no_peer);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, kLiveness);
+  // The failed call led (nobody else received): it must have given the lead up, or this call,
+  // and every other on the client, would wait behind it until its deadline.
+  EXPECT_EQ(channel().with_timeout(60s).call<int>("echo", 2), 2);
   EXPECT_LT(std::chrono::steady_clock::now() - start, kLiveness);
 }
 

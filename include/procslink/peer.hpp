@@ -250,6 +250,13 @@ class HeldArg {
     using D = std::remove_cvref_t<T>;
     if constexpr (std::is_same_v<D, json>) {
       arg_.value = &arg;
+    } else if constexpr (std::is_pointer_v<D> && kIsText<D>) {
+      if (arg != nullptr) {
+        arg_.text = std::string_view(arg);
+      } else {
+        converted_ = json(std::forward<T>(arg));  // throws, as json::array({json(arg)}) would
+        arg_.value = &converted_;
+      }
     } else if constexpr (kIsText<std::decay_t<D>>) {
       arg_.text = std::string_view(arg);
     } else {
@@ -388,6 +395,8 @@ class RPCPeer {
   void register_functions_in_object(Object& object, MemberMethod<Methods>... methods) {
     (register_member(object, std::move(methods)), ...);
   }
+  // A serving thread may still hold an unregistered (or replaced) handler, and what it
+  // captured, until it handles its next request; it never runs it again.
   void unregister(const std::string& name);
   std::vector<std::string> method_names() const;  // including the built-in rpc.* methods
 
