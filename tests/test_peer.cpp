@@ -509,6 +509,15 @@ TEST_F(PeerTest, ShortTimeoutOnSlowHandlerIsTimeout) {
   EXPECT_EQ(channel().call<int>("echo", 5), 5);
 }
 
+// A deadline of a second or more is taken from the coarse clock, moved forward by its
+// resolution: it may come a few milliseconds late, never early.
+TEST_F(PeerTest, ATimeoutOfASecondNeverEndsTheCallEarly) {
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(transport_error_kind([&] { channel().with_timeout(1000ms).call("sleep", 1500); }),
+            TransportError::Kind::timeout);
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 1000ms);
+}
+
 TEST_F(PeerTest, NotificationReachesHandler) {
   std::mutex mu;
   std::condition_variable cv;
