@@ -1832,17 +1832,23 @@ struct RPCPeer::Impl {
     }
   }
 
+  // What a call's reply must match: where it went, the uid required of the answer, its ids.
+  static void address_call(Pending& call, const Channel& channel, std::string_view method,
+                           Ids ids) {
+    call.target = channel.target_;
+    call.endpoint = channel.endpoint_;
+    call.require_uid = channel.options_.require_uid;
+    call.method = std::string(method);
+    call.ids = std::move(ids);
+  }
+
   // `record`: a finished call's record to reuse (see spare_pending), else a new one is made.
   std::shared_ptr<Pending> begin_call(const Channel& channel, std::string_view method, Ids ids,
                                       std::span<const std::string_view> body,
                                       std::uint8_t* headroom = nullptr,
                                       std::shared_ptr<Pending> record = nullptr) {
     std::shared_ptr<Pending> call = record ? std::move(record) : std::make_shared<Pending>();
-    call->target = channel.target_;
-    call->endpoint = channel.endpoint_;
-    call->require_uid = channel.options_.require_uid;
-    call->method = std::string(method);
-    call->ids = std::move(ids);
+    address_call(*call, channel, method, std::move(ids));
     {
       std::lock_guard lock(mu);
       for (auto id : call->ids) add_pending_locked(id, call);
@@ -2033,11 +2039,7 @@ struct RPCPeer::Impl {
     if (!incoming) throw timeout_error(channel.target_, method);
     if (json result; own_result(*incoming, channel, id, result)) return result;
     std::shared_ptr<Pending> call = fresh_pending();
-    call->target = channel.target_;
-    call->endpoint = channel.endpoint_;
-    call->require_uid = channel.options_.require_uid;
-    call->method = std::string(method);
-    call->ids = Ids(id);
+    address_call(*call, channel, method, Ids(id));
     {
       std::lock_guard lock(mu);
       add_pending_locked(id, call);
@@ -2118,11 +2120,7 @@ struct RPCPeer::Impl {
     const std::span<const std::string_view> text = request_text(buffer, method, params, id);
     const auto deadline = deadline_for(channel);
     auto call = std::make_shared<Pending>();
-    call->target = channel.target_;
-    call->endpoint = channel.endpoint_;
-    call->require_uid = channel.options_.require_uid;
-    call->method = std::string(method);
-    call->ids = Ids(id);
+    address_call(*call, channel, method, Ids(id));
     call->callback = std::move(done);
     call->async_deadline = deadline;
     bool earliest, serving;
