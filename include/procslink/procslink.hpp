@@ -12,3 +12,4 @@
 #include "procslink/netlink.hpp"
 #include "procslink/peer.hpp"
 #include "procslink/transport.hpp"
+#include "procslink/version.hpp"

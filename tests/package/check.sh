@@ -1,13 +1,44 @@
 #!/usr/bin/env bash
-# Installs the built tree into a scratch prefix, builds tests/package against it, runs it.
+# Installs a built procslink into a scratch prefix and builds consumers against it as a
+# stranger would: with CMake (find_package, no C++ standard set; an executable and a shared
+# library) and with pkg-config. Runs each.
+#
+#   check.sh BUILD_DIR           the static library of an existing build
+#   check.sh --shared SOURCE_DIR  configures and builds a shared libprocslink first (SOVERSION)
 set -euo pipefail
-build=$1
-source_dir=$(cd "$(dirname "$0")" && pwd)
+here=$(cd "$(dirname "$0")" && pwd)
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
-cmake --install "$build" --prefix "$scratch/prefix" >/dev/null
-cmake -S "$source_dir" -B "$scratch/consumer" -DCMAKE_PREFIX_PATH="$scratch/prefix" >/dev/null
+prefix=$scratch/prefix
+
+if [ "$1" = --shared ]; then
+  cmake -S "$2" -B "$scratch/lib" -DBUILD_SHARED_LIBS=ON -DPROCSLINK_BUILD_TESTS=OFF \
+    -DPROCSLINK_BUILD_BENCH=OFF -DPROCSLINK_PYTHON=OFF >/dev/null
+  cmake --build "$scratch/lib" -j "$(nproc)" --target procslink procslink_cli >/dev/null
+  cmake --install "$scratch/lib" --prefix "$prefix" >/dev/null
+  version=$(sed -n 's/^Version: //p' "$prefix"/lib*/pkgconfig/procslink.pc)
+  soname=$(readelf -d "$prefix"/lib*/libprocslink.so | sed -n 's/.*SONAME.*\[\(.*\)\]/\1/p')
+  expected=libprocslink.so.${version%.*}
+  [ "$soname" = "$expected" ] || { echo "SONAME is '$soname', expected $expected"; exit 1; }
+  echo "shared library: SONAME $soname"
+else
+  cmake --install "$1" --prefix "$prefix" >/dev/null
+fi
+
+expect() {  # LABEL OUTPUT EXPECTED
+  [ "$2" = "$3" ] || { printf '%s printed:\n%s\nexpected:\n%s\n' "$1" "$2" "$3"; exit 1; }
+}
+version=$(sed -n 's/^Version: //p' "$prefix"/lib*/pkgconfig/procslink.pc)
+
+cmake -S "$here" -B "$scratch/consumer" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
 cmake --build "$scratch/consumer" >/dev/null
-output=$("$scratch/consumer/consumer")
-[ "$output" = "19" ] || { echo "consumer printed '$output', expected 19"; exit 1; }
-echo "installed package: find_package(procslink) builds and runs a consumer"
+expect consumer "$("$scratch/consumer/consumer")" "$(printf '19\n%s %s' "$version" "$version")"
+expect plugin_user "$("$scratch/consumer/plugin_user")" 19
+echo "find_package(procslink): an executable and a shared library build, link and run"
+
+export PKG_CONFIG_PATH=$(echo "$prefix"/lib*/pkgconfig)
+# shellcheck disable=SC2046  # pkg-config's words are meant to split
+g++ -o "$scratch/pc_consumer" "$here/consumer.cpp" $(pkg-config --cflags --libs procslink) \
+  -Wl,-rpath,"$(pkg-config --variable=libdir procslink)"
+expect pkg-config-consumer "$("$scratch/pc_consumer")" "$(printf '19\n%s %s' "$version" "$version")"
+echo "pkg-config procslink: a consumer builds, links and runs"

@@ -1,4 +1,5 @@
-// Serves and calls through the installed library: prints "19" on success.
+// Serves and calls through the installed library: prints "19" on success, then the version the
+// headers and the linked library report.
 #include <iostream>
 
 #include <procslink/procslink.hpp>
@@ -9,4 +10,5 @@ int main() {
   server.start();
   procslink::RPCPeer client;
   std::cout << client.talk_to(server.nl_pid()).call<int>("subtract", 42, 23) << '\n';
+  std::cout << procslink::kVersion << ' ' << procslink::library_version() << '\n';
 }
