@@ -13,9 +13,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <limits>
+#include <string>
 #include <string_view>
 
 #include "bulk_memory.hpp"
+#include "procslink/error.hpp"
 #include "json_scan.hpp"
 
 namespace procslink::detail {
@@ -303,7 +306,17 @@ char* write_double(Output& out, char* at, double value) {
   return nlohmann::detail::to_chars(at, at + kMaxChars, value);
 }
 
-char* write_value(Output& out, char* at, const json& value) {
+[[noreturn]] void throw_too_deep() {
+  throw TransportError(TransportError::Kind::too_large,
+                       "the message nests arrays and objects more than " +
+                           std::to_string(kMaxJsonDepth) +
+                           " levels deep (its envelope included), which no procslink peer reads");
+}
+
+// `depth_left`: how many levels of arrays and objects may still open here.
+constexpr int kUnlimitedDepth = std::numeric_limits<int>::max();
+
+char* write_value(Output& out, char* at, const json& value, int depth_left = kUnlimitedDepth) {
   switch (value.type()) {
     case json::value_t::null:
       return out.put(at, "null");
@@ -318,16 +331,18 @@ char* write_value(Output& out, char* at, const json& value) {
     case json::value_t::string:
       return write_string(out, at, *value.get_ptr<const json::string_t*>());
     case json::value_t::array: {
+      if (--depth_left < 0) throw_too_deep();
       at = out.put(at, '[');
       bool first = true;
       for (const json& element : *value.get_ptr<const json::array_t*>()) {
         if (!first) at = out.put(at, ',');
         first = false;
-        at = write_value(out, at, element);
+        at = write_value(out, at, element, depth_left);
       }
       return out.put(at, ']');
     }
     case json::value_t::object: {
+      if (--depth_left < 0) throw_too_deep();
       at = out.put(at, '{');
       bool first = true;
       for (const auto& [key, member] : *value.get_ptr<const json::object_t*>()) {
@@ -335,7 +350,7 @@ char* write_value(Output& out, char* at, const json& value) {
         first = false;
         at = write_string(out, at, key);
         at = out.put(at, ':');
-        at = write_value(out, at, member);
+        at = write_value(out, at, member, depth_left);
       }
       return out.put(at, '}');
     }
@@ -384,14 +399,15 @@ void gather(std::string_view text, std::span<const BorrowedRun> borrowed,
 
 void append_envelope(std::string& out, std::vector<BorrowedRun>* borrowed, std::string_view head,
                      const std::string_view* first_string,
-                     std::span<const EnvelopeMember> members) {
+                     std::span<const EnvelopeMember> members, int depth) {
+  if (depth > kMaxJsonDepth) throw_too_deep();
   Output output(out, borrowed);
   char* at = output.put(output.start(), head.data(), head.size());
   if (first_string) at = write_string(output, at, *first_string);
   for (const EnvelopeMember& member : members) {
     if (member.value == nullptr) continue;
     at = output.put(at, member.name.data(), member.name.size());
-    at = write_value(output, at, *member.value);
+    at = write_value(output, at, *member.value, kMaxJsonDepth - depth);
   }
   output.flush(output.put(at, '}'));
 }
@@ -405,7 +421,8 @@ void append_positional_request(std::string& out, std::vector<BorrowedRun>* borro
   at = output.put(at, R"(,"params":[)");
   for (std::size_t i = 0; i < args.size(); ++i) {
     if (i > 0) at = output.put(at, ',');
-    at = args[i].value != nullptr ? write_value(output, at, *args[i].value)
+    // Inside the request object and its params array.
+    at = args[i].value != nullptr ? write_value(output, at, *args[i].value, kMaxJsonDepth - 2)
                                   : write_string(output, at, args[i].text);
   }
   at = output.put(at, ']');

@@ -41,7 +41,8 @@ void gather(std::string_view text, std::span<const BorrowedRun> borrowed,
 void append_json_string(std::string& out, std::string_view text);
 
 // A request whose params are the array of `args` (see ParamArg), as append_request writes one
-// whose params are a json array of the same values: no array is built to be written.
+// whose params are a json array of the same values: no array is built to be written. Throws
+// as append_envelope for a message nesting too deep.
 void append_positional_request(std::string& out, std::vector<BorrowedRun>* borrowed,
                                std::string_view method, std::span<const ParamArg> args,
                                const std::int64_t* id);
@@ -49,13 +50,16 @@ void append_positional_request(std::string& out, std::vector<BorrowedRun>* borro
 // A JSON-RPC envelope in one pass through one buffer: `head` (fixed text), `first_string` as
 // a JSON string if not null, then for each member with a value (a null pointer is an absent
 // member; a pointer to a json null writes null) its fixed text and the value's JSON, then '}'.
-// `borrowed`: as for append_json, or null to copy everything.
+// `borrowed`: as for append_json, or null to copy everything. `depth`: the envelope object's
+// own nesting level (1 for a message, 2 inside a batch). A message nesting deeper than
+// kMaxJsonDepth, which no peer's reader accepts, throws TransportError(too_large) instead of
+// being written (what was appended to `out` by then is left there).
 struct EnvelopeMember {
   std::string_view name;  // e.g. ,"params":
   const json* value;
 };
 void append_envelope(std::string& out, std::vector<BorrowedRun>* borrowed, std::string_view head,
                      const std::string_view* first_string,
-                     std::span<const EnvelopeMember> members);
+                     std::span<const EnvelopeMember> members, int depth = 1);
 
 }  // namespace procslink::detail

@@ -514,14 +514,14 @@ bool append_replies(std::string& text, bool batch, const std::vector<JsonRpcResp
 namespace detail {
 
 void append_response(std::string& text, std::vector<BorrowedRun>* borrowed,
-                     const JsonRpcResponse& response) {
+                     const JsonRpcResponse& response, int depth) {
   if (response.is_error()) {
     const json error = response.error().to_json();  // a temporary: nothing may be borrowed
     const EnvelopeMember members[] = {{"", &response.id}, {R"(,"error":)", &error}};
-    append_envelope(text, nullptr, R"({"jsonrpc":"2.0","id":)", nullptr, members);
+    append_envelope(text, nullptr, R"({"jsonrpc":"2.0","id":)", nullptr, members, depth);
   } else {
     const EnvelopeMember members[] = {{"", &response.id}, {R"(,"result":)", &response.result()}};
-    append_envelope(text, borrowed, R"({"jsonrpc":"2.0","id":)", nullptr, members);
+    append_envelope(text, borrowed, R"({"jsonrpc":"2.0","id":)", nullptr, members, depth);
   }
 }
 
@@ -541,7 +541,7 @@ bool append_replies(std::string& text, std::vector<BorrowedRun>* borrowed, bool 
   text += '[';
   for (std::size_t i = 0; i < replies.size(); ++i) {
     if (i > 0) text += ',';
-    append_response(text, borrowed, replies[i]);
+    append_response(text, borrowed, replies[i], 2);
   }
   text += ']';
   return true;

@@ -14,11 +14,13 @@
 
 namespace procslink::detail {
 
-// `borrowed` may be null: then everything is copied into `text`.
+// `borrowed` may be null: then everything is copied into `text`. A message nesting deeper than
+// kMaxJsonDepth throws TransportError(too_large) (see append_envelope); `depth` is the
+// response's own level (2 inside a batch).
 void append_request(std::string& text, std::vector<BorrowedRun>* borrowed,
                     std::string_view method, const json* params, const json* id);
 void append_response(std::string& text, std::vector<BorrowedRun>* borrowed,
-                     const JsonRpcResponse& response);
+                     const JsonRpcResponse& response, int depth = 1);
 bool append_replies(std::string& text, std::vector<BorrowedRun>* borrowed, bool batch,
                     const std::vector<JsonRpcResponse>& replies);
 

@@ -8,6 +8,7 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <iterator>
 #include <limits>
 #include <random>
@@ -447,6 +448,62 @@ class RandomJson {
 
   std::mt19937_64 random_;
 };
+
+json nested_arrays(int depth) {
+  json value = json::array();
+  for (int i = 1; i < depth; ++i) value = json::array({std::move(value)});
+  return value;
+}
+
+bool too_large(const std::function<void()>& write) {
+  try {
+    write();
+  } catch (const TransportError& e) {
+    return e.kind() == TransportError::Kind::too_large;
+  }
+  return false;
+}
+
+// Every message the writers produce must be one the readers accept: a request's or reply's
+// envelope counts as a level, and a batch reply's array as one more.
+TEST(MessageDepth, WhatIsWrittenIsWhatEveryPeerReads) {
+  const json id = 1;
+  for (int depth : {kMaxJsonDepth - 1, kMaxJsonDepth}) {
+    const json params = nested_arrays(depth);
+    std::string text;
+    auto write = [&] { detail::append_request(text, nullptr, "m", &params, &id); };
+    if (depth == kMaxJsonDepth) {
+      EXPECT_TRUE(too_large(write));
+      continue;
+    }
+    write();
+    const ParsedRequestBody parsed = parse_request_body(text);
+    ASSERT_FALSE(parsed.whole_body_error) << parsed.whole_body_error->error().message;
+    ASSERT_EQ(parsed.items.size(), 1u);
+    EXPECT_EQ(std::get<JsonRpcRequest>(parsed.items[0].content).params, params);
+  }
+  const json ok = nested_arrays(kMaxJsonDepth - 2);
+  const json deep = nested_arrays(kMaxJsonDepth - 1);
+  std::string text;
+  const std::vector<JsonRpcResponse> batch_ok{JsonRpcResponse::success(1, ok)};
+  ASSERT_TRUE(detail::append_replies(text, nullptr, true, batch_ok));
+  EXPECT_EQ(parse_response_body(text).at(0).result(), ok);
+  const std::vector<JsonRpcResponse> batch_deep{JsonRpcResponse::success(1, deep)};
+  EXPECT_TRUE(too_large([&] { detail::append_replies(text, nullptr, true, batch_deep); }));
+  EXPECT_TRUE(too_large([&] {
+    detail::append_response(text, nullptr, JsonRpcResponse::failure(1, {1, "x", nested_arrays(kMaxJsonDepth)}));
+  }));
+  // Positional arguments sit inside the params array.
+  const json arg_ok = nested_arrays(kMaxJsonDepth - 2);
+  const json arg_deep = nested_arrays(kMaxJsonDepth - 1);
+  const std::int64_t request_id = 1;
+  std::vector<detail::ParamArg> args{{&arg_ok, {}}};
+  text.clear();
+  detail::append_positional_request(text, nullptr, "m", args, &request_id);
+  EXPECT_FALSE(parse_request_body(text).whole_body_error);
+  args[0].value = &arg_deep;
+  EXPECT_TRUE(too_large([&] { detail::append_positional_request(text, nullptr, "m", args, &request_id); }));
+}
 
 TEST(JsonWriter, RandomValuesMatchDump) {
   for (std::uint32_t seed = 1; seed <= 4; ++seed) {

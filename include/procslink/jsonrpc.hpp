@@ -83,6 +83,8 @@ struct JsonRpcRequest {
   bool is_notification() const { return !id.has_value(); }
   json to_json() const;
   // The compact JSON text, written directly (no intermediate json object, no copy of params).
+  // Text that would nest deeper than kMaxJsonDepth (the envelope included), which no peer
+  // reads, throws TransportError(too_large) instead; so do the other writers below.
   std::string serialize() const;
   // The same text for a request given by parts (null pointers: absent), without copying them.
   static std::string serialize(std::string_view method, const json* params, const json* id);
