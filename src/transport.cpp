@@ -15,6 +15,7 @@
 #include <exception>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 #include <thread>
 
 #include "procslink/log.hpp"
@@ -294,13 +295,22 @@ std::uint32_t port_id_for_name(std::string_view name) {
   return kNamedPortFirst | (hash & (kNamedPortLast - kNamedPortFirst));
 }
 
-std::uint32_t resolve_target(std::string_view target) {
-  if (target.empty()) fail(TransportError::Kind::other, "empty target: give an nl_pid or a name");
+Target parse_target(std::string_view text) {
+  if (text.empty()) throw std::invalid_argument("empty target: give an nl_pid or a service name");
+  if (text.find_first_not_of("0123456789") != std::string_view::npos) {
+    return {port_id_for_name(text), std::string(text)};
+  }
   std::uint32_t value = 0;
-  auto [end, ec] = std::from_chars(target.data(), target.data() + target.size(), value);
-  if (ec == std::errc() && end == target.data() + target.size()) return value;
-  return port_id_for_name(target);
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size()) {
+    throw std::invalid_argument("target " + std::string(text) +
+                                " is out of range: an nl_pid is at most 4294967295");
+  }
+  if (value == 0) throw std::invalid_argument("target 0 is the kernel's port, not a peer");
+  return {value, {}};
 }
+
+std::uint32_t resolve_target(std::string_view target) { return parse_target(target).nl_pid; }
 
 std::string describe_port_holder(std::uint32_t nl_pid) {
   // /proc/net follows the thread group leader's network namespace; a socket opened on a thread
@@ -350,6 +360,9 @@ std::string describe_port_holder(std::uint32_t nl_pid) {
     if (!found.empty()) break;
   }
   closedir(proc);
+  // A socket of a process in another PID namespace (a container's, seen from inside another)
+  // is in the network namespace's table but in no /proc/PID/fd this process can read.
+  if (found.empty()) found = "a process this PID namespace cannot see (socket inode " + inode + ")";
   return found;
 }
 

@@ -384,21 +384,26 @@ TEST(PortIdForName, AlwaysInTheNamedRange) {
   EXPECT_LE(utf8, kNamedPortLast);
 }
 
-TEST(ResolveTarget, ParsesDecimalPortIds) {
+TEST(ParseTarget, ADecimalThatFits32BitsIsAPortId) {
+  EXPECT_EQ(parse_target("1234").nl_pid, 1234u);
+  EXPECT_EQ(parse_target("1234").name, "");
+  EXPECT_EQ(parse_target("4294967295").nl_pid, 4294967295u);
+  EXPECT_EQ(parse_target("007").nl_pid, 7u);
   EXPECT_EQ(resolve_target("1234"), 1234u);
-  EXPECT_EQ(resolve_target("0"), 0u);
-  EXPECT_EQ(resolve_target("4294967295"), 4294967295u);
 }
 
-TEST(ResolveTarget, FallsBackToServiceNames) {
+TEST(ParseTarget, AnythingElseIsAServiceName) {
+  for (const char* name : {"foobar", "12ab", "-5", " 12", "+12", "0x10"}) {
+    EXPECT_EQ(parse_target(name).nl_pid, port_id_for_name(name)) << name;
+    EXPECT_EQ(parse_target(name).name, name);
+  }
   EXPECT_EQ(resolve_target("foobar"), port_id_for_name("foobar"));
-  EXPECT_EQ(resolve_target("12ab"), port_id_for_name("12ab"));
-  EXPECT_EQ(resolve_target("-5"), port_id_for_name("-5"));
-  EXPECT_EQ(resolve_target(" 12"), port_id_for_name(" 12"));
 }
 
-TEST(ResolveTarget, RejectsEmptyTarget) {
-  EXPECT_THROW(resolve_target(""), TransportError);
+TEST(ParseTarget, RefusesEmptyOutOfRangeAndZero) {
+  for (const char* bad : {"", "4294967296", "99999999999", "184467440737095516160", "0", "000"}) {
+    EXPECT_THROW(parse_target(bad), std::invalid_argument) << bad;
+  }
 }
 
 }  // namespace

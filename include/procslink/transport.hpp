@@ -126,13 +126,23 @@ inline constexpr std::uint32_t kNamedPortFirst = 0x40000000u;
 inline constexpr std::uint32_t kNamedPortLast = 0x7fffffffu;
 std::uint32_t port_id_for_name(std::string_view name);
 
-// Parses a CLI target: a decimal port id, or else a service name. Throws TransportError for an
-// empty string.
+// A peer as a user names it (the CLI's TARGET): a decimal that fits 32 bits is a port id, any
+// other text a service name. Throws std::invalid_argument for an empty string, a decimal out
+// of range, and 0 (the kernel's own port, never a peer):
+//   parse_target("1234")  -> {1234, ""}
+//   parse_target("calc")  -> {port_id_for_name("calc"), "calc"}
+struct Target {
+  std::uint32_t nl_pid = 0;  // the port id given, or the name's
+  std::string name;          // empty when given as a number
+};
+Target parse_target(std::string_view text);
+// parse_target(text).nl_pid.
 std::uint32_t resolve_target(std::string_view target);
 
 // Who holds a NETLINK_USERSOCK port id in the calling thread's network namespace, e.g.
-// "pid 1234 (procslink)", found through /proc/thread-self/net/netlink and /proc/*/fd. Empty
-// when it cannot be told.
+// "pid 1234 (procslink)", found through /proc/thread-self/net/netlink and /proc/*/fd; "a
+// process this PID namespace cannot see (socket inode N)" when no /proc/PID/fd readable here
+// holds the socket; empty when the port is not in the table.
 std::string describe_port_holder(std::uint32_t nl_pid);
 
 }  // namespace procslink
