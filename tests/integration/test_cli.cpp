@@ -307,7 +307,7 @@ TEST(CliNotify, UnboundTargetExitsTwo) {
 
 TEST_F(CliTest, SendInvalidBodyPrintsParseErrorReply) {
   const CommandResult r = procslink_cli({"send", target, "{this is not json"});
-  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.exit_code, 1) << r.err;
   ASSERT_TRUE(is_one_line(r.out)) << r.out;
   const json reply = json::parse(r.out);
   EXPECT_EQ(reply["jsonrpc"], "2.0");

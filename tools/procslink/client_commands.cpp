@@ -8,72 +8,18 @@
 #include <iterator>
 
 #include "commands.hpp"
+#include "connection.hpp"
 #include "procslink/procslink.hpp"
 
 namespace procslink::cli {
 namespace {
 
-struct Target {
-  std::string target;
-  std::string netns;
-  long timeout_ms = 5000;
-};
+// The params of a request from this CLI may take up to the peer's max_message_size.
+const std::size_t kParamsLimit = PeerOptions{}.max_message_size;
 
-void add_target_options(CLI::App* cmd, Target& t, bool with_timeout) {
-  if (with_timeout) {
-    cmd->add_option("--timeout", t.timeout_ms, "milliseconds to wait for the reply")
-        ->check(CLI::PositiveNumber);
-  }
-  cmd->add_option("--netns", t.netns, "send from inside this network namespace (a path)");
-  cmd->add_option("TARGET", t.target, "the peer: a decimal nl_pid or a service name")->required();
-}
-
-// PARAMS_JSON: absent for none, "-" for stdin, else an array or object.
-json parse_params(const std::optional<std::string>& text) {
-  if (!text) return nullptr;
-  std::string source = *text;
-  if (source == "-") {
-    source.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
-  }
-  json params;
-  try {
-    params = parse_json(source);
-  } catch (const JsonRpcError& e) {
-    throw UsageError("PARAMS_JSON is not valid JSON: " + std::string(e.what()));
-  }
-  if (!params.is_array() && !params.is_object()) {
-    throw UsageError("PARAMS_JSON must be a JSON array or object, not " +
-                     std::string(params.type_name()));
-  }
-  return params;
-}
-
-bool is_port_number(const std::string& target) {
-  return !target.empty() && target.find_first_not_of("0123456789") == std::string::npos;
-}
-
-// A client peer and a channel to TARGET (a name is verified on the way).
-struct Connection {
-  RPCPeer peer;
-  Channel channel;
-  Connection(const Target& t, PeerOptions options = {})
-      : peer(with_netns(std::move(options), t)), channel(open(peer, t)) {}
-
-  static PeerOptions with_netns(PeerOptions options, const Target& t) {
-    options.netns = t.netns;
-    options.workers = 1;
-    options.timeout = std::chrono::milliseconds(t.timeout_ms);
-    return options;
-  }
-  static Channel open(RPCPeer& peer, const Target& t) {
-    if (is_port_number(t.target)) return peer.talk_to(resolve_target(t.target));
-    return peer.talk_to(std::string_view(t.target));
-  }
-};
-
-int run_call(const Target& t, const std::string& method, const std::optional<std::string>& params,
-             std::optional<uid_t> require_uid) {
-  json parsed = parse_params(params);
+int run_call(const TargetOptions& t, const std::string& method,
+             const std::optional<std::string>& params, std::optional<uid_t> require_uid) {
+  json parsed = read_params(params, kParamsLimit);
   Connection connection(t);
   Channel channel = connection.channel;
   if (require_uid) channel = channel.requiring_uid(*require_uid);
@@ -81,35 +27,49 @@ int run_call(const Target& t, const std::string& method, const std::optional<std
   return kExitOk;
 }
 
-int run_notify(const Target& t, const std::string& method, const std::optional<std::string>& params) {
-  json parsed = parse_params(params);
-  RPCPeer peer(Connection::with_netns({}, t));
-  peer.talk_to(resolve_target(t.target)).notify_with(method, std::move(parsed));
+int run_notify(const TargetOptions& t, const std::string& method,
+               const std::optional<std::string>& params) {
+  json parsed = read_params(params, kParamsLimit);
+  Connection connection(t);
+  connection.channel.notify_with(method, std::move(parsed));
   return kExitOk;
 }
 
-// Sends RAW_BODY as is, with the transport layer only, so invalid bodies reach the peer intact.
-int run_send(const Target& t, const std::string& raw_body) {
-  SocketOptions options;
-  options.netns = t.netns;
-  NetlinkSocket socket(options);
-  const std::uint32_t dest = resolve_target(t.target);
-  DatagramFields fields{socket.nl_pid(), PayloadType::request, 1, 0, 0, 0};
+// Whether a request body owes a reply: not when it is made only of notifications.
+bool expects_reply(std::string_view body) {
+  const ParsedRequestBody parsed = parse_request_body(body);
+  if (parsed.whole_body_error) return true;
+  return std::any_of(parsed.items.begin(), parsed.items.end(), [](const auto& item) {
+    const auto* request = std::get_if<JsonRpcRequest>(&item.content);
+    return request == nullptr || !request->is_notification();
+  });
+}
+
+// Exit status for a raw reply body: 1 when it is, or a batch holding, an error reply.
+int reply_status(std::string_view body, std::uint32_t from) {
+  try {
+    const std::vector<JsonRpcResponse> replies = parse_response_body(body);
+    const bool error = std::any_of(replies.begin(), replies.end(),
+                                   [](const JsonRpcResponse& r) { return r.is_error(); });
+    return error ? kExitRemoteError : kExitOk;
+  } catch (const FramingError& e) {
+    throw TransportError(TransportError::Kind::malformed_reply,
+                         "the reply from nl_pid " + std::to_string(from) +
+                             " is not a JSON-RPC response: " + e.what());
+  }
+}
+
+// The body of the first response from `dest` (reassembled if fragmented), or nullopt when
+// none arrives within `timeout_ms`.
+std::optional<std::string> receive_raw_reply(const NetlinkSocket& socket, std::uint32_t dest,
+                                             long timeout_ms) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   FragmentReassembler reassembler;
-  std::size_t fragment = 0;
-  for_each_datagram(fields, raw_body, kReferenceMaxDatagram, 64u << 10,
-                    [&](const DatagramFields& f, std::string_view chunk) {
-                      auto datagram = build_datagram(f, chunk);
-                      const iovec part{datagram.data(), datagram.size()};
-                      socket.send(dest, {&part, 1});
-                      ++fragment;
-                    });
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(t.timeout_ms);
   std::vector<std::uint8_t> buffer;
   for (;;) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return kExitOk;  // no reply (a notification, say): print nothing
+    if (left.count() <= 0) return std::nullopt;
     pollfd p{socket.fd(), POLLIN, 0};
     if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
     auto d = socket.receive(buffer, false);
@@ -122,25 +82,47 @@ int run_send(const Target& t, const std::string& raw_body) {
                            "malformed reply from nl_pid " + std::to_string(dest) + ": " + e.what());
     }
     if (message.payload_type() != PayloadType::response) continue;
-    if (!message.header.is_fragment()) {
-      std::cout << message.body << '\n';
-      return kExitOk;
-    }
-    if (auto whole = reassembler.add(dest, message)) {
-      std::cout << whole->body << '\n';
-      return kExitOk;
-    }
+    if (!message.header.is_fragment()) return std::string(message.body);
+    if (auto whole = reassembler.add(dest, message)) return std::move(whole->body);
   }
 }
 
-int run_list(const Target& t) {
+// Sends RAW_BODY as is, with the transport layer only, so invalid bodies reach the peer intact.
+// Prints the raw reply body; exit 1 when it is an error reply, 2 when none came (unless the
+// body is made only of notifications, which owe none).
+int run_send(const TargetOptions& t, const std::string& raw_body) {
+  const Target target = parse_target_or_usage(t.target);
+  if (!target.name.empty()) Connection verified(t);  // the name's peer answers to it
+  SocketOptions options;
+  options.netns = t.netns;
+  NetlinkSocket socket(options);
+  const std::uint32_t dest = target.nl_pid;
+  DatagramFields fields{socket.nl_pid(), PayloadType::request, 1, 0, 0, 0};
+  for_each_datagram(fields, raw_body, kReferenceMaxDatagram, 64u << 10,
+                    [&](const DatagramFields& f, std::string_view chunk) {
+                      auto datagram = build_datagram(f, chunk);
+                      const iovec part{datagram.data(), datagram.size()};
+                      socket.send(dest, {&part, 1});
+                    });
+  if (!expects_reply(raw_body)) return kExitOk;
+  const std::optional<std::string> reply = receive_raw_reply(socket, dest, t.timeout_ms);
+  if (!reply) {
+    throw TransportError(TransportError::Kind::timeout,
+                         "no reply from nl_pid " + std::to_string(dest) + " within " +
+                             std::to_string(t.timeout_ms) + " ms (is the peer alive and serving?)");
+  }
+  std::cout << *reply << '\n' << std::flush;
+  return reply_status(*reply, dest);
+}
+
+int run_list(const TargetOptions& t) {
   Connection connection(t);
   json discovered = connection.channel.call("rpc.discover");
   for (const auto& m : discovered.at("methods")) std::cout << m.at("name").get<std::string>() << '\n';
   return kExitOk;
 }
 
-int run_ping(const Target& t, int count, long spin_us) {
+int run_ping(const TargetOptions& t, int count, long spin_us) {
   PeerOptions options;
   options.spin = std::chrono::microseconds(spin_us);
   Connection connection(t, options);
@@ -165,7 +147,7 @@ int run_ping(const Target& t, int count, long spin_us) {
 
 void add_client_commands(CLI::App& app, std::function<int()>& run) {
   struct Args {
-    Target target;
+    TargetOptions target;
     std::string method;
     std::optional<std::string> params;
     std::string raw_body;
@@ -176,34 +158,38 @@ void add_client_commands(CLI::App& app, std::function<int()>& run) {
   auto a = std::make_shared<Args>();
 
   auto* call = app.add_subcommand("call", "call METHOD on TARGET and print the result as JSON");
-  add_target_options(call, a->target, true);
+  add_target_options(call, a->target);
   call->add_option("METHOD", a->method, "method name")->required();
   call->add_option("PARAMS_JSON", a->params, "a JSON array or object; '-' reads it from stdin");
   call->add_option("--require-uid", a->require_uid, "fail unless the answering peer has this uid");
   call->callback([&run, a] { run = [a] { return run_call(a->target, a->method, a->params, a->require_uid); }; });
 
   auto* notify = app.add_subcommand("notify", "send METHOD to TARGET as a notification");
-  add_target_options(notify, a->target, false);
+  add_target_options(notify, a->target);
   notify->add_option("METHOD", a->method, "method name")->required();
   notify->add_option("PARAMS_JSON", a->params, "a JSON array or object; '-' reads it from stdin");
   notify->callback([&run, a] { run = [a] { return run_notify(a->target, a->method, a->params); }; });
 
   auto* send = app.add_subcommand("send", "send RAW_BODY verbatim as a request body and print "
-                                          "the raw reply body, if any");
-  add_target_options(send, a->target, true);
+                                          "the raw reply body (exit 1 for an error reply, 2 for "
+                                          "none; a body of notifications only waits for none)");
+  add_target_options(send, a->target);
   send->add_option("RAW_BODY", a->raw_body, "the body, sent as is")->required();
   send->callback([&run, a] { run = [a] { return run_send(a->target, a->raw_body); }; });
 
   auto* list = app.add_subcommand("list", "print TARGET's method names, one per line");
-  add_target_options(list, a->target, true);
+  add_target_options(list, a->target);
   list->callback([&run, a] { run = [a] { return run_list(a->target); }; });
 
   auto* ping = app.add_subcommand("ping", "call TARGET's rpc.ping COUNT times and print the "
                                           "round-trip times");
-  add_target_options(ping, a->target, true);
-  ping->add_option("-c,--count", a->count, "number of calls")->check(CLI::PositiveNumber);
+  add_target_options(ping, a->target);
+  ping->add_option("-c,--count", a->count, "number of calls")
+      ->check(CLI::Range(1, 100000000))
+      ->capture_default_str();
   ping->add_option("--spin", a->spin_us, "busy-poll this many microseconds before blocking")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0L, 1000000L))
+      ->capture_default_str();
   ping->callback([&run, a] { run = [a] { return run_ping(a->target, a->count, a->spin_us); }; });
 }
 

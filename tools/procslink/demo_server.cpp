@@ -2,6 +2,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <iostream>
@@ -14,9 +15,33 @@ namespace procslink::cli {
 namespace {
 
 RPCPeer* g_serving = nullptr;
+std::atomic<int> g_stop_signals{0};  // lock-free: safe in a signal handler
 
+// The first SIGINT/SIGTERM stops serving (running handlers get their grace period); a second
+// one ends the process at once.
 extern "C" void on_stop_signal(int) {
+  if (g_stop_signals.fetch_add(1) > 0) {
+    static const char message[] = "procslink: second stop signal: exiting at once\n";
+    (void)!::write(STDERR_FILENO, message, sizeof message - 1);
+    ::_exit(kExitFailure);
+  }
   if (g_serving) g_serving->stop();  // async-signal-safe: an atomic store and a write()
+}
+
+// --name: a service name must be reachable by name, so neither empty nor a decimal number
+// (which TARGET would read as an nl_pid).
+void check_service_name(const std::string& name) {
+  const Target parsed = [&] {
+    try {
+      return parse_target(name);
+    } catch (const std::invalid_argument&) {
+      throw UsageError("--name: a service name cannot be empty or a number");
+    }
+  }();
+  if (parsed.name.empty()) {
+    throw UsageError("--name " + name + ": a service name cannot be a decimal number (TARGET " +
+                     name + " means nl_pid " + name + ")");
+  }
 }
 
 // True for an integer that converts to int64 unchanged (nlohmann keeps larger ones unsigned).
@@ -118,14 +143,18 @@ void add_demo_server(CLI::App& app, std::function<int()>& run) {
   cmd->add_option("--netns", args->netns, "also serve inside this network namespace (repeatable)");
   cmd->add_option("--allow-uid", args->allow_uids, "only callers with this uid (repeatable)");
   cmd->add_option("--spin", args->spin_us, "busy-poll this many microseconds before blocking")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0L, 1000000L))
+      ->capture_default_str();
   cmd->add_option("--spin-takeover", args->takeover_us,
                   "with --spin: idle threads take over from a spinner stuck in a handler this "
-                  "long (default 200)")
-      ->check(CLI::Range(1L, 1000000L));
-  cmd->add_option("--workers", args->workers, "serving threads kept ready (default: cores)");
-  cmd->callback([&run, args] {
-    run = [args] {
+                  "long")
+      ->check(CLI::Range(1L, 1000000L))
+      ->capture_default_str();
+  cmd->add_option("--workers", args->workers, "serving threads kept ready (0: one per core)")
+      ->capture_default_str();
+  cmd->callback([&run, args, cmd] {
+    run = [args, name_given = cmd->count("--name") > 0] {
+      if (name_given) check_service_name(args->name);
       PeerOptions options;
       options.name = args->name;
       options.extra_netns = args->netns;

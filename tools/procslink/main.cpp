@@ -10,6 +10,7 @@ int main(int argc, char** argv) {
   CLI::App app{"procslink: JSON-RPC 2.0 between processes in different Linux namespaces, "
                "over NETLINK_USERSOCK.\nExit status: 0 ok, 1 remote JSON-RPC error, "
                "2 transport or usage failure."};
+  app.set_version_flag("--version", "procslink " + std::string(kVersion));
   app.require_subcommand(1);
   app.fallthrough();  // -v is accepted after the subcommand too
   bool verbose = false;
@@ -22,6 +23,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::cerr << "procslink: " << e.what() << " (see --help)\n";
