@@ -531,19 +531,39 @@ void append_request(std::string& text, std::vector<BorrowedRun>* borrowed,
   append_envelope(text, borrowed, R"({"jsonrpc":"2.0","method":)", &method, members);
 }
 
-bool append_replies(std::string& text, std::vector<BorrowedRun>* borrowed, bool batch,
-                    const std::vector<JsonRpcResponse>& replies) {
-  if (replies.empty()) return false;
-  if (!batch) {
-    append_response(text, borrowed, replies.front());
+bool append_response_or_error(std::string& text, std::vector<BorrowedRun>* borrowed,
+                              const JsonRpcResponse& response, int depth) {
+  const std::size_t text_size = text.size();
+  const std::size_t runs = borrowed ? borrowed->size() : 0;
+  try {
+    append_response(text, borrowed, response, depth);
     return true;
+  } catch (const TransportError& e) {  // nests deeper than any reader takes
+    text.resize(text_size);
+    if (borrowed) borrowed->resize(runs);
+    append_response(text, nullptr,
+                    JsonRpcResponse::failure(response.id,
+                                             {error_code::internal_error, "Internal error", e.what()}),
+                    depth);
+    return false;
   }
-  text += '[';
-  for (std::size_t i = 0; i < replies.size(); ++i) {
-    if (i > 0) text += ',';
-    append_response(text, borrowed, replies[i], 2);
+}
+
+bool append_replies(std::string& text, std::vector<BorrowedRun>* borrowed, bool batch,
+                    const std::vector<JsonRpcResponse>& replies, std::size_t* replaced) {
+  if (replies.empty()) return false;
+  std::size_t errors = 0;
+  if (!batch) {
+    errors += !append_response_or_error(text, borrowed, replies.front(), 1);
+  } else {
+    text += '[';
+    for (std::size_t i = 0; i < replies.size(); ++i) {
+      if (i > 0) text += ',';
+      errors += !append_response_or_error(text, borrowed, replies[i], 2);
+    }
+    text += ']';
   }
-  text += ']';
+  if (replaced) *replaced = errors;
   return true;
 }
 }  // namespace detail

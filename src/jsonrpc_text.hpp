@@ -21,8 +21,14 @@ void append_request(std::string& text, std::vector<BorrowedRun>* borrowed,
                     std::string_view method, const json* params, const json* id);
 void append_response(std::string& text, std::vector<BorrowedRun>* borrowed,
                      const JsonRpcResponse& response, int depth = 1);
+// The same, except that a response nesting too deep to be read is replaced by the internal
+// error reply with its id (so every reply owed goes out). Returns false when it was.
+bool append_response_or_error(std::string& text, std::vector<BorrowedRun>* borrowed,
+                              const JsonRpcResponse& response, int depth = 1);
+// The replies owed for a request body (as procslink::append_replies), each written by
+// append_response_or_error; `replaced`, if not null, receives how many were replaced.
 bool append_replies(std::string& text, std::vector<BorrowedRun>* borrowed, bool batch,
-                    const std::vector<JsonRpcResponse>& replies);
+                    const std::vector<JsonRpcResponse>& replies, std::size_t* replaced = nullptr);
 
 // A body in the layout append_request and append_response write (no whitespace, members in
 // their order, a method name without escapes, a success reply): read with its fixed bytes

@@ -1421,10 +1421,17 @@ struct RPCPeer::Impl {
   void send_replies(const Origin& origin, JsonRpcResponse* single_reply, bool batch,
                     const std::vector<JsonRpcResponse>& replies, std::string* owned) {
     SendText buffer;
+    std::size_t replaced = 0;
     if (single_reply) {
-      detail::append_response(buffer.text(), buffer.borrowed(), *single_reply);
-    } else if (!detail::append_replies(buffer.text(), buffer.borrowed(), batch, replies)) {
+      replaced = !detail::append_response_or_error(buffer.text(), buffer.borrowed(), *single_reply);
+    } else if (!detail::append_replies(buffer.text(), buffer.borrowed(), batch, replies,
+                                       &replaced)) {
       return;
+    }
+    if (replaced != 0) {
+      log(LogLevel::warning, replaced, " result(s) to ",
+          describe_sender(origin.nl_pid, origin.credentials), " nest deeper than ", kMaxJsonDepth,
+          " levels; answered with internal errors instead");
     }
     std::span<const std::string_view> text = buffer.parts();
     if (const std::size_t size = total_size(text); size > options.max_message_size) {

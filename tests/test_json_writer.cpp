@@ -488,8 +488,18 @@ TEST(MessageDepth, WhatIsWrittenIsWhatEveryPeerReads) {
   const std::vector<JsonRpcResponse> batch_ok{JsonRpcResponse::success(1, ok)};
   ASSERT_TRUE(detail::append_replies(text, nullptr, true, batch_ok));
   EXPECT_EQ(parse_response_body(text).at(0).result(), ok);
-  const std::vector<JsonRpcResponse> batch_deep{JsonRpcResponse::success(1, deep)};
-  EXPECT_TRUE(too_large([&] { detail::append_replies(text, nullptr, true, batch_deep); }));
+  // The replies owed go out all the same: one too deep becomes the internal error with its id.
+  const std::vector<JsonRpcResponse> batch_deep{JsonRpcResponse::success(1, ok),
+                                                JsonRpcResponse::success(2, deep)};
+  text.clear();
+  std::size_t replaced = 0;
+  ASSERT_TRUE(detail::append_replies(text, nullptr, true, batch_deep, &replaced));
+  EXPECT_EQ(replaced, 1u);
+  const std::vector<JsonRpcResponse> read = parse_response_body(text);
+  ASSERT_EQ(read.size(), 2u);
+  EXPECT_EQ(read[0].result(), ok);
+  EXPECT_EQ(read[1].id, 2);
+  EXPECT_EQ(read[1].error().code, error_code::internal_error);
   EXPECT_TRUE(too_large([&] {
     detail::append_response(text, nullptr, JsonRpcResponse::failure(1, {1, "x", nested_arrays(kMaxJsonDepth)}));
   }));

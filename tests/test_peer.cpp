@@ -1218,6 +1218,27 @@ TEST_F(LargeMessageTest, ReplyAboveServersMaxMessageSizeIsAnError) {
   EXPECT_EQ(client.talk_to(limited.nl_pid()).call<std::string>("big", 10), "yyyyyyyyyy");
 }
 
+// A handler's result that nests deeper than any peer's reader takes would be dropped by the
+// caller as unreadable (and the call time out): the caller gets an error reply instead.
+TEST_F(LargeMessageTest, ResultNestingTooDeepIsAnInternalError) {
+  RPCPeer deep;
+  deep.register_function("nest", [](int levels) {
+    json value = json::array();
+    for (int i = 1; i < levels; ++i) value = json::array({std::move(value)});
+    return value;
+  });
+  deep.start();
+  const Channel to_deep = client.talk_to(deep.nl_pid());
+  EXPECT_EQ(remote_error([&] { to_deep.call("nest", kMaxJsonDepth); }).code,
+            error_code::internal_error);
+  const auto outcomes = to_deep.call_batch({{"nest", json::array({kMaxJsonDepth - 1})},
+                                            {"nest", json::array({2})}});
+  ASSERT_EQ(outcomes.size(), 2u);
+  EXPECT_THROW(outcomes[0].get(), RemoteError);  // 255 levels in a batch's array: too deep
+  EXPECT_EQ(outcomes[1].get(), json::array({json::array()}));
+  EXPECT_EQ(to_deep.call("nest", kMaxJsonDepth - 1).size(), 1u);  // 255 levels alone fit
+}
+
 TEST_F(PeerTest, DiscoverListsMethodsWithParamNames) {
   const json discovered = channel().call("rpc.discover");
   ASSERT_TRUE(discovered["methods"].is_array());

@@ -133,7 +133,8 @@ struct ParsedRequestBody {
 ParsedRequestBody parse_request_body(std::string_view body);
 
 // Serializes the replies owed for a parsed body (notifications owe none): a single object, an
-// array for a batch, or nothing at all when no reply is due.
+// array for a batch, or nothing at all when no reply is due. A reply nesting deeper than any
+// peer reads (kMaxJsonDepth) is replaced by the internal error reply (-32603) with its id.
 std::optional<std::string> serialize_replies(bool batch,
                                              const std::vector<JsonRpcResponse>& replies);
 // The same, appended to `text`; returns false (and appends nothing) when no reply is due.
