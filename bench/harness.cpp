@@ -63,10 +63,14 @@ int allowed_cpus() {
   return CPU_COUNT(&set);
 }
 
+std::size_t nearest_rank_index(std::size_t count, double fraction) {
+  const auto rank = static_cast<std::size_t>(std::ceil(fraction * static_cast<double>(count)));
+  return std::min(count - 1, rank == 0 ? 0 : rank - 1);
+}
+
 double percentile(std::vector<double> samples, double fraction) {
   if (samples.empty()) return NAN;
-  const auto rank = static_cast<std::size_t>(std::ceil(fraction * static_cast<double>(samples.size())));
-  const std::size_t index = std::min(samples.size() - 1, rank == 0 ? 0 : rank - 1);
+  const std::size_t index = nearest_rank_index(samples.size(), fraction);
   std::nth_element(samples.begin(), samples.begin() + static_cast<std::ptrdiff_t>(index), samples.end());
   return samples[index];
 }
@@ -163,6 +167,21 @@ std::optional<std::string> Child::read_line(Clock::time_point deadline) const {
   return std::nullopt;
 }
 
+std::optional<std::string> Child::read_to_end(Clock::time_point deadline) const {
+  std::string text;
+  char chunk[4096];
+  for (;;) {
+    if (!wait_readable(out_fd_, deadline)) return std::nullopt;
+    const ssize_t n = ::read(out_fd_, chunk, sizeof chunk);
+    if (n == 0) return text;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw_errno("read from child");
+    }
+    text.append(chunk, static_cast<std::size_t>(n));
+  }
+}
+
 int Child::wait() {
   if (pid_ <= 0) return -1;
   int status = 0;
@@ -184,7 +203,7 @@ std::pair<Child, std::uint32_t> start_server(int cpu, const std::function<void(i
   });
   std::uint32_t nl_pid = 0;
   if (!child.read_exact(&nl_pid, sizeof nl_pid, Clock::now() + std::chrono::seconds(10))) {
-    throw std::runtime_error("server child did not report its nl_pid");
+    throw std::runtime_error("server child did not start (see its message above)");
   }
   return {std::move(child), nl_pid};
 }

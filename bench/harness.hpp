@@ -8,6 +8,7 @@
 
 #include <sys/types.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -36,6 +37,32 @@ struct Measurement {
 
 // Latency statistics over the samples (nearest-rank percentiles).
 double percentile(std::vector<double> samples, double fraction);
+// Where the nearest-rank percentile `fraction` of `count` sorted samples sits (count > 0).
+std::size_t nearest_rank_index(std::size_t count, double fraction);
+
+// The loop every echo client runs, whatever it talks through: `call` makes one round trip.
+// Times each call after `warmup` untimed ones, until `count` are timed or `limit` has passed;
+// `seconds` counts from the first call on.
+template <typename Call>
+Measurement time_round_trips(std::size_t warmup, std::size_t count, Clock::duration limit,
+                             Call&& call) {
+  Measurement m;
+  // Reserved, not touched: pages fault in one per 512 samples, the same for every contender.
+  m.latencies_us.reserve(std::min<std::size_t>(count, 1u << 22));
+  const auto begin = Clock::now();
+  const auto until = limit == Clock::duration::max() ? Clock::time_point::max() : begin + limit;
+  for (std::size_t i = 0; i < warmup + count; ++i) {
+    const auto start = Clock::now();
+    if (start >= until) break;
+    call();
+    if (i >= warmup) {
+      m.latencies_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - start).count());
+    }
+  }
+  m.seconds = std::chrono::duration<double>(Clock::now() - begin).count();
+  m.operations = m.latencies_us.size();
+  return m;
+}
 
 // A forked child process. Killed (SIGKILL) and reaped when it goes out of scope.
 class Child {
@@ -56,6 +83,8 @@ class Child {
   bool read_exact(void* data, std::size_t size, Clock::time_point deadline) const;
   // Reads one line (without the newline) before `deadline`.
   std::optional<std::string> read_line(Clock::time_point deadline) const;
+  // Reads everything up to end of file; nullopt if the deadline passes first.
+  std::optional<std::string> read_to_end(Clock::time_point deadline) const;
   // Waits for the child to exit; returns its exit code (128+signal when killed).
   int wait();
   void kill_now();

@@ -1,37 +1,38 @@
-// procslink_bench: what procslink costs over raw netlink, measured side by side.
+// procslink_bench: what procslink costs over raw netlink, and over what a user might pick
+// instead, measured side by side.
 //
 // Every figure is printed next to a raw-netlink baseline measured in the same run, on the same
 // CPUs, with datagrams of the same sizes (see raw_netlink.hpp), and as the ratio of the two.
 // Servers and clients are separate processes. "cross-core" pins the client to one CPU and the
 // server to another; "pinned" puts both on the same CPU, so every round trip is two context
-// switches.
+// switches. The blocking echo also runs through the other peers of echo_peers.hpp (AF_UNIX
+// seqpacket, and sd-bus and gRPC when built), and, with PROCSLINK_PYREF, through the Python
+// reference package.
 //
-//   procslink_bench            the full run (a few minutes)
-//   procslink_bench --quick    small counts, for smoke testing (ctest runs this)
-//
-// PROCSLINK_PYREF=/path/to/dir (containing the Python reference package) adds an echo run
-// against a reference server.
+//   procslink_bench                 the full run (a few minutes)
+//   procslink_bench --quick         small counts, for smoke testing (ctest runs this)
+//   procslink_bench --record=DIR    also writes the CSV files bench/plot.py draws (record.hpp)
 #include <sched.h>
 #include <sys/utsname.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cmath>
-#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
-#include <functional>
-#include <stdexcept>
 #include <fstream>
-#include <mutex>
+#include <functional>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "echo_peers.hpp"
 #include "harness.hpp"
-#include "procslink/procslink.hpp"
+#include "procslink_side.hpp"
+#include "python_echo.hpp"
 #include "raw_netlink.hpp"
+#include "record.hpp"
+#include "report.hpp"
 
 namespace procslink::bench {
 namespace {
@@ -43,21 +44,22 @@ using std::chrono::microseconds;
 struct Config {
   bool quick = false;
   std::string only;  // run one section: echo, throughput, large, scaling, python
-  int reps = 3;      // raw and procslink alternate this many times; the median rep is reported
+  std::string record_dir;
+  int reps = 3;      // the contenders alternate this many times; the median rep is reported
   std::size_t echo_calls = 20000;
   std::size_t pipelined_calls = 60000;
-  std::vector<std::size_t> windows{1, 16, 256};
+  std::vector<std::size_t> windows{1, 4, 16, 64, 256};
   struct Large {
     std::size_t size;
     std::size_t repeats;
     bool give_back = true;  // the caller hands each result back (RPCPeer::give_back)
   };
-  std::vector<Large> large{
-      {64u << 10, 400}, {1u << 20, 40}, {64u << 20, 2}, {64u << 20, 2, false}};
+  std::vector<Large> large{{4u << 10, 2000}, {64u << 10, 400},  {1u << 20, 40},
+                           {16u << 20, 6},   {64u << 20, 2},    {64u << 20, 2, false}};
   std::vector<int> scaling_clients{1, 8, 64};
   double scaling_seconds = 2.0;
   microseconds spin{50};
-  std::size_t fragment = PeerOptions{}.fragment_size;
+  std::size_t fragment = procslink_fragment_size();
 };
 
 Config quick_config() {
@@ -66,6 +68,7 @@ Config quick_config() {
   c.reps = 1;
   c.echo_calls = 1500;
   c.pipelined_calls = 3000;
+  c.windows = {1, 16, 256};
   c.large = {{64u << 10, 20}, {1u << 20, 4}, {64u << 20, 1}, {64u << 20, 1, false}};
   c.scaling_seconds = 0.3;
   return c;
@@ -75,183 +78,31 @@ struct Placement {
   const char* name;
   int client_cpu;
   int server_cpu;
+
+  bool shared() const { return client_cpu == server_cpu; }
 };
 
-// The payload of every small echo: a short string, as a typical small call carries.
-const std::string kSmallPayload = "procslink benchmark payload 0123";
-
-// ---- results ----
-
-struct Row {
-  std::string section;
-  std::string what;
-  std::string placement;
-  std::string unit;
-  double procslink = NAN;
-  double raw = NAN;
-  bool lower_is_better = true;
-  std::optional<double> target;  // ratio bound: at most (lower is better) or at least
-  std::string note;
-
-  double ratio() const { return procslink / raw; }
+// What every section gets.
+struct Context {
+  const Config& config;
+  Report& report;
+  Recorder& recorder;
 };
-
-std::vector<Row> g_rows;
-bool g_failed = false;
-
-std::string format_number(double v) {
-  if (std::isnan(v)) return "n/a";
-  char text[64];
-  if (v >= 100) std::snprintf(text, sizeof text, "%.0f", v);
-  else if (v >= 10) std::snprintf(text, sizeof text, "%.1f", v);
-  else std::snprintf(text, sizeof text, "%.2f", v);
-  return text;
-}
-
-std::string format_ratio(double r) {
-  if (std::isnan(r) || std::isinf(r)) return "n/a";
-  char text[32];
-  std::snprintf(text, sizeof text, "%.2fx", r);
-  return text;
-}
-
-void add_row(Row row) {
-  std::fprintf(stderr, "  %-28s %-11s procslink %10s  raw %10s %-7s ratio %s\n", row.what.c_str(),
-               row.placement.c_str(), format_number(row.procslink).c_str(),
-               format_number(row.raw).c_str(), row.unit.c_str(), format_ratio(row.ratio()).c_str());
-  if (std::isnan(row.ratio())) g_failed = true;
-  g_rows.push_back(std::move(row));
-}
-
-void print_table() {
-  std::printf("\n| Benchmark | Placement | procslink | raw netlink | unit | procslink / raw | target | met |\n");
-  std::printf("|---|---|---:|---:|---|---:|---|---|\n");
-  for (const auto& row : g_rows) {
-    std::string target = "-", met = "-";
-    if (row.target) {
-      char text[32];
-      std::snprintf(text, sizeof text, "%s %.2fx", row.lower_is_better ? "<=" : ">=", *row.target);
-      target = text;
-      const double r = row.ratio();
-      met = std::isnan(r) ? "n/a"
-            : (row.lower_is_better ? r <= *row.target : r >= *row.target) ? "yes" : "**no**";
-    }
-    std::string what = row.section + ": " + row.what;
-    if (!row.note.empty()) what += " (" + row.note + ")";
-    std::printf("| %s | %s | %s | %s | %s | %s | %s | %s |\n", what.c_str(), row.placement.c_str(),
-                format_number(row.procslink).c_str(), format_number(row.raw).c_str(),
-                row.unit.c_str(), format_ratio(row.ratio()).c_str(), target.c_str(), met.c_str());
-  }
-}
 
 double median_of(std::vector<double> values) { return percentile(std::move(values), 0.5); }
 
-// ---- procslink servers and clients ----
+// One contender's round trips over the reps: each rep's median and p99, and every sample.
+struct Tally {
+  std::vector<double> medians, p99s, samples;
 
-[[noreturn]] void serve_procslink_echo(int out_fd, microseconds spin) {
-  PeerOptions options;
-  options.spin = spin;
-  RPCPeer peer(options);
-  // The demo server's echo, registered the same way.
-  peer.register_function("echo", [](json value) { return value; }, {"value"});
-  announce_nl_pid(out_fd, peer.nl_pid());
-  peer.run_server_forever();
-  std::_Exit(0);
-}
-
-double elapsed_us(Clock::time_point start) {
-  return std::chrono::duration<double, std::micro>(Clock::now() - start).count();
-}
-
-// Synchronous echo calls, each timed after `warmup` untimed ones, until `count` are timed or
-// `limit` has passed since the gate opened.
-Measurement procslink_round_trips(std::uint32_t server, microseconds spin, const Gate& gate,
-                                  std::size_t warmup, std::size_t count,
-                                  Clock::duration limit = Clock::duration::max()) {
-  PeerOptions options;
-  options.spin = spin;
-  RPCPeer client(options);
-  const Channel channel = client.talk_to(server);
-  const json payload = kSmallPayload;
-  Measurement m;
-  m.latencies_us.reserve(std::min<std::size_t>(count, 1u << 22));
-  gate.wait_open();
-  const auto begin = Clock::now();
-  const auto until = limit == Clock::duration::max() ? Clock::time_point::max() : begin + limit;
-  for (std::size_t i = 0; i < warmup + count; ++i) {
-    const auto start = Clock::now();
-    if (start >= until) break;
-    const json result = channel.call("echo", payload);
-    if (i >= warmup) m.latencies_us.push_back(elapsed_us(start));
-    if (result != payload) throw std::runtime_error("echo returned something else");
+  void add(const Measurement& m) {
+    medians.push_back(percentile(m.latencies_us, 0.5));
+    p99s.push_back(percentile(m.latencies_us, 0.99));
+    samples.insert(samples.end(), m.latencies_us.begin(), m.latencies_us.end());
   }
-  m.seconds = std::chrono::duration<double>(Clock::now() - begin).count();
-  m.operations = m.latencies_us.size();
-  return m;
-}
-
-// Keeps `window` asynchronous calls in flight, starting the next one from each completion.
-double procslink_pipelined_seconds(const Channel& channel, std::size_t window, std::size_t count) {
-  const json params = json::array({kSmallPayload});
-  std::mutex mu;
-  std::condition_variable finished;
-  std::size_t issued = 0, completed = 0;
-  std::exception_ptr failure;
-  std::function<void(CallOutcome)> done = [&](CallOutcome outcome) {
-    std::exception_ptr error;
-    try {
-      if (outcome.get() != params[0]) throw std::runtime_error("echo returned something else");
-    } catch (...) {
-      error = std::current_exception();
-    }
-    bool more = false;
-    {
-      std::lock_guard lock(mu);
-      if (error && !failure) failure = error;
-      ++completed;
-      if (issued < count && !failure) {
-        ++issued;
-        more = true;
-      }
-      if (completed == issued) finished.notify_all();
-    }
-    if (more) channel.async_call_with("echo", params, done);
-  };
-  const std::size_t first = std::min(window, count);
-  const auto start = Clock::now();
-  {
-    std::lock_guard lock(mu);
-    issued = first;
-  }
-  for (std::size_t i = 0; i < first; ++i) channel.async_call_with("echo", params, done);
-  std::unique_lock lock(mu);
-  finished.wait(lock, [&] { return completed == issued && (issued == count || failure); });
-  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  if (failure) std::rethrow_exception(failure);
-  return seconds;
-}
-
-// Echoes a `size`-byte JSON string `repeats` times; returns seconds.
-double procslink_large_seconds(std::uint32_t server, const Gate& gate, std::size_t size,
-                               std::size_t repeats, bool give_back) {
-  RPCPeer client;
-  const Channel channel = client.talk_to(server).with_timeout(std::chrono::seconds(120));
-  const json params = json::array({std::string(size, 'a')});
-  gate.wait_open();
-  // One untimed echo first: it faults in the buffers both sides then reuse, as the raw copy's
-  // buffers are allocated and touched before its clock starts.
-  json warm = channel.call_with("echo", params);
-  if (give_back) client.give_back(std::move(warm));
-  const auto start = Clock::now();
-  for (std::size_t r = 0; r < repeats; ++r) {
-    json result = channel.call_with("echo", params);
-    if (!result.is_string() || result.get_ref<const std::string&>().size() != size) {
-      throw std::runtime_error("echo returned something else");
-    }
-    if (give_back) client.give_back(std::move(result));  // as a raw copy reuses its buffer
-  }
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
+  double median() const { return median_of(medians); }
+  double p99() const { return median_of(p99s); }
+};
 
 // ---- running things against a fresh server ----
 
@@ -265,6 +116,16 @@ Measurement measure(const Placement& where, const std::function<void(int)>& serv
                      [&](const Gate& gate) { return client(target, gate); });
 }
 
+// The same for another peer: its server and client joined by the link it asks for.
+Measurement measure(const Placement& where, const EchoPeer& peer, std::size_t warmup,
+                    std::size_t count) {
+  const Link link = peer.link();
+  auto server = start_server(where.server_cpu, [&](int out) { peer.serve(link, out); });
+  return run_clients(1, where.client_cpu, [&](const Gate& gate) {
+    return peer.round_trips(link, gate, warmup, count);
+  });
+}
+
 Measurement timed(double seconds, std::uint64_t operations) {
   Measurement m;
   m.seconds = seconds;
@@ -272,69 +133,121 @@ Measurement timed(double seconds, std::uint64_t operations) {
   return m;
 }
 
-// ---- 1. echo round trip ----
-
-struct EchoSizes {
-  std::size_t request, reply;
-};
-
-EchoSizes echo_datagram_sizes() {
-  // The raw datagrams are exactly as long as procslink's request and reply for this payload.
-  return {kDatagramHeadersSize +
-              to_text(JsonRpcRequest{"echo", json::array({kSmallPayload}), 12345}.to_json()).size(),
-          kDatagramHeadersSize +
-              to_text(JsonRpcResponse::success(12345, kSmallPayload).to_json()).size()};
+Measurement raw_echo(const Placement& where, const EchoWork& work, microseconds spin,
+                     std::size_t warmup, std::size_t count) {
+  return measure(
+      where, [&](int out) { serve_raw_ping_pong(out, work.reply_size, spin); }, 1,
+      [&](std::uint32_t server, const Gate& gate) {
+        return raw_round_trips({server, work.request_size, spin}, [&] { gate.wait_open(); },
+                               warmup, count);
+      });
 }
 
-void echo_section(const Config& config, const std::vector<Placement>& placements) {
-  const EchoSizes sizes = echo_datagram_sizes();
+Measurement procslink_echo(const Placement& where, microseconds spin, std::size_t warmup,
+                           std::size_t count) {
+  return measure(
+      where, [&](int out) { serve_procslink_echo(out, spin); }, 1,
+      [&](std::uint32_t server, const Gate& gate) {
+        return procslink_round_trips(server, spin, gate, warmup, count);
+      });
+}
+
+// ---- 1. echo round trip ----
+
+const char* const kRawDescription =
+    "two plain NETLINK_USERSOCK sockets exchanging datagrams of procslink's request and reply "
+    "sizes, one sendmsg and one recvmsg per datagram, buffers made once; no JSON, credentials, "
+    "threads or epoll";
+const char* const kProcslinkDescription =
+    "an RPCPeer serving the demo's echo, called with Channel::call: JSON-RPC 2.0 in netlink "
+    "datagrams, with credentials";
+
+// Something the echo section times: raw netlink, procslink, or another peer.
+struct Contender {
+  std::string name;
+  std::function<Measurement(std::size_t warmup, std::size_t count)> run;
+};
+
+// Adds the echo rows of one placement and mode: procslink against raw (with the targets), and,
+// blocking, every contender in the peer table.
+void report_echo(const Context& ctx, const Placement& where, bool spinning,
+                 const std::vector<Contender>& contenders, const std::vector<Tally>& tallies) {
+  const Tally& raw = tallies[0];
+  const Tally& procslink = tallies[1];
+  const std::string mode =
+      spinning ? "spin " + std::to_string(ctx.config.spin.count()) + " us" : "blocking";
+  // Two spinners sharing one CPU mostly measure the scheduler's time slice: no target.
+  const bool shared_spin = spinning && where.shared();
+  std::optional<double> median_target, p99_target;
+  if (!spinning) median_target = where.shared() ? 1.15 : 1.1;
+  if (spinning && !shared_spin) {
+    median_target = 1.2;
+    p99_target = 2.0;
+  }
+  ctx.report.add(Row{"echo", mode + ", median", where.name, "us", procslink.median(),
+                     raw.median(), true, median_target,
+                     shared_spin ? "both sides spin on one CPU" : ""});
+  ctx.report.add(Row{"echo", mode + ", p99", where.name, "us", procslink.p99(), raw.p99(), true,
+                     p99_target, ""});
+  for (std::size_t i = 0; i < contenders.size(); ++i) {
+    ctx.recorder.latency(contenders[i].name, where.name, mode, tallies[i].samples);
+    if (spinning) continue;
+    ctx.report.add(PeerRow{contenders[i].name, where.name, tallies[i].median(), tallies[i].p99(),
+                           raw.median(), raw.p99(), procslink.median()});
+  }
+}
+
+void echo_section(const Context& ctx, const std::vector<Placement>& placements) {
+  const Config& config = ctx.config;
+  const EchoWork work = procslink_echo_work();
+  std::vector<std::string> skipped;
+  const std::vector<EchoPeer> peers = other_echo_peers(work, skipped);
+  ctx.report.describe("raw netlink", kRawDescription);
+  ctx.report.describe("procslink", kProcslinkDescription);
+  for (const auto& peer : peers) ctx.report.describe(peer.name, peer.description);
+  for (const auto& line : skipped) {
+    std::printf("1. echo: row skipped: %s\n", line.c_str());
+    ctx.report.skipped("skipped: " + line);
+  }
   std::fprintf(stderr,
                "1. echo round trip: %zu calls per run, %d run(s) each; datagrams %zu and %zu bytes\n",
-               config.echo_calls, config.reps, sizes.request, sizes.reply);
+               config.echo_calls, config.reps, work.request_size, work.reply_size);
   const std::size_t warmup = std::max<std::size_t>(200, config.echo_calls / 20);
   for (const bool spinning : {false, true}) {
+    const microseconds spin = spinning ? config.spin : microseconds(0);
     for (const auto& where : placements) {
-      const microseconds spin = spinning ? config.spin : microseconds(0);
-      std::vector<double> medians[2], p99s[2];
+      std::vector<Contender> contenders{
+          {"raw netlink", [&](auto w, auto n) { return raw_echo(where, work, spin, w, n); }},
+          {"procslink", [&](auto w, auto n) { return procslink_echo(where, spin, w, n); }}};
+      // The other peers have no spin mode of their own: they run blocking only.
+      for (const auto& peer : peers) {
+        if (spinning) break;
+        contenders.push_back({peer.name, [&](auto w, auto n) { return measure(where, peer, w, n); }});
+      }
+      std::vector<Tally> tallies(contenders.size());
       for (int rep = 0; rep < config.reps; ++rep) {
-        for (const bool raw : {true, false}) {
-          Measurement m;
-          if (raw) {
-            m = measure(
-                where, [&](int out) { serve_raw_ping_pong(out, sizes.reply, spin); }, 1,
-                [&](std::uint32_t server, const Gate& gate) {
-                  return raw_round_trips({server, sizes.request, spin}, [&] { gate.wait_open(); },
-                                         warmup, config.echo_calls);
-                });
-          } else {
-            m = measure(
-                where, [&](int out) { serve_procslink_echo(out, spin); }, 1,
-                [&](std::uint32_t server, const Gate& gate) {
-                  return procslink_round_trips(server, spin, gate, warmup, config.echo_calls);
-                });
+        for (std::size_t i = 0; i < contenders.size(); ++i) {
+          try {
+            tallies[i].add(contenders[i].run(warmup, config.echo_calls));
+          } catch (const std::exception& e) {
+            if (i < 2) throw;  // without raw netlink and procslink there is nothing to show
+            // Another peer that fails loses its row (n/a) and fails the run, not the section.
+            std::printf("1. echo: %s failed: %s\n", contenders[i].name.c_str(), e.what());
+            ctx.report.fail();
+            tallies[i].add(Measurement{});
           }
-          medians[raw].push_back(percentile(m.latencies_us, 0.5));
-          p99s[raw].push_back(percentile(m.latencies_us, 0.99));
         }
       }
-      const std::string mode = spinning ? "spin " + std::to_string(config.spin.count()) + " us"
-                                        : "blocking";
-      // Two spinners sharing one CPU mostly measure the scheduler's time slice: no target.
-      const bool shared_spin = spinning && where.client_cpu == where.server_cpu;
-      std::optional<double> target;
-      if (!shared_spin) target = spinning ? 1.5 : 1.3;
-      add_row({"echo", mode + ", median", where.name, "us", median_of(medians[0]),
-               median_of(medians[1]), true, target, shared_spin ? "both sides spin on one CPU" : ""});
-      add_row({"echo", mode + ", p99", where.name, "us", median_of(p99s[0]), median_of(p99s[1]),
-               true, std::nullopt, ""});
+      report_echo(ctx, where, spinning, contenders, tallies);
     }
   }
 }
 
 // ---- 2. pipelined throughput ----
 
-void throughput_section(const Config& config, const Placement& where) {
-  const EchoSizes sizes = echo_datagram_sizes();
+void throughput_section(const Context& ctx, const Placement& where) {
+  const Config& config = ctx.config;
+  const EchoWork work = procslink_echo_work();
   std::fprintf(stderr, "2. pipelined throughput: %zu calls per run, %d run(s) each\n",
                config.pipelined_calls, config.reps);
   for (const std::size_t window : config.windows) {
@@ -346,9 +259,9 @@ void throughput_section(const Config& config, const Placement& where) {
         Measurement m;
         if (raw) {
           m = measure(
-              where, [&](int out) { serve_raw_ping_pong(out, sizes.reply, microseconds(0)); }, 1,
+              where, [&](int out) { serve_raw_ping_pong(out, work.reply_size, microseconds(0)); }, 1,
               [&](std::uint32_t server, const Gate& gate) {
-                return timed(raw_pipelined_seconds({server, sizes.request, microseconds(0)},
+                return timed(raw_pipelined_seconds({server, work.request_size, microseconds(0)},
                                                    [&] { gate.wait_open(); }, window, count),
                              count);
               });
@@ -356,19 +269,22 @@ void throughput_section(const Config& config, const Placement& where) {
           m = measure(
               where, [&](int out) { serve_procslink_echo(out, microseconds(0)); }, 1,
               [&](std::uint32_t server, const Gate& gate) {
-                RPCPeer client;
-                const Channel channel = client.talk_to(server);
-                // Warm up the pool and the code paths before timing.
-                procslink_pipelined_seconds(channel, window, std::max<std::size_t>(count / 10, window));
-                gate.wait_open();
-                return timed(procslink_pipelined_seconds(channel, window, count), count);
+                return timed(procslink_pipelined_seconds(server, gate, window, count), count);
               });
         }
         rates[raw].push_back(m.rate());
       }
     }
-    add_row({"pipelined", std::to_string(window) + " in flight", where.name, "calls/s",
-             median_of(rates[0]), median_of(rates[1]), false, 0.5, "async callbacks"});
+    std::optional<double> target;
+    if (window == 16 || window == 256) target = 0.8;
+    if (window == 1) target = 0.5;
+    ctx.report.add(Row{"pipelined", std::to_string(window) + " in flight", where.name, "calls/s",
+                       median_of(rates[0]), median_of(rates[1]), false, target,
+                       "async callbacks"});
+    ctx.recorder.throughput("in flight", "procslink", where.name, static_cast<double>(window),
+                            "calls/s", median_of(rates[0]));
+    ctx.recorder.throughput("in flight", "raw netlink", where.name, static_cast<double>(window),
+                            "calls/s", median_of(rates[1]));
   }
 }
 
@@ -379,7 +295,8 @@ std::string size_name(std::size_t size) {
   return std::to_string(size >> 10) + " KiB";
 }
 
-void large_section(const Config& config, const Placement& where) {
+void large_section(const Context& ctx, const Placement& where) {
+  const Config& config = ctx.config;
   std::fprintf(stderr, "3. large payload echo: fragments of %zu bytes, %d run(s) each\n",
                config.fragment, config.reps);
   for (const auto& large : config.large) {
@@ -409,16 +326,27 @@ void large_section(const Config& config, const Placement& where) {
     }
     // Results are handed back, as the raw copy reuses its buffer; the row without shows what a
     // caller that keeps or frees each one gets (a fresh buffer, faulted in and zeroed, per call).
-    add_row({"large echo", size_name(large.size) + (large.give_back ? "" : ", results not given back"),
-             where.name, "MB/s", median_of(rates[0]), median_of(rates[1]), false,
-             large.give_back ? std::optional<double>(1.0 / 3.0) : std::nullopt, ""});
+    std::optional<double> target;
+    if (large.give_back && large.size == (64u << 10)) target = 1.0 / 3.0;
+    if (large.give_back && (large.size == (1u << 20) || large.size == (64u << 20))) target = 0.7;
+    ctx.report.add(Row{"large echo",
+                       size_name(large.size) + (large.give_back ? "" : ", results not given back"),
+                       where.name, "MB/s", median_of(rates[0]), median_of(rates[1]), false, target,
+                       ""});
+    const auto x = static_cast<double>(large.size);
+    ctx.recorder.throughput("size", large.give_back ? "procslink" : "procslink, results not given back",
+                            where.name, x, "MB/s", median_of(rates[0]));
+    if (large.give_back) {
+      ctx.recorder.throughput("size", "raw netlink", where.name, x, "MB/s", median_of(rates[1]));
+    }
   }
 }
 
 // ---- 4. scaling ----
 
-void scaling_section(const Config& config, const Placement& where) {
-  const EchoSizes sizes = echo_datagram_sizes();
+void scaling_section(const Context& ctx, const Placement& where) {
+  const Config& config = ctx.config;
+  const EchoWork work = procslink_echo_work();
   std::fprintf(stderr, "4. scaling: %.1f s per run, clients on CPU %d, server on CPU %d\n",
                config.scaling_seconds, where.client_cpu, where.server_cpu);
   const auto limit = std::chrono::duration_cast<Clock::duration>(
@@ -431,9 +359,9 @@ void scaling_section(const Config& config, const Placement& where) {
         Measurement m;
         if (raw) {
           m = measure(
-              where, [&](int out) { serve_raw_ping_pong(out, sizes.reply, microseconds(0)); },
+              where, [&](int out) { serve_raw_ping_pong(out, work.reply_size, microseconds(0)); },
               clients, [&](std::uint32_t server, const Gate& gate) {
-                return raw_round_trips({server, sizes.request, microseconds(0)},
+                return raw_round_trips({server, work.request_size, microseconds(0)},
                                        [&] { gate.wait_open(); }, 0, kUnbounded, limit);
               });
         } else {
@@ -447,95 +375,78 @@ void scaling_section(const Config& config, const Placement& where) {
         p99s[raw].push_back(percentile(m.latencies_us, 0.99));
       }
     }
+    const bool many = clients == 64;
     const std::string what = std::to_string(clients) + (clients == 1 ? " client" : " clients");
-    add_row({"scaling", what + ", total", where.name, "calls/s", median_of(rates[0]),
-             median_of(rates[1]), false, std::nullopt, "one server, sync calls"});
-    add_row({"scaling", what + ", p99", where.name, "us", median_of(p99s[0]), median_of(p99s[1]),
-             true, std::nullopt, ""});
+    ctx.report.add(Row{"scaling", what + ", total", where.name, "calls/s", median_of(rates[0]),
+                       median_of(rates[1]), false, many ? std::optional(0.9) : std::nullopt,
+                       "one server, sync calls"});
+    ctx.report.add(Row{"scaling", what + ", p99", where.name, "us", median_of(p99s[0]),
+                       median_of(p99s[1]), true, many ? std::optional(1.3) : std::nullopt, ""});
+    ctx.recorder.throughput("clients", "procslink", where.name, clients, "calls/s",
+                            median_of(rates[0]));
+    ctx.recorder.throughput("clients", "raw netlink", where.name, clients, "calls/s",
+                            median_of(rates[1]));
   }
 }
 
-// ---- 5. the Python reference ----
+// ---- 5. Python packages ----
 
-// A reference server exposing the demo's echo; it prints its nl_pid as its first line. The
-// package has been published both as `procslink` and inside procszoo as `procszoo.ipc`.
-const char* const kPythonReferenceServer = R"(
-import sys
-try:
-    from procslink import RPCPeer
-except ImportError:
-    from procszoo.ipc import RPCPeer
-
-def echo(value):
-    return value
-
-peer = RPCPeer()
-peer.register_function(echo)
-sys.stdout.write("%d\n" % peer.nl_pid)
-sys.stdout.flush()
-peer.run_server_forever()
-)";
-
-void python_section(const Config& config, const Placement& where) {
-  const char* pyref = std::getenv("PROCSLINK_PYREF");
-  if (pyref == nullptr || *pyref == '\0') {
-    std::printf("5. Python reference: skipped (set PROCSLINK_PYREF to the directory that holds "
-                "the reference package to compare with it)\n");
-    return;
-  }
-  const EchoSizes sizes = echo_datagram_sizes();
-  std::fprintf(stderr, "5. echo against the Python reference in %s\n", pyref);
+// The echo through a Python package, in every pairing with procslink's C++ side, beside raw
+// netlink and procslink's C++ server and client from the same runs.
+void python_rows(const Context& ctx, const Placement& where, const PythonPackage& package) {
+  const Config& config = ctx.config;
+  const EchoWork work = procslink_echo_work();
   const std::size_t warmup = std::max<std::size_t>(200, config.echo_calls / 20);
   const std::size_t count = std::max<std::size_t>(config.echo_calls / 4, 500);
-  // [0] the reference server, [1] raw netlink, [2] the C++ server, all with the same C++ client.
-  std::vector<double> medians[3], p99s[3];
-  auto keep = [&](int which, const Measurement& m) {
-    medians[which].push_back(percentile(m.latencies_us, 0.5));
-    p99s[which].push_back(percentile(m.latencies_us, 0.99));
-  };
+  std::fprintf(stderr, "5. echo through the %s in %s: %zu calls per run\n", package.label.c_str(),
+               package.dir.c_str(), count);
+  const std::vector<Contender> contenders{
+      {"raw netlink", [&](auto w, auto n) { return raw_echo(where, work, microseconds(0), w, n); }},
+      {"procslink", [&](auto w, auto n) { return procslink_echo(where, microseconds(0), w, n); }},
+      {package.label + " server, C++ procslink client",
+       [&](auto w, auto n) {
+         auto [server, nl_pid] = start_python_server(package, where.server_cpu);
+         const std::uint32_t target = nl_pid;
+         return run_clients(1, where.client_cpu, [&](const Gate& gate) {
+           return procslink_round_trips(target, microseconds(0), gate, w, n);
+         });
+       }},
+      {package.label + " client, C++ procslink server",
+       [&](auto w, auto n) {
+         auto [server, nl_pid] =
+             start_server(where.server_cpu, [](int out) { serve_procslink_echo(out, microseconds(0)); });
+         return python_round_trips(package, where.client_cpu, nl_pid, w, n, kSmallPayload);
+       }},
+      {package.label + " client and server", [&](auto w, auto n) {
+         auto [server, nl_pid] = start_python_server(package, where.server_cpu);
+         return python_round_trips(package, where.client_cpu, nl_pid, w, n, kSmallPayload);
+       }}};
+  std::vector<Tally> tallies(contenders.size());
   for (int rep = 0; rep < config.reps; ++rep) {
-    keep(1, measure(
-                where, [&](int out) { serve_raw_ping_pong(out, sizes.reply, microseconds(0)); }, 1,
-                [&](std::uint32_t server, const Gate& gate) {
-                  return raw_round_trips({server, sizes.request, microseconds(0)},
-                                         [&] { gate.wait_open(); }, warmup, count);
-                }));
-    keep(2, measure(
-                where, [&](int out) { serve_procslink_echo(out, microseconds(0)); }, 1,
-                [&](std::uint32_t server, const Gate& gate) {
-                  return procslink_round_trips(server, microseconds(0), gate, warmup, count);
-                }));
-    Child python = Child::spawn([&](int out_fd) {
-      pin_to_cpu(where.server_cpu);
-      const std::string path = pyref;
-      const char* old = std::getenv("PYTHONPATH");
-      const std::string joined = old && *old ? path + ":" + old : path;
-      ::setenv("PYTHONPATH", joined.c_str(), 1);
-      ::dup2(out_fd, STDOUT_FILENO);
-      ::execlp("python3", "python3", "-c", kPythonReferenceServer, static_cast<char*>(nullptr));
-      std::perror("procslink_bench: exec python3");
-      return 127;
-    });
-    const auto line = python.read_line(Clock::now() + std::chrono::seconds(20));
-    if (!line || line->empty() || line->find_first_not_of("0123456789") != std::string::npos) {
-      std::printf("5. Python reference: failed: the reference server in %s did not start "
-                  "(see its error above)\n", pyref);
-      g_failed = true;
-      return;
-    }
-    const auto target = static_cast<std::uint32_t>(std::stoul(*line));
-    keep(0, run_clients(1, where.client_cpu, [&](const Gate& gate) {
-      return procslink_round_trips(target, microseconds(0), gate, warmup, count);
-    }));
+    for (std::size_t i = 0; i < contenders.size(); ++i) tallies[i].add(contenders[i].run(warmup, count));
   }
-  for (const auto& [stat, values] : {std::pair{"median", medians}, std::pair{"p99", p99s}}) {
-    add_row({"python reference", std::string("Python server, ") + stat, where.name, "us",
-             median_of(values[0]), median_of(values[1]), true, std::nullopt,
-             "C++ client; reference / C++ server = " +
-                 format_ratio(median_of(values[0]) / median_of(values[2]))});
-    add_row({"python reference", std::string("C++ server, ") + stat, where.name, "us",
-             median_of(values[2]), median_of(values[1]), true, std::nullopt, "same run"});
+  for (std::size_t i = 2; i < contenders.size(); ++i) {
+    ctx.recorder.latency(contenders[i].name, where.name, "blocking", tallies[i].samples);
+    ctx.report.add(PeerRow{contenders[i].name, where.name, tallies[i].median(), tallies[i].p99(),
+                           tallies[0].median(), tallies[0].p99(), tallies[1].median()});
   }
+  ctx.report.describe(package.label,
+                      "the package in " + package.dir + ", run by /usr/bin/python3 with "
+                      "bench/python_echo.py (its RPCPeer serving echo, or calling it through "
+                      "talk_to); its client times each call in Python");
+}
+
+void python_section(const Context& ctx, const Placement& where) {
+  const char* pyref = std::getenv("PROCSLINK_PYREF");
+  if (pyref == nullptr || *pyref == '\0') {
+    const char* line = "Python reference: skipped (set PROCSLINK_PYREF to the directory that "
+                       "holds the reference package; scripts/bench sets it to "
+                       "../shared/reference/procslink-0.1.2 when that is there)";
+    std::printf("5. %s\n", line);
+    ctx.report.skipped(line);
+    return;
+  }
+  python_rows(ctx, where, {"Python reference", pyref});
 }
 
 // ---- main ----
@@ -564,9 +475,10 @@ void print_environment(const Config& config, const std::vector<Placement>& place
     std::printf("placement %-10s client on CPU %d, server on CPU %d\n", p.name, p.client_cpu,
                 p.server_cpu);
   }
-  std::printf("raw netlink = plain NETLINK_USERSOCK sockets, same datagram sizes, one "
-              "recvfrom per datagram, no JSON; spinning raw polls with MSG_DONTWAIT for the "
-              "same %lld us budget, then blocks\n",
+  std::printf("raw netlink = plain NETLINK_USERSOCK sockets, same datagram sizes, one sendmsg "
+              "and one recvmsg per datagram, buffers made once, no JSON; bulk: the same "
+              "fragments scattered straight into place, buffers on huge pages where allowed; "
+              "spinning raw polls with MSG_DONTWAIT for the same %lld us budget, then blocks\n",
               static_cast<long long>(config.spin.count()));
   std::fflush(stdout);
 }
@@ -584,25 +496,36 @@ std::vector<int> usable_cpus() {
   return cpus;
 }
 
-int run(int argc, char** argv) {
-  Config config;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--quick") {
-      const std::string only = config.only;
-      config = quick_config();
-      config.only = only;
-    } else if (arg.rfind("--only=", 0) == 0) {
+// Reads the command line; nullopt after printing the usage (`exit_code` says how to exit).
+std::optional<Config> parse_arguments(int argc, char** argv, int& exit_code) {
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  // --quick first: it sets the counts the other options may then change.
+  Config config = std::find(args.begin(), args.end(), "--quick") != args.end() ? quick_config()
+                                                                                : Config{};
+  for (const auto& arg : args) {
+    if (arg == "--quick") continue;
+    if (arg.rfind("--only=", 0) == 0) {
       config.only = arg.substr(7);
     } else if (arg.rfind("--reps=", 0) == 0) {
       config.reps = std::max(1, std::atoi(arg.c_str() + 7));
+    } else if (arg.rfind("--record=", 0) == 0) {
+      config.record_dir = arg.substr(9);
     } else {
       std::printf("usage: procslink_bench [--quick] [--only=echo|throughput|large|scaling|python] "
-                  "[--reps=N]\n");
-      return arg == "--help" || arg == "-h" ? 0 : 2;
+                  "[--reps=N] [--record=DIR]\n");
+      exit_code = arg == "--help" || arg == "-h" ? 0 : 2;
+      return std::nullopt;
     }
   }
-  set_log_level(LogLevel::error);
+  return config;
+}
+
+int run(int argc, char** argv) {
+  int exit_code = 0;
+  const std::optional<Config> parsed = parse_arguments(argc, argv, exit_code);
+  if (!parsed) return exit_code;
+  const Config& config = *parsed;
+  quiet_procslink_log();
 
   const auto cpus = usable_cpus();
   std::vector<Placement> placements;
@@ -611,17 +534,20 @@ int run(int argc, char** argv) {
   const Placement& main_placement = placements.front();
   print_environment(config, placements);
 
+  Report report;
+  Recorder recorder(config.record_dir);
+  const Context ctx{config, report, recorder};
   const auto begin = Clock::now();
   struct Section {
     const char* name;
     std::function<void()> body;
   };
   const std::vector<Section> sections{
-      {"echo", [&] { echo_section(config, placements); }},
-      {"throughput", [&] { throughput_section(config, main_placement); }},
-      {"large", [&] { large_section(config, main_placement); }},
-      {"scaling", [&] { scaling_section(config, main_placement); }},
-      {"python", [&] { python_section(config, main_placement); }},
+      {"echo", [&] { echo_section(ctx, placements); }},
+      {"throughput", [&] { throughput_section(ctx, main_placement); }},
+      {"large", [&] { large_section(ctx, main_placement); }},
+      {"scaling", [&] { scaling_section(ctx, main_placement); }},
+      {"python", [&] { python_section(ctx, main_placement); }},
   };
   for (const auto& section : sections) {
     if (!config.only.empty() && config.only != section.name) continue;
@@ -629,14 +555,14 @@ int run(int argc, char** argv) {
       section.body();
     } catch (const std::exception& e) {
       std::printf("section %s failed: %s\n", section.name, e.what());
-      g_failed = true;
+      report.fail();
     }
   }
-  print_table();
-  std::printf("\nratio = procslink / raw netlink, both measured in this run; for us lower is "
-              "better, for calls/s and MB/s higher is better. Took %.0f s.\n",
+  report.print();
+  std::printf("\nratio = procslink (or the named contender) / raw netlink, measured in the same "
+              "run; for us lower is better, for calls/s and MB/s higher is better. Took %.0f s.\n",
               std::chrono::duration<double>(Clock::now() - begin).count());
-  return g_failed ? 1 : 0;
+  return report.failed() ? 1 : 0;
 }
 
 }  // namespace

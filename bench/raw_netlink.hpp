@@ -1,9 +1,12 @@
 // raw_netlink.hpp - the baseline: what the same traffic costs on plain netlink sockets.
 //
 // Two plain NETLINK_USERSOCK sockets exchanging datagrams of the sizes procslink would send
-// (40 header bytes + a body of the same length), with nothing else: no JSON, no credentials,
-// no epoll, no threads, one recvfrom per datagram. Every procslink figure is printed as a ratio
-// to one of these, measured in the same run on the same CPUs.
+// (40 header bytes + a body of the same length), written the way a careful user would: buffers
+// made once and reused, one sendmsg and one recvmsg per datagram, nothing else (no JSON, no
+// credentials, no epoll, no threads). Large transfers go in procslink's fragment size, each
+// fragment scattered straight into its place in a buffer on huge pages (as procslink's large
+// buffers are). Every procslink figure is printed as a ratio to one of these, measured in the
+// same run on the same CPUs.
 #pragma once
 
 #include <sys/uio.h>
@@ -50,7 +53,7 @@ std::vector<std::uint8_t> raw_datagram(std::size_t total, std::uint32_t sender);
 [[noreturn]] void serve_raw_ping_pong(int out_fd, std::size_t reply_size,
                                       std::chrono::microseconds spin);
 // Server: receives `size` bytes in fragments of `fragment` bytes (each behind 40 header bytes)
-// into one buffer, then sends them back the same way; repeats forever.
+// into one buffer, one recvmsg each, then sends them back the same way; repeats forever.
 [[noreturn]] void serve_raw_bulk(int out_fd, std::size_t size, std::size_t fragment);
 
 // Client: sends `request_size`-byte datagrams and waits for each reply, timing every round
@@ -69,7 +72,8 @@ Measurement raw_round_trips(const RawPingPong& setup, const std::function<void()
 // Client: keeps `window` requests in flight until `count` replies came back; returns seconds.
 double raw_pipelined_seconds(const RawPingPong& setup, const std::function<void()>& started,
                              std::size_t window, std::size_t count);
-// Client: copies `size` bytes to a bulk server and back `repeats` times; returns seconds.
+// Client: copies `size` bytes to a bulk server and back `repeats` times, all fragments of a copy
+// sent before the first is received back (as an echo must); returns seconds.
 double raw_bulk_seconds(std::uint32_t server, const std::function<void()>& started,
                         std::size_t size, std::size_t fragment, std::size_t repeats);
 
