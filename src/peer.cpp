@@ -31,49 +31,6 @@
 
 namespace procslink {
 
-namespace detail {
-
-[[noreturn]] void throw_invalid_params(std::size_t index, const std::vector<std::string>& names,
-                                       const char* why) {
-  std::string which = "argument " + std::to_string(index + 1);
-  if (index < names.size()) which += " (" + names[index] + ")";
-  throw JsonRpcError(error_code::invalid_params, "Invalid params", which + ": " + why);
-}
-
-void check_params_shape(const json& params, const std::vector<std::string>& names,
-                        std::size_t count) {
-  auto invalid = [](std::string why) {
-    throw JsonRpcError(error_code::invalid_params, "Invalid params", std::move(why));
-  };
-  if (params.is_null()) {
-    if (count != 0) invalid("expected " + std::to_string(count) + " arguments, got none");
-  } else if (params.is_array()) {
-    if (params.size() != count) {
-      invalid("expected " + std::to_string(count) + " arguments, got " +
-              std::to_string(params.size()));
-    }
-  } else if (params.is_object()) {
-    if (names.size() != count) invalid("this method takes positional arguments only");
-    for (const auto& name : names) {
-      if (!params.contains(name)) invalid("missing named argument '" + name + "'");
-    }
-    if (params.size() != count) invalid("unexpected named arguments");
-  } else {
-    invalid("params must be an array or an object");
-  }
-}
-
-const json& param_at(const json& params, const std::vector<std::string>& names,
-                     std::size_t index) {
-  return params.is_object() ? params[names[index]] : params[index];
-}
-
-json& param_at(json& params, const std::vector<std::string>& names, std::size_t index) {
-  return params.is_object() ? params.find(names[index]).value() : params[index];
-}
-
-}  // namespace detail
-
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -1668,6 +1625,14 @@ struct RPCPeer::Impl {
       if (auto it = pending.find(response.id.get<std::int64_t>()); it != pending.end()) {
         call = it->second;
       }
+    } else if (response.id.is_null() && response.is_error()) {
+      call = oldest_call_to_locked(origin);
+      if (call && call->ids.size() > 1) {
+        // The batch as a whole was refused (unreadable, or empty): it fails as one.
+        call->error = std::make_exception_ptr(RemoteError(response.error()));
+        complete_locked(call, lock);
+        return;
+      }
     }
     if (!call) {
       log(LogLevel::debug, "dropped late or unknown reply id ", to_text(response.id), " from ",
@@ -1695,6 +1660,24 @@ struct RPCPeer::Impl {
     const bool all = call->ids.size() == 1 ? call->response.has_value()
                                            : call->responses.size() == call->ids.size();
     if (call->error || all) complete_locked(call, lock);
+  }
+
+  // An error reply whose id is null answers a request its server could not read far enough to
+  // find the id (a parse error, say). It fails the oldest call outstanding to that sender on
+  // that socket (the lowest id): with one outstanding, the one it answers; with several, the
+  // first sent, so each such reply fails one call at once instead of letting it wait out its
+  // deadline. Null if none is outstanding there.
+  std::shared_ptr<Pending> oldest_call_to_locked(const Origin& origin) {
+    std::shared_ptr<Pending> oldest;
+    std::int64_t oldest_id = 0;
+    for (const auto& [id, call] : pending) {
+      if (call->done || call->target != origin.nl_pid || call->endpoint != origin.endpoint) continue;
+      if (!oldest || id < oldest_id) {
+        oldest = call;
+        oldest_id = id;
+      }
+    }
+    return oldest;
   }
 
   // Marks a call finished and wakes whoever waits for it. May unlock to run a callback.
@@ -2488,6 +2471,16 @@ std::future<json> Channel::async_call_with(std::string_view method, const json& 
       },
       true);
   return future;
+}
+
+void detail::throw_result_type_error(std::string_view method, const json& result,
+                                     const char* why) {
+  constexpr std::size_t kShown = 200;
+  std::string text = to_text(result);
+  if (text.size() > kShown) text = text.substr(0, kShown) + "... (" + std::to_string(text.size()) + " bytes)";
+  std::string what = "result of '" + std::string(method) +
+                     "' does not convert to the requested type (" + why + "): " + text;
+  throw ResultTypeError(std::string(method), std::move(text), what);
 }
 
 void Channel::async_call_with(std::string_view method, const json& params,

@@ -57,6 +57,11 @@ class RawEnd {
     return std::nullopt;
   }
 
+  // The body of the next request `from` sends, batches included; nullopt if none comes in time.
+  std::optional<std::string> next_request_body(std::uint32_t from) {
+    return next_body(from, PayloadType::request);
+  }
+
   // One whole datagram; `claimed` goes into the header as the sender (default: the truth).
   void send(std::uint32_t dest, PayloadType type, std::string_view body,
             std::optional<std::uint32_t> claimed = std::nullopt, std::uint16_t flag = 0) {
@@ -278,6 +283,85 @@ TEST(LeadingCall, TimeoutGivesTheLeadUpAndTheLateReplyAnswersNothing) {
               usual_reply(request->id->get<std::int64_t>(), "fresh"));
   ASSERT_EQ(result.wait_for(kLiveness), std::future_status::ready);
   EXPECT_EQ(result.get(), json("fresh"));
+}
+
+// An error reply with a null id (its server could not read the request far enough to find one)
+// fails the call outstanding to that server at once, with that error, instead of leaving it to
+// wait out its deadline.
+constexpr auto kNullIdParseError =
+    R"({"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error"}})";
+
+TEST(NullIdErrorReply, FailsTheOneCallOutstandingToItsSenderAtOnce) {
+  RPCPeer client;
+  RawEnd server;
+  const Channel channel = client.talk_to(server.nl_pid()).with_timeout(10min);
+  auto result = std::async(std::launch::async, [&] { return channel.call_with("work", nullptr); });
+  ASSERT_TRUE(server.next_request(client.nl_pid()).has_value());
+  server.send(client.nl_pid(), PayloadType::response, kNullIdParseError);
+  ASSERT_EQ(result.wait_for(kLiveness), std::future_status::ready)
+      << "the call still waits for its deadline";
+  try {
+    result.get();
+    ADD_FAILURE() << "a null-id error reply gave a result";
+  } catch (const RemoteError& e) {
+    EXPECT_EQ(e.code(), -32700);
+    EXPECT_EQ(e.message(), "Parse error");
+  }
+}
+
+// With several outstanding, it fails the oldest (lowest id); the others go on to their replies.
+TEST(NullIdErrorReply, FailsTheOldestOfSeveralAndLeavesTheOthers) {
+  RPCPeer client;
+  RawEnd server;
+  const Channel channel = client.talk_to(server.nl_pid()).with_timeout(10min);
+  auto first = channel.async_call_with("first", nullptr);
+  ASSERT_TRUE(server.next_request(client.nl_pid()).has_value());
+  auto second = channel.async_call_with("second", nullptr);
+  const auto later = server.next_request(client.nl_pid());
+  ASSERT_TRUE(later.has_value());
+  server.send(client.nl_pid(), PayloadType::response, kNullIdParseError);
+  ASSERT_EQ(first.wait_for(kLiveness), std::future_status::ready);
+  EXPECT_THROW(first.get(), RemoteError);
+  server.send(client.nl_pid(), PayloadType::response,
+              usual_reply(later->id->get<std::int64_t>(), "for second"));
+  ASSERT_EQ(second.wait_for(kLiveness), std::future_status::ready);
+  EXPECT_EQ(second.get(), json("for second"));
+}
+
+// From anyone but the server a call went to, it answers nothing.
+TEST(NullIdErrorReply, FromAnotherSocketFailsNothing) {
+  RPCPeer client;
+  RawEnd server;
+  RawEnd stranger;
+  const Channel channel = client.talk_to(server.nl_pid()).with_timeout(kLiveness);
+  auto result = std::async(std::launch::async, [&] { return channel.call_with("work", nullptr); });
+  const auto request = server.next_request(client.nl_pid());
+  ASSERT_TRUE(request.has_value());
+  stranger.send(client.nl_pid(), PayloadType::response, kNullIdParseError);
+  server.send(client.nl_pid(), PayloadType::response,
+              usual_reply(request->id->get<std::int64_t>(), "real"));
+  ASSERT_EQ(result.wait_for(kLiveness), std::future_status::ready);
+  EXPECT_EQ(result.get(), json("real"));
+}
+
+// A batch refused as a whole fails as a whole, with the server's error.
+TEST(NullIdErrorReply, FailsABatchAsAWhole) {
+  RPCPeer client;
+  RawEnd server;
+  const Channel channel = client.talk_to(server.nl_pid()).with_timeout(10min);
+  auto outcomes = std::async(std::launch::async, [&] {
+    return channel.call_batch({{"a", nullptr}, {"b", json::array({1})}});
+  });
+  ASSERT_TRUE(server.next_request_body(client.nl_pid()).has_value());
+  server.send(client.nl_pid(), PayloadType::response,
+              R"({"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"Invalid Request"}})");
+  ASSERT_EQ(outcomes.wait_for(kLiveness), std::future_status::ready);
+  try {
+    outcomes.get();
+    ADD_FAILURE() << "a refused batch gave outcomes";
+  } catch (const RemoteError& e) {
+    EXPECT_EQ(e.code(), -32600);
+  }
 }
 
 }  // namespace

@@ -395,13 +395,29 @@ TEST_F(PeerTest, MemberFunctionsRegisterInOneStatementWithNamedParams) {
   EXPECT_EQ(channel().call_named("calc.greet", {{"who", "bob"}}), json("hi bob from 7"));
 }
 
-TEST_F(PeerTest, TypedResultsConvertOrFailAsMalformedReply) {
+// A result that does not convert is the caller's mistake, not the transport's: its own
+// exception, naming the method and showing what came back.
+TEST_F(PeerTest, TypedResultsConvertOrFailWithResultTypeError) {
   EXPECT_EQ(channel().call<std::string>("echo", "text"), "text");
   EXPECT_EQ(channel().call<int>("echo", 12345), 12345);
   EXPECT_EQ(channel().call<std::vector<int>>("echo", json::array({1, 2, 3})),
             (std::vector<int>{1, 2, 3}));
-  EXPECT_EQ(transport_error_kind([&] { channel().call<int>("echo", "not a number"); }),
-            TransportError::Kind::malformed_reply);
+  try {
+    channel().call<int>("echo", "not a number");
+    ADD_FAILURE() << "a string converted to int";
+  } catch (const ResultTypeError& e) {
+    EXPECT_EQ(e.method(), "echo");
+    EXPECT_EQ(e.result(), R"("not a number")");
+    const std::string what = e.what();
+    EXPECT_NE(what.find("'echo'"), std::string::npos) << what;
+    EXPECT_NE(what.find(R"("not a number")"), std::string::npos) << what;
+  }
+  try {
+    channel().call<int>("echo", std::string(1000, 'x'));
+    ADD_FAILURE() << "a string converted to int";
+  } catch (const ResultTypeError& e) {
+    EXPECT_LT(e.result().size(), 300u) << "a long result is shown shortened";
+  }
 }
 
 TEST_F(PeerTest, WrongArgumentTypeIsInvalidParams) {
@@ -410,6 +426,78 @@ TEST_F(PeerTest, WrongArgumentTypeIsInvalidParams) {
   EXPECT_EQ(remote_error([&] { channel().call_named("subtract", {{"minuend", "x"}, {"subtrahend", 1}}); })
                 .code,
             error_code::invalid_params);
+}
+
+// What a caller reads when an argument does not fit: which one, what was expected, what came.
+TEST_F(PeerTest, InvalidParamsSaysWhichArgumentAndWhatItExpected) {
+  EXPECT_EQ(remote_error([&] { channel().call("subtract", "forty-two", 23); }).data,
+            json("argument 1 (minuend): expected integer, got string"));
+  EXPECT_EQ(remote_error([&] { channel().call("concat", "a", 7); }).data,
+            json("argument 2: expected string, got integer"));
+  EXPECT_EQ(remote_error([&] { channel().call("subtract", 1); }).data,
+            json("expected 2 arguments, got 1"));
+  EXPECT_EQ(remote_error([&] { channel().call("sleep"); }).data,
+            json("expected 1 argument, got 0"));
+  EXPECT_EQ(remote_error([&] { channel().call_with("sleep", nullptr); }).data,
+            json("expected 1 argument, got none"));
+  EXPECT_EQ(remote_error([&] {
+              channel().call_named("subtract", {{"minuend", 1}, {"subtrahend", 2}, {"extra", 3}});
+            }).data,
+            json("unexpected named argument 'extra'"));
+}
+
+// An integer parameter takes an integer in its type's range (or a whole number such as 2.0);
+// anything else is refused, never wrapped or cut to a different number.
+TEST(TypedHandler, IntegerArgumentsOutsideTheirTypeAreRefusedNotWrapped) {
+  RPCPeer server;
+  server.register_function("small", [](std::int8_t v) { return v; }, {"v"});
+  server.register_function("count", [](std::uint32_t v) { return v; });
+  server.register_function("flag", [](bool v) { return v; });
+  server.register_function("ratio", [](double v) { return v; });
+  server.start();
+  RPCPeer client;
+  const Channel channel = client.talk_to(server.nl_pid());
+  EXPECT_EQ(channel.call<int>("small", -128), -128);
+  EXPECT_EQ(channel.call<int>("small", 2.0), 2);
+  EXPECT_EQ(remote_error([&] { channel.call("small", 300); }).data,
+            json("argument 1 (v): 300 is out of range (-128 to 127)"));
+  EXPECT_EQ(remote_error([&] { channel.call("small", 1.5); }).data,
+            json("argument 1 (v): expected integer, got number"));
+  EXPECT_EQ(remote_error([&] { channel.call("count", -1); }).data,
+            json("argument 1: -1 is out of range (0 to 4294967295)"));
+  EXPECT_EQ(remote_error([&] { channel.call("count", 1e300); }).code, error_code::invalid_params);
+  EXPECT_EQ(channel.call<std::uint32_t>("count", 4294967295u), 4294967295u);
+  EXPECT_EQ(remote_error([&] { channel.call("flag", 1); }).data,
+            json("argument 1: expected boolean, got integer"));
+  EXPECT_EQ(channel.call<double>("ratio", 3), 3.0);
+  EXPECT_EQ(remote_error([&] { channel.call("ratio", "3"); }).data,
+            json("argument 1: expected number, got string"));
+}
+
+// Trailing std::optional parameters may be left out, or given as null.
+TEST(TypedHandler, OptionalTrailingArgumentsMayBeAbsentOrNull) {
+  RPCPeer server;
+  server.register_function(
+      "greet",
+      [](const std::string& name, std::optional<std::string> greeting, std::optional<int> times) {
+        std::string text;
+        for (int i = 0; i < times.value_or(1); ++i) text += greeting.value_or("Hello") + ", " + name + "!";
+        return text;
+      },
+      {"name", "greeting", "times"});
+  server.start();
+  RPCPeer client;
+  const Channel channel = client.talk_to(server.nl_pid());
+  EXPECT_EQ(channel.call<std::string>("greet", "Ann"), "Hello, Ann!");
+  EXPECT_EQ(channel.call<std::string>("greet", "Ann", "Hi"), "Hi, Ann!");
+  EXPECT_EQ(channel.call<std::string>("greet", "Ann", nullptr, 2), "Hello, Ann!Hello, Ann!");
+  EXPECT_EQ(channel.call_named("greet", {{"name", "Bo"}, {"times", 2}}), json("Hello, Bo!Hello, Bo!"));
+  EXPECT_EQ(remote_error([&] { channel.call("greet"); }).data,
+            json("expected 1 to 3 arguments, got 0"));
+  EXPECT_EQ(remote_error([&] { channel.call("greet", "Ann", 5); }).data,
+            json("argument 2 (greeting): expected string, got integer"));
+  EXPECT_EQ(remote_error([&] { channel.call_named("greet", {{"greeting", "Hi"}}); }).data,
+            json("missing named argument 'name'"));
 }
 
 TEST_F(PeerTest, WrongArgumentCountIsInvalidParams) {

@@ -35,6 +35,7 @@
 #include <variant>
 #include <vector>
 
+#include "procslink/detail/typed_handler.hpp"
 #include "procslink/jsonrpc.hpp"
 #include "procslink/transport.hpp"
 
@@ -116,113 +117,6 @@ struct CallOutcome {
 
 class RPCPeer;
 
-namespace detail {
-template <typename T>
-struct callable_traits : callable_traits<decltype(&std::decay_t<T>::operator())> {};
-template <typename R, typename... A>
-struct callable_traits<R (*)(A...)> {
-  using result = R;
-  using args = std::tuple<A...>;
-};
-template <typename R, typename... A>
-struct callable_traits<R(A...)> : callable_traits<R (*)(A...)> {};
-template <typename C, typename R, typename... A>
-struct callable_traits<R (C::*)(A...)> : callable_traits<R (*)(A...)> {};
-template <typename C, typename R, typename... A>
-struct callable_traits<R (C::*)(A...) const> : callable_traits<R (*)(A...)> {};
-template <typename C, typename R, typename... A>
-struct callable_traits<R (C::*)(A...) noexcept> : callable_traits<R (*)(A...)> {};
-template <typename C, typename R, typename... A>
-struct callable_traits<R (C::*)(A...) const noexcept> : callable_traits<R (*)(A...)> {};
-
-// Checks that params (array, object or null) fit a handler taking `count` arguments: an array
-// of exactly that length, or an object with exactly the named keys. Throws "Invalid params".
-void check_params_shape(const json& params, const std::vector<std::string>& names,
-                        std::size_t count);
-// Argument `index`, from a shape already checked.
-const json& param_at(const json& params, const std::vector<std::string>& names,
-                     std::size_t index);
-json& param_at(json& params, const std::vector<std::string>& names, std::size_t index);
-[[noreturn]] void throw_invalid_params(std::size_t index, const std::vector<std::string>& names,
-                                       const char* why);
-
-template <typename T>
-T convert_param(const json& params, const std::vector<std::string>& names, std::size_t index) {
-  const json& value = param_at(params, names, index);
-  try {
-    return value.get<T>();
-  } catch (const json::exception& e) {
-    throw_invalid_params(index, names, e.what());
-  }
-}
-
-// A handler parameter of type const json& (or const CallContext&) is passed a reference to
-// the value the peer already holds. A json or std::string parameter taken by value (or &&) gets
-// the argument moved in, so a large argument is never copied on its way to a handler. Every
-// other parameter gets its own converted copy.
-template <typename A>
-inline constexpr bool binds_in_place_v =
-    std::is_lvalue_reference_v<A> && std::is_const_v<std::remove_reference_t<A>> &&
-    std::is_same_v<std::decay_t<A>, json>;
-template <typename A>
-inline constexpr bool moves_in_v =
-    !std::is_lvalue_reference_v<A> &&
-    (std::is_same_v<std::decay_t<A>, json> || std::is_same_v<std::decay_t<A>, std::string>);
-template <typename A>
-using param_holder_t =
-    std::conditional_t<binds_in_place_v<A> || (std::is_same_v<std::decay_t<A>, CallContext> &&
-                                               std::is_lvalue_reference_v<A> &&
-                                               std::is_const_v<std::remove_reference_t<A>>),
-                       std::reference_wrapper<const std::decay_t<A>>, std::decay_t<A>>;
-
-template <typename T>
-T move_param(json& params, const std::vector<std::string>& names, std::size_t index) {
-  json& value = param_at(params, names, index);
-  if constexpr (std::is_same_v<T, json>) {
-    return std::move(value);
-  } else {
-    if (!value.is_string()) return convert_param<T>(params, names, index);  // throws
-    return std::move(value.get_ref<std::string&>());
-  }
-}
-
-template <typename F, typename... A, std::size_t... I>
-json invoke_typed(F& f, json& params, const std::vector<std::string>& names,
-                  const CallContext& context, std::index_sequence<I...>) {
-  using R = std::invoke_result_t<F&, A...>;
-  constexpr bool has_context = sizeof...(A) > 0 &&
-      std::is_same_v<std::decay_t<std::tuple_element_t<0, std::tuple<A..., void>>>, CallContext>;
-  constexpr std::size_t count = sizeof...(A) - (has_context ? 1 : 0);
-  check_params_shape(params, names, count);
-  // Convert every argument before calling, so a json error inside the user's own code is an
-  // internal error, not "Invalid params".
-  auto args = std::tuple<param_holder_t<A>...>{[&]() -> param_holder_t<A> {
-    if constexpr (std::is_same_v<std::decay_t<A>, CallContext>) {
-      return context;
-    } else if constexpr (binds_in_place_v<A>) {
-      return param_at(std::as_const(params), names, I - (has_context ? 1 : 0));
-    } else if constexpr (moves_in_v<A>) {
-      return move_param<std::decay_t<A>>(params, names, I - (has_context ? 1 : 0));
-    } else {
-      return convert_param<std::decay_t<A>>(params, names, I - (has_context ? 1 : 0));
-    }
-  }()...};
-  if constexpr (std::is_void_v<R>) {
-    std::apply(f, std::move(args));
-    return nullptr;
-  } else {
-    return json(std::apply(f, std::move(args)));
-  }
-}
-
-template <typename F, typename... A>
-RawHandler make_typed_handler(F f, std::vector<std::string> names, std::tuple<A...>*) {
-  return [f = std::move(f), names = std::move(names)](json&& params,
-                                                      const CallContext& context) mutable {
-    return invoke_typed<F, A...>(f, params, names, context, std::index_sequence_for<A...>{});
-  };
-}
-}  // namespace detail
 
 // A member function to register with register_functions_in_object.
 template <typename M>
@@ -290,13 +184,20 @@ decltype(auto) with_param_args(Send&& send, Args&&... args) {
 }
 }  // namespace detail
 
+namespace detail {
+// Throws ResultTypeError for `method`'s `result`, which did not convert (`why`).
+[[noreturn]] void throw_result_type_error(std::string_view method, const json& result,
+                                          const char* why);
+}  // namespace detail
+
 // A handle for calling one remote peer; cheap to copy. Made by RPCPeer::talk_to.
 class Channel {
  public:
   std::uint32_t target() const { return target_; }
 
   // Calls `method` with positional arguments; returns the result converted to R (json by
-  // default). Throws RemoteError for an error reply, TransportError otherwise.
+  // default). Throws RemoteError for an error reply, ResultTypeError for a result that does not
+  // convert to R, TransportError otherwise.
   template <typename R = json, typename... Args>
   R call(std::string_view method, Args&&... args) const {
     // The same request as call_with(method, json::array({json(args)...})), written without
@@ -310,9 +211,7 @@ class Channel {
       try {
         return result.get<R>();
       } catch (const json::exception& e) {
-        throw TransportError(TransportError::Kind::malformed_reply,
-                             "result of '" + std::string(method) +
-                                 "' does not convert to the requested type: " + e.what());
+        detail::throw_result_type_error(method, result, e.what());
       }
     }
   }
@@ -335,6 +234,9 @@ class Channel {
   // Starts a call and returns at once; the future yields the result or throws as call() would.
   template <typename... Args>
   std::future<json> async_call(std::string_view method, Args&&... args) const {
+    static_assert(!(std::is_invocable_v<std::decay_t<Args>, CallOutcome> || ...),
+                  "async_call returns a future and takes no callback: for a callback write "
+                  "async_call_with(method, json::array({args...}), callback)");
     return async_call_with(method, json::array({json(std::forward<Args>(args))...}));
   }
   std::future<json> async_call_with(std::string_view method, const json& params) const;
