@@ -27,6 +27,7 @@
 #include "json_writer.hpp"
 #include "jsonrpc_text.hpp"
 #include "procslink/log.hpp"
+#include "procslink/version.hpp"
 #include "procslink/message.hpp"
 
 namespace procslink {
@@ -330,6 +331,7 @@ struct RPCPeer::Impl {
     RawHandler handler;
     std::vector<std::string> param_names;
     std::optional<AccessPolicy> policy;
+    json description;  // OpenRPC: params, result, paramStructure
   };
   // A call's request ids: one for a call (kept inline: no allocation), several for a batch.
   class Ids {
@@ -2259,19 +2261,30 @@ struct RPCPeer::Impl {
 // ---- RPCPeer ----
 
 RPCPeer::RPCPeer(PeerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {
-  register_raw("rpc.ping", [](const json&, const CallContext&) { return json(true); });
+  register_described("rpc.ping", [](const json&, const CallContext&) { return json(true); }, {},
+                     detail::describe_method<bool>({}));
   register_raw("rpc.identity", [this](const json&, const CallContext&) {
     return json{{"name", impl_->options.name}, {"nl_pid", nl_pid()},
                 {"pid", static_cast<long>(::getpid())}, {"uid", static_cast<long>(::getuid())}};
   });
-  register_raw("rpc.discover", [this](const json&, const CallContext&) {
-    json methods = json::array();
-    std::shared_lock lock(impl_->methods_mutex);
-    for (const auto& [name, method] : impl_->sorted_methods_locked()) {
-      methods.push_back({{"name", name}, {"params", method->param_names}});
-    }
-    return json{{"name", impl_->options.name}, {"methods", methods}};
-  });
+  // An OpenRPC document (https://spec.open-rpc.org), so OpenRPC tools work on a peer.
+  register_described(
+      "rpc.discover",
+      [this](const json&, const CallContext&) {
+        json methods = json::array();
+        std::shared_lock lock(impl_->methods_mutex);
+        for (const auto& [name, method] : impl_->sorted_methods_locked()) {
+          json entry = method->description;
+          entry["name"] = name;
+          methods.push_back(std::move(entry));
+        }
+        const std::string& title = impl_->options.name;
+        return json{{"openrpc", "1.2.6"},
+                    {"info", {{"title", title.empty() ? "procslink peer" : title},
+                              {"version", std::string(kVersion)}}},
+                    {"methods", std::move(methods)}};
+      },
+      {}, detail::describe_method<json>({}));
 }
 
 RPCPeer::~RPCPeer() {
@@ -2309,11 +2322,18 @@ const std::string& RPCPeer::name() const { return impl_->options.name; }
 
 void RPCPeer::register_raw(std::string name, RawHandler handler,
                            std::vector<std::string> param_names) {
+  json description = detail::describe_raw_method(param_names);
+  register_described(std::move(name), std::move(handler), std::move(param_names),
+                     std::move(description));
+}
+
+void RPCPeer::register_described(std::string name, RawHandler handler,
+                                 std::vector<std::string> param_names, json description) {
   std::unique_lock lock(impl_->methods_mutex);
   std::optional<AccessPolicy> policy;
   if (auto it = impl_->methods.find(name); it != impl_->methods.end()) policy = it->second->policy;
-  impl_->methods[std::move(name)] = std::make_shared<const Impl::Method>(
-      Impl::Method{std::move(handler), std::move(param_names), std::move(policy)});
+  impl_->methods[std::move(name)] = std::make_shared<const Impl::Method>(Impl::Method{
+      std::move(handler), std::move(param_names), std::move(policy), std::move(description)});
   impl_->methods_changed_locked();
 }
 

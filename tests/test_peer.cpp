@@ -1327,8 +1327,15 @@ TEST_F(LargeMessageTest, ResultNestingTooDeepIsAnInternalError) {
   EXPECT_EQ(to_deep.call("nest", kMaxJsonDepth - 1).size(), 1u);  // 255 levels alone fit
 }
 
-TEST_F(PeerTest, DiscoverListsMethodsWithParamNames) {
+// rpc.discover answers an OpenRPC document whose schemas come from the C++ signatures.
+TEST_F(PeerTest, DiscoverIsAnOpenRpcDocumentWithTypesFromTheSignatures) {
+  server.register_function(
+      "greet", [](const std::string&, std::optional<std::vector<int>>) { return true; },
+      {"name", "times"});
+  server.register_function("scale", [](std::uint8_t, double) {});
   const json discovered = channel().call("rpc.discover");
+  EXPECT_EQ(discovered["openrpc"], "1.2.6");
+  EXPECT_EQ(discovered["info"]["version"], std::string(kVersion));
   ASSERT_TRUE(discovered["methods"].is_array());
   auto find = [&](const std::string& name) -> json {
     for (const auto& m : discovered["methods"]) {
@@ -1336,10 +1343,27 @@ TEST_F(PeerTest, DiscoverListsMethodsWithParamNames) {
     }
     return nullptr;
   };
-  EXPECT_EQ(find("subtract")["params"], json::array({"minuend", "subtrahend"}));
-  EXPECT_EQ(find("echo")["params"], json::array({"value"}));
-  EXPECT_EQ(find("concat")["params"], json::array());
-  EXPECT_FALSE(find("sleep").is_null());
+  const json integer = {{"type", "integer"}, {"minimum", INT32_MIN}, {"maximum", INT32_MAX}};
+  EXPECT_EQ(find("subtract")["params"],
+            json::array({{{"name", "minuend"}, {"schema", integer}, {"required", true}},
+                         {{"name", "subtrahend"}, {"schema", integer}, {"required", true}}}));
+  EXPECT_EQ(find("subtract")["result"]["schema"], integer);
+  EXPECT_EQ(find("subtract")["paramStructure"], "either");
+  EXPECT_EQ(find("echo")["params"][0]["schema"], json::object());  // const json&: any
+  EXPECT_EQ(find("concat")["paramStructure"], "by-position");
+  EXPECT_EQ(find("concat")["params"][1]["name"], "arg2");
+  EXPECT_EQ(find("concat")["params"][1]["schema"], json({{"type", "string"}}));
+  const json greet = find("greet");
+  EXPECT_EQ(greet["params"][1]["required"], false);
+  EXPECT_EQ(greet["params"][1]["schema"],
+            json({{"oneOf", json::array({{{"type", "array"},
+                                          {"items", integer}},
+                                         {{"type", "null"}}})}}));
+  EXPECT_EQ(greet["result"]["schema"], json({{"type", "boolean"}}));
+  EXPECT_EQ(find("scale")["params"][0]["schema"],
+            json({{"type", "integer"}, {"minimum", 0}, {"maximum", 255}}));
+  EXPECT_EQ(find("scale")["params"][1]["schema"], json({{"type", "number"}}));
+  EXPECT_EQ(find("scale")["result"]["schema"], json({{"type", "null"}}));
   EXPECT_FALSE(find("rpc.discover").is_null());
   EXPECT_TRUE(find("no.such.method").is_null());
 }

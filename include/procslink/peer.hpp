@@ -35,6 +35,7 @@
 #include <variant>
 #include <vector>
 
+#include "procslink/detail/schema.hpp"
 #include "procslink/detail/typed_handler.hpp"
 #include "procslink/jsonrpc.hpp"
 #include "procslink/transport.hpp"
@@ -284,9 +285,11 @@ class RPCPeer {
   template <typename F>
   void register_function(std::string name, F f, std::vector<std::string> param_names = {}) {
     using Args = typename detail::callable_traits<F>::args;
-    register_raw(std::move(name),
-                 detail::make_typed_handler(std::move(f), param_names, static_cast<Args*>(nullptr)),
-                 param_names);
+    json description = describe<F>(param_names, static_cast<Args*>(nullptr));
+    RawHandler handler =
+        detail::make_typed_handler(std::move(f), param_names, static_cast<Args*>(nullptr));
+    register_described(std::move(name), std::move(handler), std::move(param_names),
+                       std::move(description));
   }
   // Registers a handler that takes the params JSON as it came (null when absent).
   void register_raw(std::string name, RawHandler handler, std::vector<std::string> param_names = {});
@@ -333,6 +336,13 @@ class RPCPeer {
 
  private:
   friend class Channel;
+  template <typename F, typename... A>
+  static json describe(const std::vector<std::string>& names, std::tuple<A...>*) {
+    return detail::describe_method<std::invoke_result_t<F&, A...>, A...>(names);
+  }
+  // `description`: the method's OpenRPC description (params, result), for rpc.discover.
+  void register_described(std::string name, RawHandler handler, std::vector<std::string> param_names,
+                          json description);
   template <typename Object, typename M>
   void register_member(Object& object, MemberMethod<M> m) {
     using Args = typename detail::callable_traits<M>::args;

@@ -341,6 +341,22 @@ TEST_F(CliTest, ListPrintsEveryDemoMethodOnePerLine) {
   }
 }
 
+TEST_F(CliTest, IntrospectPrintsEachMethodWithItsTypes) {
+  const CommandResult r = procslink_cli({"introspect", target});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto lines = lines_of(r.out);
+  for (const char* line : {"hello(name: string) -> string", "echo(value: any) -> any",
+                           "sleep(ms: integer) -> integer", "whoami() -> any",
+                           "rpc.ping() -> boolean", "sum(...) -> any"}) {
+    EXPECT_EQ(std::count(lines.begin(), lines.end(), line), 1) << line << " in\n" << r.out;
+  }
+  const CommandResult document = procslink_cli({"introspect", "--json", target});
+  ASSERT_EQ(document.exit_code, 0) << document.err;
+  const json parsed = json::parse(document.out);
+  EXPECT_EQ(parsed["openrpc"], "1.2.6");
+  EXPECT_EQ(parsed["methods"].size(), lines.size());
+}
+
 TEST_F(CliTest, PingEndsWithOneRttSummaryLine) {
   const CommandResult r = procslink_cli({"ping", "-c", "5", target});
   ASSERT_EQ(r.exit_code, 0) << r.err;
