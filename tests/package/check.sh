@@ -37,8 +37,11 @@ expect plugin_user "$("$scratch/consumer/plugin_user")" 19
 echo "find_package(procslink): an executable and a shared library build, link and run"
 
 export PKG_CONFIG_PATH=$(echo "$prefix"/lib*/pkgconfig)
-# shellcheck disable=SC2046  # pkg-config's words are meant to split
-g++ -o "$scratch/pc_consumer" "$here/consumer.cpp" $(pkg-config --cflags --libs procslink) \
+# CXXFLAGS and LDFLAGS as CMake takes them from the environment (scripts/sanitize sets them so a
+# consumer of the sanitized library links the sanitizer runtime).
+# shellcheck disable=SC2046,SC2086  # pkg-config's and the flags' words are meant to split
+g++ ${CXXFLAGS:-} -o "$scratch/pc_consumer" "$here/consumer.cpp" \
+  $(pkg-config --cflags --libs procslink) ${LDFLAGS:-} \
   -Wl,-rpath,"$(pkg-config --variable=libdir procslink)"
 expect pkg-config-consumer "$("$scratch/pc_consumer")" "$(printf '19\n%s %s' "$version" "$version")"
 echo "pkg-config procslink: a consumer builds, links and runs"
