@@ -19,6 +19,7 @@ const char* default_message(int code) {
     case internal_error: return "Internal error";
     case access_denied: return "Access denied";
     case message_too_large: return "Message too large";
+    case server_stopping: return "Server stopping";
     default: return "Server error";
   }
 }

@@ -434,8 +434,9 @@ struct RPCPeer::Impl {
     wake_fd = std::make_unique<UniqueFd>(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     kick_fd = std::make_unique<UniqueFd>(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     leader_wake_fd = std::make_unique<UniqueFd>(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    stop_fd = std::make_unique<UniqueFd>(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     if (epoll_fd->get() < 0 || wake_fd->get() < 0 || kick_fd->get() < 0 ||
-        leader_wake_fd->get() < 0) {
+        leader_wake_fd->get() < 0 || stop_fd->get() < 0) {
       throw TransportError(TransportError::Kind::other,
                            std::string("cannot create epoll/eventfd: ") + std::strerror(errno));
     }
@@ -906,6 +907,13 @@ struct RPCPeer::Impl {
         }
       } while (Clock::now() < until);
     }
+    return poll_endpoints(buffer, deadline, leader_wake_fd->get());
+  }
+
+  // The next datagram on any endpoint, or nullopt at `deadline` or when `wake` (an eventfd;
+  // -1 for none) is written.
+  std::optional<Incoming> poll_endpoints(std::span<std::uint8_t> buffer, Clock::time_point deadline,
+                                         int wake) {
     // Usually one socket and the wake-up: no allocation for them.
     std::array<pollfd, 4> few;
     std::vector<pollfd> many;
@@ -914,7 +922,7 @@ struct RPCPeer::Impl {
     const std::span<pollfd> fds = many.empty() ? std::span<pollfd>(few.data(), sockets + 1)
                                                : std::span<pollfd>(many);
     for (std::size_t i = 0; i < sockets; ++i) fds[i] = {endpoints[i].fd(), POLLIN, 0};
-    fds[sockets] = {leader_wake_fd->get(), POLLIN, 0};  // last: not an endpoint
+    fds[sockets] = {wake, POLLIN, 0};  // last: not an endpoint
     for (;;) {
       if (Clock::now() >= deadline) return std::nullopt;
       const timespec timeout = timeout_until(deadline);
@@ -925,7 +933,7 @@ struct RPCPeer::Impl {
                              std::string("ppoll: ") + std::strerror(errno));
       }
       if (fds[sockets].revents != 0) {
-        drain(leader_wake_fd->get());
+        drain(wake);
         return std::nullopt;  // the caller looks at its call again
       }
       // Rotate so one busy namespace cannot starve the others.
@@ -1075,6 +1083,11 @@ struct RPCPeer::Impl {
       set_idle_threads_locked(idle_threads + 1);
     }
     release_drained(drained, stamp);
+    if (!stop_answerer && handlers_running_locked() > 0) {
+      stop_answerer = true;
+      answer_while_stopping(lock, buffer);
+      stop_answerer = false;
+    }
     set_idle_threads_locked(idle_threads - 1);
     std::thread::id self = std::this_thread::get_id();
     spinner_id.compare_exchange_strong(self, std::thread::id{});
@@ -1094,6 +1107,50 @@ struct RPCPeer::Impl {
       for (Waiter* w : followers) w->cv.notify_one();
       stopped_cv.notify_all();
     }
+  }
+
+  // After stop(), while handlers that were running finish (for up to stop_grace), one leaving
+  // thread goes on receiving for the peer: a new request is then answered -32003 "Server
+  // stopping" at once (dispatch) instead of waiting unread, and replies to the handlers' own
+  // calls still arrive. Returns when no handler runs or the grace period is over.
+  void answer_while_stopping(std::unique_lock<std::mutex>& lock, std::span<std::uint8_t> buffer) {
+    constexpr auto kLook = std::chrono::milliseconds(50);  // how soon it sees the last one end
+    const auto until = stop_deadline();
+    while (handlers_running_locked() > 0 && Clock::now() < until) {
+      lock.unlock();
+      if (streak_waiting.load() != 0) {
+        // A drainer still blocked in recvmsg (wait_on_drained) leaves on the wake-up stop()
+        // sent to its socket: read nothing until it has, or this thread might take that
+        // wake-up. No drainer starts waiting once `stopping` is set.
+        wake_waiting_drainer();
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        lock.lock();
+        continue;
+      }
+      std::optional<Incoming> incoming;
+      try {
+        incoming = poll_endpoints(buffer, std::min(until, Clock::now() + kLook), -1);
+      } catch (const std::exception& e) {
+        log(LogLevel::error, "stopping: ", e.what());
+      }
+      if (incoming) handle(*incoming);
+      lock.lock();
+      expire_async_locked(lock);
+    }
+    if (const std::size_t running = handlers_running_locked(); running > 0) {
+      log(LogLevel::warning, running, " handler(s) still running ",
+          options.stop_grace.count(), " ms after stop(); no longer receiving for them");
+    }
+  }
+
+  // Serving threads neither idle nor waiting for a datagram in a streak (drain_streak).
+  std::size_t handlers_running_locked() const {
+    const std::size_t waiting = idle_threads + streak_waiting.load();
+    return pool_threads > waiting ? pool_threads - waiting : 0;
+  }
+
+  Clock::time_point stop_deadline() const {
+    return Clock::time_point(Clock::duration(stop_requested.load())) + options.stop_grace;
   }
 
   // Asynchronous calls have nobody to receive their replies or enforce their deadlines once
@@ -1524,6 +1581,10 @@ struct RPCPeer::Impl {
     // json temporary costs a call to nlohmann's destroy). Once a request is known not to be a
     // notification its id is there, and the reply takes it (is_notification() still holds).
     try {
+      if (stopping.load(std::memory_order_relaxed)) {
+        throw JsonRpcError(error_code::server_stopping, "Server stopping",
+                           "the peer is stopping and runs no new requests");
+      }
       std::shared_ptr<const Method> method;
       bool peer_allows;
       MethodCache* const cache = t_method_cache;
@@ -2146,6 +2207,7 @@ struct RPCPeer::Impl {
   PeerOptions options;
   std::vector<NetlinkSocket> endpoints;
   std::unique_ptr<UniqueFd> epoll_fd, wake_fd, kick_fd;
+  std::unique_ptr<UniqueFd> stop_fd;  // written by stop(), for run_server_forever
   // Wakes a caller that receives for everybody (no serving threads) from its ppoll when its
   // own call was completed by another caller handling the reply outside the lead (with more
   // than one socket or spinning; else it waits in recvmsg, see wake_leader_locked).
@@ -2162,6 +2224,8 @@ struct RPCPeer::Impl {
   std::atomic<bool> watcher_kicked{false};  // a kick is written and not yet read
   std::atomic<std::int64_t> waiter_took{0};  // when (ticks) a waiting drainer last took one
   std::atomic<bool> stopping{false};
+  std::atomic<Clock::rep> stop_requested{0};  // when stop() was last called (Clock ticks)
+  bool stop_answerer = false;  // a leaving thread answers for the peer (answer_while_stopping)
   std::atomic<std::int64_t> next_id{1};
   std::atomic<std::uint32_t> next_seq{1};
   std::atomic<std::size_t> rotation{0};
@@ -2369,10 +2433,17 @@ void RPCPeer::set_method_policy(const std::string& method, AccessPolicy policy) 
 }
 
 void RPCPeer::run_server_forever() {
-  impl_->start(impl_->options.workers > 1 ? impl_->options.workers - 1 : 0, true);
-  impl_->worker_main();
+  impl_->start(impl_->options.workers, false);
+  // This thread only waits: for stop(), then for the handlers still running (stop_grace).
+  pollfd stop{impl_->stop_fd->get(), POLLIN, 0};
+  while (::poll(&stop, 1, -1) < 0 && errno == EINTR) {
+  }
+  impl_->drain(impl_->stop_fd->get());
   std::unique_lock lock(impl_->mu);
-  impl_->stopped_cv.wait(lock, [&] { return !impl_->pool_running; });
+  const auto until = impl_->stop_deadline() + std::chrono::milliseconds(100);
+  if (!impl_->stopped_cv.wait_until(lock, until, [&] { return !impl_->pool_running; })) {
+    return;  // a handler outlasts the grace period: its thread ends with it (~RPCPeer joins)
+  }
   lock.unlock();
   impl_->join_all();
 }
@@ -2399,9 +2470,11 @@ void RPCPeer::give_back(json&& value) {
 void RPCPeer::start() { impl_->start(impl_->options.workers, false); }
 
 void RPCPeer::stop() noexcept {
+  impl_->stop_requested.store(Clock::now().time_since_epoch().count());
   impl_->stopping.store(true);
   const std::uint64_t one = 1;
   (void)::write(impl_->wake_fd->get(), &one, sizeof one);
+  (void)::write(impl_->stop_fd->get(), &one, sizeof one);
   impl_->wake_waiting_drainer();
 }
 

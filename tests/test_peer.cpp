@@ -1465,5 +1465,94 @@ TEST_F(PeerTest, MethodPolicyRestrictsOnlyThatMethod) {
   EXPECT_THROW(server.set_method_policy("no.such.method", others), std::invalid_argument);
 }
 
+// A handler that runs until the test opens its gate, and says when it has started.
+struct Gate {
+  std::promise<void> started;
+  std::promise<void> open;
+  std::shared_future<void> opened = open.get_future().share();
+};
+
+// stop() while a handler runs: new requests are answered -32003 at once, the running handler
+// still finishes and its reply arrives, then serving ends.
+TEST(PeerStop, NewRequestsGetServerStoppingWhileARunningHandlerFinishes) {
+  RPCPeer server;
+  auto gate = std::make_shared<Gate>();
+  server.register_function("block", [gate] {
+    gate->started.set_value();
+    gate->opened.wait();
+    return "finished";
+  });
+  server.start();
+  RPCPeer client;
+  const Channel channel = client.talk_to(server.nl_pid()).with_timeout(10min);
+  auto running = channel.async_call("block");
+  ASSERT_EQ(gate->started.get_future().wait_for(kLiveness), std::future_status::ready);
+  server.stop();
+  auto refused = std::async(std::launch::async, [&] { return channel.call("rpc.ping"); });
+  ASSERT_EQ(refused.wait_for(kLiveness), std::future_status::ready)
+      << "a request during the grace period waited instead of being refused";
+  try {
+    refused.get();
+    ADD_FAILURE() << "a stopping peer ran a new request";
+  } catch (const RemoteError& e) {
+    EXPECT_EQ(e.code(), error_code::server_stopping);
+  }
+  EXPECT_TRUE(server.serving());
+  gate->open.set_value();
+  ASSERT_EQ(running.wait_for(kLiveness), std::future_status::ready);
+  EXPECT_EQ(running.get(), json("finished"));
+  for (auto give_up = std::chrono::steady_clock::now() + kLiveness;
+       server.serving() && std::chrono::steady_clock::now() < give_up;) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_FALSE(server.serving());
+}
+
+// run_server_forever returns once the grace period is over, though a handler still runs.
+TEST(PeerStop, RunServerForeverReturnsAfterTheGraceWhenAHandlerOutlastsIt) {
+  PeerOptions options;
+  options.stop_grace = 100ms;
+  RPCPeer server(options);
+  auto gate = std::make_shared<Gate>();
+  server.register_function("block", [gate] {
+    gate->started.set_value();
+    gate->opened.wait();
+    return true;
+  });
+  auto serving = std::async(std::launch::async, [&] { server.run_server_forever(); });
+  RPCPeer client;
+  auto running = client.talk_to(server.nl_pid()).with_timeout(10min).async_call("block");
+  ASSERT_EQ(gate->started.get_future().wait_for(kLiveness), std::future_status::ready);
+  server.stop();
+  EXPECT_EQ(serving.wait_for(kLiveness), std::future_status::ready)
+      << "run_server_forever waited for a handler past its grace period";
+  EXPECT_TRUE(server.serving());
+  gate->open.set_value();
+  serving.get();
+}
+
+// A handler that finishes within the grace period: run_server_forever returns after it, with
+// every thread joined.
+TEST(PeerStop, RunServerForeverReturnsWhenTheRunningHandlersAreDone) {
+  RPCPeer server;
+  auto gate = std::make_shared<Gate>();
+  server.register_function("block", [gate] {
+    gate->started.set_value();
+    gate->opened.wait();
+    return true;
+  });
+  auto serving = std::async(std::launch::async, [&] { server.run_server_forever(); });
+  RPCPeer client;
+  auto running = client.talk_to(server.nl_pid()).with_timeout(10min).async_call("block");
+  ASSERT_EQ(gate->started.get_future().wait_for(kLiveness), std::future_status::ready);
+  server.stop();
+  EXPECT_EQ(serving.wait_for(50ms), std::future_status::timeout)
+      << "run_server_forever returned while a handler ran within its grace period";
+  gate->open.set_value();
+  EXPECT_EQ(running.get(), json(true));
+  ASSERT_EQ(serving.wait_for(kLiveness), std::future_status::ready);
+  EXPECT_FALSE(server.serving());
+}
+
 }  // namespace
 }  // namespace procslink

@@ -88,6 +88,10 @@ struct PeerOptions {
   std::size_t fragment_size = 64u << 10;       // body bytes per fragment (<= 256 KiB - 40)
   std::chrono::milliseconds reassembly_timeout{10000};
   std::chrono::milliseconds send_timeout{2000};  // how long a reply waits for a full receiver
+  // After stop(), how long handlers already running may go on: meanwhile new requests are
+  // answered -32003 "Server stopping" at once, and run_server_forever() returns when they are
+  // done or this has passed (see stop()).
+  std::chrono::milliseconds stop_grace{5000};
   AccessPolicy policy;
 };
 
@@ -309,12 +313,17 @@ class RPCPeer {
   void set_policy(AccessPolicy policy);
   void set_method_policy(const std::string& method, AccessPolicy policy);
 
-  // Serves on this thread (plus the pool) until stop(). Returns after every serving thread
-  // has finished its current request.
+  // Serves on the peer's threads until stop(), while this thread waits. Returns once the
+  // handlers running at stop() have finished, or options.stop_grace after stop() if one has
+  // not (it finishes on its own thread; serving() stays true until then and ~RPCPeer waits
+  // for it).
   void run_server_forever();
   // Serves on background threads; returns at once.
   void start();
-  // Asks serving to end. Safe from any thread and from a signal handler.
+  // Asks serving to end; returns at once. Safe from any thread and from a signal handler. The
+  // peer stops running new requests at once: until its running handlers finish (at most
+  // options.stop_grace) one thread still receives, answering each new request -32003 "Server
+  // stopping" (notifications are dropped) and taking replies to the handlers' own calls.
   void stop() noexcept;
   bool serving() const;
 

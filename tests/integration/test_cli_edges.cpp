@@ -7,7 +7,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <future>
 #include <memory>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -202,6 +207,67 @@ TEST_F(CliSendTest, StdinPastTheMessageSizeIsRefusedWithoutReadingItAll) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_TRUE(is_one_line(r.err)) << r.err;
   EXPECT_TRUE(mentions(r.err, "exceeds the maximum message size")) << r.err;
+}
+
+// ---- stopping while a handler runs ----
+
+// Whether a thread of process `pid` sleeps in clock_nanosleep (the demo's sleep handler):
+// /proc/PID/task/*/syscall starts with the system call's number (230 on x86_64).
+bool some_thread_sleeps(pid_t pid) {
+  std::error_code error;
+  for (const auto& task : std::filesystem::directory_iterator(
+           "/proc/" + std::to_string(pid) + "/task", error)) {
+    std::ifstream syscall(task.path() / "syscall");
+    std::string number;
+    if (syscall >> number && number == "230") return true;
+  }
+  return false;
+}
+
+// Starts demo-server with `grace_ms`, and a call of sleep that runs until the test ends.
+class CliStopTest : public ::testing::Test {
+ protected:
+  void start(const std::string& grace_ms) {
+#if !defined(__x86_64__)
+    GTEST_SKIP() << "the test finds the sleeping handler by x86_64's system call number";
+#endif
+    target = std::to_string(start_demo_server(server, {"--stop-grace", grace_ms}));
+    sleeping = client.talk_to(static_cast<std::uint32_t>(std::stoul(target)))
+                   .with_timeout(std::chrono::minutes(10))
+                   .async_call("sleep", 600000);
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (!some_thread_sleeps(server->pid()) && std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ASSERT_TRUE(some_thread_sleeps(server->pid())) << "the sleep handler did not start";
+  }
+  RPCPeer client;
+  std::unique_ptr<ChildProcess> server;
+  std::string target;
+  std::future<json> sleeping;
+};
+
+// After SIGTERM, while the sleep handler runs, a new call is refused at once (exit 1, -32003),
+// not left to time out; a second SIGTERM ends the server at once.
+TEST_F(CliStopTest, DuringTheGraceNewCallsAreRefusedAtOnce) {
+  start("600000");
+  if (IsSkipped()) return;
+  ::kill(server->pid(), SIGTERM);
+  const CommandResult r = procslink_cli({"call", "--timeout", "20000", target, "rpc.ping"});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_TRUE(mentions(r.err, "-32003")) << r.err;
+  EXPECT_TRUE(is_one_line(r.err)) << r.err;
+  EXPECT_EQ(server->stop(SIGTERM), 2) << "the second SIGTERM did not end it at once";
+}
+
+// A handler that outlasts --stop-grace does not keep the server: it exits 0 after the grace.
+TEST_F(CliStopTest, AHandlerOutlastingTheGraceDoesNotKeepTheServer) {
+  start("100");
+  if (IsSkipped()) return;
+  ::kill(server->pid(), SIGTERM);
+  const auto exit_code = server->wait_for_exit(std::chrono::seconds(20));
+  ASSERT_TRUE(exit_code.has_value()) << "the server still runs long after its grace period";
+  EXPECT_EQ(*exit_code, 0);
 }
 
 }  // namespace

@@ -8,8 +8,9 @@
 
 #include <chrono>
 #include <cstdint>
-#include <memory>
 #include <cstdio>
+#include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -115,6 +116,19 @@ class ChildProcess {
   std::string rest_of_output() { return read_all(fileno(out_)); }
 
   pid_t pid() const { return pid_; }
+
+  // Waits up to `limit` for the child to exit by itself; its exit code (as stop() gives it), or
+  // nullopt if it still runs.
+  std::optional<int> wait_for_exit(std::chrono::milliseconds limit) {
+    if (pid_ <= 0) return exit_code_;
+    int status = 0;
+    for (const auto give_up = std::chrono::steady_clock::now() + limit;
+         std::chrono::steady_clock::now() < give_up;) {
+      if (waitpid(pid_, &status, WNOHANG) == pid_) return finish(status);
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return std::nullopt;
+  }
 
   // Sends `signal` to the child's process group and waits for it; returns the exit code, or
   // 128 + signal number if killed. SIGKILLs it if it has not exited after 5 s.

@@ -137,6 +137,7 @@ void add_demo_server(CLI::App& app, std::function<int()>& run) {
     long spin_us = 0;
     long takeover_us = 200;
     std::size_t workers = 0;
+    long stop_grace_ms = PeerOptions{}.stop_grace.count();
   };
   auto args = std::make_shared<Args>();
   cmd->add_option("--name", args->name, "bind the port id of this service name");
@@ -152,6 +153,11 @@ void add_demo_server(CLI::App& app, std::function<int()>& run) {
       ->capture_default_str();
   cmd->add_option("--workers", args->workers, "serving threads kept ready (0: one per core)")
       ->capture_default_str();
+  cmd->add_option("--stop-grace", args->stop_grace_ms,
+                  "on SIGINT/SIGTERM, how long running requests may still finish (ms); new "
+                  "ones are answered -32003 meanwhile")
+      ->check(CLI::Range(0L, 3600000L))
+      ->capture_default_str();
   cmd->callback([&run, args, cmd] {
     run = [args, name_given = cmd->count("--name") > 0] {
       if (name_given) check_service_name(args->name);
@@ -161,6 +167,7 @@ void add_demo_server(CLI::App& app, std::function<int()>& run) {
       options.spin = std::chrono::microseconds(args->spin_us);
       options.spin_takeover = std::chrono::microseconds(args->takeover_us);
       options.workers = args->workers;
+      options.stop_grace = std::chrono::milliseconds(args->stop_grace_ms);
       options.policy.uids.insert(args->allow_uids.begin(), args->allow_uids.end());
       RPCPeer peer(options);
       register_demo_methods(peer);
@@ -175,6 +182,13 @@ void add_demo_server(CLI::App& app, std::function<int()>& run) {
         log(LogLevel::info, "serving in ", netns, " as nl_pid ", peer.nl_pid(netns));
       }
       peer.run_server_forever();
+      if (peer.serving()) {
+        // A handler outlasted the grace period: end the process rather than wait for it.
+        std::cerr << "procslink: a request was still running " << args->stop_grace_ms
+                  << " ms after the stop signal; exiting without it" << std::endl;
+        std::cout.flush();
+        ::_exit(kExitOk);
+      }
       g_serving = nullptr;
       return kExitOk;
     };
