@@ -23,5 +23,6 @@ struct UsageError : std::runtime_error {
 // Each add_* registers a subcommand and sets `run` to its action when it is the one chosen.
 void add_demo_server(CLI::App& app, std::function<int()>& run);
 void add_client_commands(CLI::App& app, std::function<int()>& run);
+void add_peers(CLI::App& app, std::function<int()>& run);
 
 }  // namespace procslink::cli

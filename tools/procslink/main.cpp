@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   std::function<int()> run;
   cli::add_demo_server(app, run);
   cli::add_client_commands(app, run);
+  cli::add_peers(app, run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
