@@ -77,9 +77,10 @@ std::vector<std::string> unseen_notes(const std::vector<PeerInfo>& peers) {
   const auto hidden = std::count_if(peers.begin(), peers.end(),
                                     [](const PeerInfo& p) { return !p.socket.pid; });
   if (hidden == 0) return {};
-  return {std::to_string(hidden) + (hidden == 1 ? " socket's" : " sockets'") +
-          " process is not visible to this caller (another PID namespace, or /proc/PID/fd "
-          "not readable without privilege)"};
+  return {(hidden == 1 ? std::string("the process holding 1 socket is")
+                       : "the processes holding " + std::to_string(hidden) + " sockets are") +
+          " not visible to this caller (another PID namespace, or /proc/PID/fd not readable "
+          "without privilege)"};
 }
 
 }  // namespace

@@ -45,8 +45,8 @@ struct DiscoveryOptions {
 
 struct Discovery {
   std::vector<PeerInfo> peers;  // sorted by nl_pid
-  // What could not be seen, for a note on stderr: e.g. "2 sockets whose process this caller
-  // cannot see". Empty when everything was visible.
+  // What could not be seen, for a note on stderr: e.g. "the processes holding 2 sockets are
+  // not visible to this caller (...)". Empty when everything was visible.
   std::vector<std::string> unseen;
 };
 
