@@ -116,7 +116,7 @@ TEST_F(MonitorCapture, ReadDecodesEachDatagramAndReassemblesFragments) {
   ASSERT_GE(lines.size(), 9u);
   EXPECT_EQ(lines[0]["method"], "subtract");
   EXPECT_EQ(parse_json(lines[1]["body"].get<std::string>())["result"], 19);
-  EXPECT_EQ(lines[1]["id"], "1");
+  EXPECT_EQ(lines[1]["id"], 1);
   EXPECT_EQ(lines[2]["method"], "update");
   int whole_echoes = 0;
   for (const json& l : lines) {

@@ -91,7 +91,9 @@ std::string format_line(const DecodedDatagram& d, std::size_t body_limit) {
   if (body_limit != 0 && body.size() > body_limit) body = body.substr(0, body_limit) + "...";
   std::string line = std::string(clock) + " nl_pid " + std::to_string(d.sender) + " " + d.kind +
                      " " + d.what + " " + std::to_string(d.size) + " B";
-  if (d.fragments != 0) line += " (" + std::to_string(d.fragments) + " fragments)";
+  if (d.fragments != 0) {
+    line += " (" + std::to_string(d.fragments) + (d.fragments == 1 ? " fragment)" : " fragments)");
+  }
   if (!body.empty()) line += " " + body;
   return line;
 }
@@ -105,7 +107,11 @@ std::string format_json(const DecodedDatagram& d) {
             {"body", d.body}};
   const bool is_call = d.kind == "request" || d.kind == "notification";
   const bool is_reply = d.kind == "response" || d.kind == "error";
-  line[is_call ? "method" : is_reply ? "id" : "detail"] = d.what;
+  if (is_reply) {
+    line["id"] = parse_json(d.what);  // the id as the reply gave it: a number, a string or null
+  } else {
+    line[is_call ? "method" : "detail"] = d.what;
+  }
   return to_text(line);
 }
 

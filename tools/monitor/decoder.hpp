@@ -35,7 +35,8 @@ class Decoder {
 // One line for people: "HH:MM:SS.uuuuuu nl_pid N KIND WHAT SIZE B BODY", the body cut to
 // `body_limit` characters with "..." (0: whole).
 std::string format_line(const DecodedDatagram& d, std::size_t body_limit);
-// One JSON object: {"time", "sender", "kind", "method" or "id", "size", "fragments", "body"}.
+// One JSON object: {"time", "sender", "kind", "size", "fragments", "body"} and "method"
+// (requests, notifications), "id" (replies, as the JSON value) or "detail" (the others).
 std::string format_json(const DecodedDatagram& d);
 
 }  // namespace procslink::monitor
