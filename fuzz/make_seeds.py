@@ -128,3 +128,15 @@ write("peer_datagram", "handler_errors", record(datagram(
     '[{"jsonrpc":"2.0","method":"fail","params":[1],"id":1},'
     '{"jsonrpc":"2.0","method":"throw","id":2},{"jsonrpc":"2.0","method":"whoami","id":3},'
     '{"jsonrpc":"2.0","method":"subtract","params":{"minuend":1,"subtrahend":"x"},"id":4}]')))
+
+# monitor_decoder: a capture as records [length u16][datagram] (see monitor_decoder.cpp).
+def capture(*datagrams):
+    return b"".join(struct.pack("!H", len(d)) + d for d in datagrams)
+
+for name, data in golden.items():
+    write("monitor_decoder", "golden_" + name, capture(data))
+write("monitor_decoder", "fragmented_request", capture(*frags))
+write("monitor_decoder", "batch_response", capture(datagram(more_responses["batch"].encode(),
+                                                            payload_type=RESPONSE)))
+write("monitor_decoder", "conversation", capture(golden["hello_request"], golden["hello_response"],
+                                                 *frags, datagram(b"not json")))

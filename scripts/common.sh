@@ -7,7 +7,9 @@ BUILD=${PROCSLINK_BUILD_DIR:-$ROOT/build}
 BUILD_PACKAGES=(cmake make g++ pkg-config nlohmann-json3-dev libcli11-dev iproute2 util-linux
                 procps)
 # What the tests add.
-TEST_PACKAGES=(libgtest-dev libgmock-dev libbenchmark-dev)
+# tshark checks the captures monitor writes and runs the Wireshark dissector; help2man makes the
+# man pages the install test looks for.
+TEST_PACKAGES=(libgtest-dev libgmock-dev libbenchmark-dev tshark help2man)
 
 # Installs BUILD_PACKAGES and the packages named as arguments, where missing.
 ensure_packages() {

@@ -1,6 +1,5 @@
 #include "procslink/transport.hpp"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <linux/netlink.h>
 #include <sched.h>
@@ -13,11 +12,10 @@
 #include <charconv>
 #include <cstring>
 #include <exception>
-#include <fstream>
-#include <sstream>
 #include <stdexcept>
 #include <thread>
 
+#include "procslink/discovery.hpp"
 #include "procslink/log.hpp"
 
 namespace procslink {
@@ -313,57 +311,20 @@ Target parse_target(std::string_view text) {
 std::uint32_t resolve_target(std::string_view target) { return parse_target(target).nl_pid; }
 
 std::string describe_port_holder(std::uint32_t nl_pid) {
-  // /proc/net follows the thread group leader's network namespace; a socket opened on a thread
-  // that entered another one (run_in_network_namespace) must be looked up in that thread's.
-  std::ifstream table("/proc/thread-self/net/netlink");
-  if (!table) table.open("/proc/self/net/netlink");
-  std::string line;
-  std::getline(table, line);  // column titles
-  std::string inode;
-  while (std::getline(table, line)) {
-    std::istringstream fields(line);
-    std::string sk, inode_field, skip;
-    unsigned protocol = 0;
-    std::uint32_t port = 0;
-    fields >> sk >> protocol >> port;
-    for (int i = 0; i < 6; ++i) fields >> skip;  // Groups Rmem Wmem Dump Locks Drops
-    fields >> inode_field;
-    if (protocol == NETLINK_USERSOCK && port == nl_pid) {
-      inode = inode_field;
-      break;
-    }
+  std::vector<UsersockSocket> sockets;
+  try {
+    sockets = usersock_sockets();
+  } catch (const TransportError&) {
+    return {};
   }
-  if (inode.empty()) return {};
-  const std::string wanted = "socket:[" + inode + "]";
-  DIR* proc = opendir("/proc");
-  if (proc == nullptr) return {};
-  std::string found;
-  while (dirent* entry = readdir(proc)) {
-    const std::string pid = entry->d_name;
-    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
-    const std::string fd_dir = "/proc/" + pid + "/fd";
-    DIR* fds = opendir(fd_dir.c_str());
-    if (fds == nullptr) continue;
-    while (dirent* fd = readdir(fds)) {
-      char target[64];
-      const std::string link = fd_dir + "/" + fd->d_name;
-      const ssize_t n = readlink(link.c_str(), target, sizeof target - 1);
-      if (n > 0 && wanted == std::string_view(target, static_cast<std::size_t>(n))) {
-        std::ifstream comm("/proc/" + pid + "/comm");
-        std::string name;
-        std::getline(comm, name);
-        found = "pid " + pid + " (" + name + ")";
-        break;
-      }
-    }
-    closedir(fds);
-    if (!found.empty()) break;
+  for (const UsersockSocket& s : sockets) {
+    if (s.nl_pid != nl_pid) continue;
+    if (s.pid) return "pid " + std::to_string(*s.pid) + " (" + s.process.value_or("?") + ")";
+    // A socket of a process in another PID namespace (a container's, seen from inside another)
+    // is in the network namespace's table but in no /proc/PID/fd this process can read.
+    return "a process this PID namespace cannot see (socket inode " + std::to_string(s.inode) + ")";
   }
-  closedir(proc);
-  // A socket of a process in another PID namespace (a container's, seen from inside another)
-  // is in the network namespace's table but in no /proc/PID/fd this process can read.
-  if (found.empty()) found = "a process this PID namespace cannot see (socket inode " + inode + ")";
-  return found;
+  return {};
 }
 
 }  // namespace procslink

@@ -5,6 +5,7 @@
 // Layers, bottom up: netlink message, procslink message, JSON-RPC model, transport, peer.
 #pragma once
 
+#include "procslink/discovery.hpp"
 #include "procslink/error.hpp"
 #include "procslink/jsonrpc.hpp"
 #include "procslink/log.hpp"

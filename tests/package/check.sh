@@ -14,7 +14,8 @@ prefix=$scratch/prefix
 if [ "$1" = --shared ]; then
   cmake -S "$2" -B "$scratch/lib" -DBUILD_SHARED_LIBS=ON -DPROCSLINK_BUILD_TESTS=OFF \
     -DPROCSLINK_BUILD_BENCH=OFF -DPROCSLINK_PYTHON=OFF >/dev/null
-  cmake --build "$scratch/lib" -j "$(nproc)" --target procslink procslink_cli >/dev/null
+  cmake --build "$scratch/lib" -j "$(nproc)" --target procslink procslink_cli procslink_cli_extras \
+    >/dev/null
   cmake --install "$scratch/lib" --prefix "$prefix" >/dev/null
   version=$(sed -n 's/^Version: //p' "$prefix"/lib*/pkgconfig/procslink.pc)
   soname=$(readelf -d "$prefix"/lib*/libprocslink.so | sed -n 's/.*SONAME.*\[\(.*\)\]/\1/p')

@@ -24,5 +24,8 @@ struct UsageError : std::runtime_error {
 void add_demo_server(CLI::App& app, std::function<int()>& run);
 void add_client_commands(CLI::App& app, std::function<int()>& run);
 void add_introspect(CLI::App& app, std::function<int()>& run);
+void add_peers(CLI::App& app, std::function<int()>& run);
+void add_monitor(CLI::App& app, std::function<int()>& run);
+void add_completion(CLI::App& app, std::function<int()>& run);
 
 }  // namespace procslink::cli

@@ -19,6 +19,9 @@ int main(int argc, char** argv) {
   cli::add_demo_server(app, run);
   cli::add_client_commands(app, run);
   cli::add_introspect(app, run);
+  cli::add_peers(app, run);
+  cli::add_monitor(app, run);
+  cli::add_completion(app, run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
