@@ -3,23 +3,10 @@
 import signal
 import subprocess
 
-from conftest import PYTHON, binding_env, spawn_server
+from conftest import PYTHON, REPO, binding_env, spawn_server
 
-SEED_SERVER = '''
-import os
-from procslink import RPCPeer
-
-class MyAPI(object):
-    def hello(self, name):
-        s = "Hello, %s!" % name
-        print(s)
-        return s
-
-rpc_server = RPCPeer()
-print("Server's nl_pid is %s." % rpc_server.nl_pid)
-rpc_server.register_functions_in_object(MyAPI())
-rpc_server.run_server_forever()
-'''
+# The seed's server, verbatim, as examples/hello_server.py holds it (scripts/demo runs it too).
+SEED_SERVER = (REPO / "examples" / "hello_server.py").read_text()
 
 SEED_CLIENT = '''
 from procslink import RPCPeer
