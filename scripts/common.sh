@@ -5,11 +5,12 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${PROCSLINK_BUILD_DIR:-$ROOT/build}
 # What building the library, the CLI and the examples needs (and the demo runs with).
 BUILD_PACKAGES=(cmake make g++ pkg-config nlohmann-json3-dev libcli11-dev iproute2 util-linux
-                procps)
+                procps pybind11-dev python3-dev python3-future)
 # What the tests add.
 # tshark checks the captures monitor writes and runs the Wireshark dissector; help2man makes the
-# man pages the install test looks for.
-TEST_PACKAGES=(libgtest-dev libgmock-dev libbenchmark-dev tshark help2man)
+# man pages the install test looks for; pytest, venv, setuptools and wheel test the Python package.
+TEST_PACKAGES=(libgtest-dev libgmock-dev libbenchmark-dev tshark help2man python3-pytest
+               python3-venv python3-setuptools python3-wheel)
 
 # Installs BUILD_PACKAGES and the packages named as arguments, where missing.
 ensure_packages() {
@@ -33,7 +34,8 @@ ensure_packages() {
 
 # configure [CMAKE_ARGS...]: configures $BUILD (RelWithDebInfo).
 configure() {
-  cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+  cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DPython3_EXECUTABLE=/usr/bin/python3 "$@" >/dev/null
 }
 
 # build [CMAKE_ARGS...]: configures, then builds everything, with CMake's progress lines.

@@ -2374,6 +2374,8 @@ RPCPeer::~RPCPeer() {
 
 std::uint32_t RPCPeer::nl_pid() const { return impl_->endpoints.front().nl_pid(); }
 
+int RPCPeer::socket_fd() const { return impl_->endpoints.front().fd(); }
+
 std::uint32_t RPCPeer::nl_pid(const std::string& netns) const {
   for (const auto& socket : impl_->endpoints) {
     if (socket.netns() == netns) return socket.nl_pid();

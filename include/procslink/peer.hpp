@@ -281,6 +281,8 @@ class RPCPeer {
   // The port id this peer has inside `netns` (one of options.extra_netns, or "" for the main).
   std::uint32_t nl_pid(const std::string& netns) const;
   const std::string& name() const;
+  // The file descriptor of the main socket (for poll() or getsockname(); the peer owns it).
+  int socket_fd() const;
 
   // --- serving ---
   // Registers a function or lambda; typed arguments come from positional params, or from

@@ -1,0 +1,113 @@
+"""procslink.channel - Channel: calling one remote peer, as talk_to() returns it.
+
+`channel.hello("x")` calls the remote method hello; so do `channel.call("hello", "x")` and
+`channel.method("hello")("x")` (for remote methods named like the Channel's own attributes).
+Beyond the reference: notify, call_async (a concurrent.futures.Future), acall and `channel.aio`
+(asyncio awaitables that never block the event loop), batch.
+"""
+
+import asyncio
+import concurrent.futures
+
+from .errors import RemoteError, TransportError
+
+
+def _params(method, args, kwargs):
+    if args and kwargs:
+        raise ValueError(
+            "RPC client: You can use index based parameter or name based parameter, but not both")
+    if args:
+        return list(args)
+    return dict(kwargs) if kwargs else None
+
+
+class Channel:
+    """A handle for calling one remote peer (cheap; make as many as you like)."""
+
+    def __init__(self, core_channel):
+        self._core = core_channel
+
+    @property
+    def target(self):
+        """The remote peer's nl_pid."""
+        return self._core.target
+
+    def call(self, method, *args, **kwargs):
+        """Calls `method` and returns its result; raises RemoteError or TransportError."""
+        return self._core.call(method, _params(method, args, kwargs))
+
+    def notify(self, method, *args, **kwargs):
+        """Sends a notification: no reply, no result."""
+        self._core.notify(method, _params(method, args, kwargs))
+
+    def call_async(self, method, *args, **kwargs):
+        """Starts a call; returns a concurrent.futures.Future of its result."""
+        future = concurrent.futures.Future()
+        future.set_running_or_notify_cancel()
+
+        def done(ok, value):
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
+
+        self._core.call_async(method, _params(method, args, kwargs), done)
+        return future
+
+    async def acall(self, method, *args, **kwargs):
+        """Calls without blocking the event loop: `await channel.acall("hello", "x")`."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+
+        def settle(ok, value):
+            if future.cancelled():
+                return
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
+
+        def done(ok, value):
+            loop.call_soon_threadsafe(settle, ok, value)
+
+        self._core.call_async(method, _params(method, args, kwargs), done)
+        return await future
+
+    @property
+    def aio(self):
+        """`await channel.aio.hello("x")`: the asyncio form of attribute calls."""
+        return _AsyncMethods(self)
+
+    def batch(self, calls):
+        """Sends [(method, params), ...] as one batch; returns one result or exception object
+        (RemoteError / TransportError, not raised) per call, in order."""
+        requests = [(m, list(p) if isinstance(p, tuple) else p) for m, p in calls]
+        return [value for _, value in self._core.call_batch(requests)]
+
+    def method(self, name):
+        """The remote method `name` as a callable."""
+        def callee(*args, **kwargs):
+            return self.call(name, *args, **kwargs)
+        callee.__name__ = name
+        return callee
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self.method(name)
+
+
+class _AsyncMethods:
+    def __init__(self, channel):
+        self._channel = channel
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+
+        def callee(*args, **kwargs):
+            return self._channel.acall(name, *args, **kwargs)
+        return callee
+
+
+__all__ = ["Channel", "RemoteError", "TransportError"]
