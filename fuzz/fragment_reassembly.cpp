@@ -25,7 +25,7 @@ namespace {
 constexpr std::size_t kSenders = 3;
 constexpr FragmentReassembler::Limits kLimits{
     /*max_message=*/600, /*max_pending_bytes=*/1000, /*max_pending_messages=*/4,
-    /*timeout=*/std::chrono::milliseconds(50)};
+    /*timeout=*/std::chrono::milliseconds(50), /*max_total_bytes=*/1500};
 
 // Each fragment's body repeats its own index, so the order of a completed body can be checked.
 void check_completed(const FragmentReassembler::Complete& complete, std::uint32_t seq,
@@ -80,7 +80,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         }
       }
       try {
-        if (auto complete = reassembler.add(sender, fragment, now)) {
+        // Senders 0 and 1 share a uid; sender 2 has its own (the budget's fairness).
+        const std::uint32_t uid = sender < 2 ? 1000 : 1001;
+        if (auto complete = reassembler.add(sender, uid, fragment, now)) {
           check_completed(*complete, seq, type);
           // Handed back, its buffer (and size) carries the next message.
           if ((op & 0x40) != 0) reassembler.recycle(std::move(complete->body));
@@ -89,7 +91,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         // Refusing a fragment is fine; what it leaves behind is checked below.
       }
     }
-    FUZZ_CHECK(reassembler.pending_bytes() <= kSenders * kLimits.max_pending_bytes);
+    FUZZ_CHECK(reassembler.pending_bytes() <= kLimits.max_total_bytes);
     FUZZ_CHECK(reassembler.pending_messages() <= kSenders * kLimits.max_pending_messages);
   }
   reassembler.expire(now + kLimits.timeout);

@@ -20,6 +20,7 @@ const char* default_message(int code) {
     case access_denied: return "Access denied";
     case message_too_large: return "Message too large";
     case server_stopping: return "Server stopping";
+    case server_busy: return "Server busy";
     default: return "Server error";
   }
 }

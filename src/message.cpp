@@ -111,7 +111,8 @@ void for_each_datagram(
 }
 
 std::optional<FragmentReassembler::Complete> FragmentReassembler::add(
-    std::uint64_t sender_key, const ProcslinkMessage& fragment, Clock::time_point now) {
+    std::uint64_t sender_key, std::uint32_t uid, const ProcslinkMessage& fragment,
+    Clock::time_point now) {
   const ProcslinkHeader& h = fragment.header;
   if (!h.is_fragment()) throw FramingError("not a fragment");
   if (auto known = senders_.find(sender_key);
@@ -119,43 +120,21 @@ std::optional<FragmentReassembler::Complete> FragmentReassembler::add(
       known->second.messages.size() >= limits_.max_pending_messages) {
     expire(now);  // before taking references below: it may erase this very sender's entry
   }
-  Sender& sender = senders_[sender_key];
+  auto [sender_it, fresh_sender] = senders_.try_emplace(sender_key);
+  Sender& sender = sender_it->second;
+  if (fresh_sender) sender.uid = uid;
   auto it = sender.messages.find(h.seq);
   auto discard = [&](const std::string& why) {
-    sender.bytes -= it->second.held();
-    it->second.body = std::string();
-    it->second.early.clear();
-    it->second.filled = 0;
-    it->second.bytes = 0;
-    it->second.reserved = 0;
-    it->second.poisoned = true;  // kept (empty) until it expires so its tail is refused too
+    poison(sender, it->second);
+    ++stats_.dropped;
     throw FramingError("fragmented message seq " + std::to_string(h.seq) + " dropped: " + why);
   };
   if (it == sender.messages.end()) {
     if (sender.messages.size() >= limits_.max_pending_messages) {
+      if (sender.messages.empty()) senders_.erase(sender_it);
       throw FramingError("too many incomplete fragmented messages from one sender");
     }
-    Partial fresh;
-    fresh.body.swap(spare_);  // its bytes are room to fill, not content
-    fresh.payload_type = fragment.payload_type();
-    fresh.started = now;
-    // The whole length the sender announced: allocated at once, not grown by doubling (which
-    // copies, and faults in twice the pages). A hint only, within the limits: the fragments
-    // still decide where the message ends. The room counts as held, like received bytes, so
-    // announced lengths cannot make a sender's messages take more than max_pending_bytes.
-    if (const std::size_t announced = fragment.netlink.seq;
-        announced > fresh.body.capacity() && announced <= limits_.max_message &&
-        sender.bytes + announced <= limits_.max_pending_bytes) {
-      try {
-        fresh.body.clear();  // nothing in it to carry over
-        detail::reserve_bulk(fresh.body, announced);
-        fresh.reserved = announced;
-        sender.bytes += announced;
-      } catch (const std::bad_alloc&) {
-        // grown as the fragments come, like a message without the hint
-      }
-    }
-    it = sender.messages.emplace(h.seq, std::move(fresh)).first;
+    it = sender.messages.emplace(h.seq, start_message(sender, fragment, now)).first;
   }
   Partial& partial = it->second;
   if (partial.poisoned) throw FramingError("fragment of a dropped message");
@@ -180,8 +159,12 @@ std::optional<FragmentReassembler::Complete> FragmentReassembler::add(
     discard("sender exceeds " + std::to_string(limits_.max_pending_bytes) +
             " bytes of incomplete messages");
   }
+  if (!make_room(sender_it, held_after - held_before)) {
+    discard("the " + std::to_string(limits_.max_total_bytes) +
+            "-byte budget for incomplete messages is full and this sender holds the most");
+  }
   partial.bytes += fragment.body.size();
-  sender.bytes += held_after - held_before;
+  charge(sender, static_cast<std::ptrdiff_t>(held_after - held_before));
   // Fragments arriving in order, the usual case, go straight into the body: one copy each.
   if (index == partial.next) {
     partial.append(fragment.body);
@@ -197,10 +180,94 @@ std::optional<FragmentReassembler::Complete> FragmentReassembler::add(
   }
   partial.body.resize(partial.filled);  // a shrink: writes only the terminating NUL
   Complete complete{partial.payload_type, h.seq, std::move(partial.body)};
-  sender.bytes -= partial.held();
+  charge(sender, -static_cast<std::ptrdiff_t>(partial.held()));
   sender.messages.erase(it);
-  if (sender.messages.empty()) senders_.erase(sender_key);
+  if (sender.messages.empty()) senders_.erase(sender_it);
+  ++stats_.completed;
   return complete;
+}
+
+FragmentReassembler::Partial FragmentReassembler::start_message(Sender& sender,
+                                                                const ProcslinkMessage& fragment,
+                                                                Clock::time_point now) {
+  Partial fresh;
+  fresh.body.swap(spare_);  // its bytes are room to fill, not content
+  fresh.payload_type = fragment.payload_type();
+  fresh.started = now;
+  // The whole length the sender announced: allocated at once, not grown by doubling (which
+  // copies, and faults in twice the pages). A hint only, within the limits: the fragments
+  // still decide where the message ends. The room counts as held, like received bytes, so
+  // announced lengths cannot make a sender's messages take more than max_pending_bytes, nor
+  // all of them more than max_total_bytes (the room is only taken where it fits).
+  if (const std::size_t announced = fragment.netlink.seq;
+      announced > fresh.body.capacity() && announced <= limits_.max_message &&
+      sender.bytes + announced <= limits_.max_pending_bytes &&
+      total_bytes_ + announced <= limits_.max_total_bytes) {
+    try {
+      fresh.body.clear();  // nothing in it to carry over
+      detail::reserve_bulk(fresh.body, announced);
+      fresh.reserved = announced;
+      charge(sender, static_cast<std::ptrdiff_t>(announced));
+    } catch (const std::bad_alloc&) {
+      // grown as the fragments come, like a message without the hint
+    }
+  }
+  return fresh;
+}
+
+void FragmentReassembler::charge(Sender& sender, std::ptrdiff_t delta) {
+  const auto change = [delta](std::size_t& held) { held = static_cast<std::size_t>(
+                                                       static_cast<std::ptrdiff_t>(held) + delta); };
+  change(sender.bytes);
+  change(total_bytes_);
+  auto uid = uid_bytes_.find(sender.uid);
+  if (uid == uid_bytes_.end()) uid = uid_bytes_.emplace(sender.uid, 0).first;
+  change(uid->second);
+  if (uid->second == 0) uid_bytes_.erase(uid);
+}
+
+void FragmentReassembler::poison(Sender& sender, Partial& partial) {
+  released_ += partial.held();
+  charge(sender, -static_cast<std::ptrdiff_t>(partial.held()));
+  std::string().swap(partial.body);  // assigning an empty string would keep the capacity
+  partial.early.clear();
+  partial.filled = 0;
+  partial.bytes = 0;
+  partial.reserved = 0;
+  partial.poisoned = true;  // kept (empty) until it expires so its tail is refused too
+}
+
+bool FragmentReassembler::make_room(SenderMap::iterator requester, std::size_t need) {
+  while (total_bytes_ + need > limits_.max_total_bytes) {
+    // The uid holding the most gives way; on a tie, the requester's own.
+    std::uint32_t uid = requester->second.uid;
+    std::size_t most = 0;
+    if (auto own = uid_bytes_.find(uid); own != uid_bytes_.end()) most = own->second;
+    for (const auto& [other, held] : uid_bytes_) {
+      if (held > most) uid = other, most = held;
+    }
+    const SenderMap::iterator victim = largest_holder(uid, requester);
+    if (victim == requester || victim == senders_.end()) return false;
+    auto largest = victim->second.messages.begin();
+    for (auto m = largest; m != victim->second.messages.end(); ++m) {
+      if (m->second.held() > largest->second.held()) largest = m;
+    }
+    evictions_.push_back({victim->first, victim->second.uid, largest->second.held()});
+    poison(victim->second, largest->second);
+    ++stats_.evicted;
+  }
+  return true;
+}
+
+FragmentReassembler::SenderMap::iterator FragmentReassembler::largest_holder(
+    std::uint32_t uid, SenderMap::iterator requester) {
+  SenderMap::iterator largest = senders_.end();
+  if (requester->second.uid == uid) largest = requester;  // on a tie, the requester
+  for (auto s = senders_.begin(); s != senders_.end(); ++s) {
+    if (s->second.uid != uid || s->second.bytes == 0) continue;
+    if (largest == senders_.end() || s->second.bytes > largest->second.bytes) largest = s;
+  }
+  return largest;
 }
 
 void FragmentReassembler::recycle(std::string&& body) {
@@ -259,7 +326,8 @@ std::size_t FragmentReassembler::expire(Clock::time_point now) {
     auto& messages = s->second.messages;
     for (auto m = messages.begin(); m != messages.end();) {
       if (now - m->second.started >= limits_.timeout) {
-        s->second.bytes -= m->second.held();
+        released_ += m->second.held();
+        charge(s->second, -static_cast<std::ptrdiff_t>(m->second.held()));
         if (!m->second.poisoned) ++dropped;
         m = messages.erase(m);
       } else {
@@ -268,7 +336,19 @@ std::size_t FragmentReassembler::expire(Clock::time_point now) {
     }
     s = messages.empty() ? senders_.erase(s) : std::next(s);
   }
+  stats_.expired += dropped;
   return dropped;
+}
+
+std::optional<FragmentReassembler::Clock::time_point> FragmentReassembler::next_expiry() const {
+  std::optional<Clock::time_point> first;
+  for (const auto& [key, sender] : senders_) {
+    for (const auto& [seq, partial] : sender.messages) {
+      if (!first || partial.started < *first) first = partial.started;
+    }
+  }
+  if (first) *first += limits_.timeout;
+  return first;
 }
 
 std::size_t FragmentReassembler::pending_messages() const {
@@ -277,10 +357,6 @@ std::size_t FragmentReassembler::pending_messages() const {
   return n;
 }
 
-std::size_t FragmentReassembler::pending_bytes() const {
-  std::size_t n = 0;
-  for (const auto& [key, sender] : senders_) n += sender.bytes;
-  return n;
-}
+std::size_t FragmentReassembler::pending_bytes() const { return total_bytes_; }
 
 }  // namespace procslink

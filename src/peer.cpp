@@ -29,6 +29,8 @@
 #include "procslink/log.hpp"
 #include "procslink/version.hpp"
 #include "procslink/message.hpp"
+#include "reassembly_reaper.hpp"
+#include "thread_share.hpp"
 
 namespace procslink {
 
@@ -398,8 +400,13 @@ struct RPCPeer::Impl {
                                   " bytes: a fragment's datagram must fit kMaxDatagramSize");
     }
     policy = options.policy;
-    reassembler = FragmentReassembler({options.max_message_size, 2 * options.max_message_size, 16,
-                                       options.reassembly_timeout});
+    FragmentReassembler::Limits limits;
+    limits.max_message = options.max_message_size;
+    limits.max_pending_bytes = 2 * options.max_message_size;
+    limits.timeout = options.reassembly_timeout;
+    limits.max_total_bytes = options.reassembly_budget != 0 ? options.reassembly_budget
+                                                            : 2 * options.max_message_size;
+    reassembler = FragmentReassembler(limits);
     std::uint32_t port = options.nl_pid;
     if (port == 0 && !options.name.empty()) port = port_id_for_name(options.name);
     SocketOptions main;
@@ -1143,11 +1150,9 @@ struct RPCPeer::Impl {
     }
   }
 
-  // Serving threads neither idle nor waiting for a datagram in a streak (drain_streak).
-  std::size_t handlers_running_locked() const {
-    const std::size_t waiting = idle_threads + streak_waiting.load();
-    return pool_threads > waiting ? pool_threads - waiting : 0;
-  }
+  // Serving threads running a request's handler (each counted once in thread_share); reply
+  // callbacks and threads waiting for datagrams do not count.
+  std::size_t handlers_running_locked() const { return thread_share.running().first; }
 
   Clock::time_point stop_deadline() const {
     return Clock::time_point(Clock::duration(stop_requested.load())) + options.stop_grace;
@@ -1279,13 +1284,7 @@ struct RPCPeer::Impl {
     bool room_behind = false;  // for the next fragment: without it, peeking at it is wasted
     {
       std::lock_guard lock(reassembly_mutex);
-      try {
-        complete = reassembler.add(key, message);
-      } catch (const FramingError& e) {
-        log(LogLevel::warning, "dropped fragment from ",
-            describe_sender(d.sender_nl_pid, d.credentials), ": ", e.what());
-        return;
-      }
+      if (!add_fragment_locked(key, message, d.sender_nl_pid, d.credentials, complete)) return;
       const auto next_index = static_cast<std::uint16_t>(message.header.reserved + 1u);
       room_behind = !complete && incoming.exclusive && more_fragments_follow(d.bytes) &&
                     reassembler.landing_room(key, message.header.seq, next_index, 1) != nullptr;
@@ -1306,6 +1305,42 @@ struct RPCPeer::Impl {
       std::lock_guard lock(reassembly_mutex);
       reassembler.recycle(std::move(complete->body));
     }
+  }
+
+  // With reassembly_mutex held: adds a fragment, counted towards its sender's uid, and logs
+  // what it dropped (itself, or other senders' messages it made room by). False when dropped.
+  bool add_fragment_locked(std::uint64_t key, const ProcslinkMessage& message,
+                           std::uint32_t sender, const Credentials& credentials,
+                           std::optional<FragmentReassembler::Complete>& complete) {
+    bool added = true;
+    try {
+      complete = reassembler.add(key, static_cast<std::uint32_t>(credentials.uid), message);
+    } catch (const FramingError& e) {
+      log(LogLevel::warning, "dropped fragment from ", describe_sender(sender, credentials), ": ",
+          e.what());
+      added = false;
+    }
+    if (const auto evicted = reassembler.take_evictions(); !evicted.empty()) {
+      log_evictions_locked(evicted, credentials);
+    }
+    if (!complete) reaper.poke_locked();  // what is left incomplete expires on time
+    return added;
+  }
+
+  // A line for the first message dropped to make room, then one a second at most (counting
+  // those in between): a flood makes room by the thousand.
+  void log_evictions_locked(const std::vector<FragmentReassembler::Eviction>& evicted,
+                            const Credentials& credentials) {
+    unlogged_evictions += evicted.size();
+    const auto now = Clock::now();
+    if (now - last_eviction_log < std::chrono::seconds(1)) return;
+    last_eviction_log = now;
+    const auto& last = evicted.back();
+    log(LogLevel::warning, "reassembly budget full: dropped ", unlogged_evictions,
+        " incomplete message(s), the last one of ", last.bytes, " bytes from nl_pid ",
+        static_cast<std::uint32_t>(last.sender), " (uid ", last.uid, "), for uid ",
+        credentials.uid, " that holds less");
+    unlogged_evictions = 0;
   }
 
   // `owned`: the reassembled buffer `body` lies in, if any, which a large string may take.
@@ -1369,7 +1404,9 @@ struct RPCPeer::Impl {
             const ProcslinkMessage message =
                 ProcslinkMessage::parse(headers, std::string_view(room, length));
             if (message.netlink.pid != sender) throw FramingError("nl_pid in the header differs");
-            complete = reassembler.add(key, message);
+            if (!add_fragment_locked(key, message, sender, got->credentials, complete)) {
+              return std::nullopt;
+            }
           } catch (const FramingError& e) {
             log(LogLevel::warning, "dropped fragment from ",
                 describe_sender(sender, got->credentials), ": ", e.what());
@@ -1575,6 +1612,70 @@ struct RPCPeer::Impl {
 
   // Runs a request's handler; `reply` (empty on entry) gets the reply, unless it is a
   // notification. An out parameter, so that the reply is built where it stays.
+  // A serving thread's turn running a handler for the request's uid (thread_share). A request
+  // this thread handles while it already runs one of this peer's handlers (one that serves
+  // while it calls) takes no second turn: it occupies no other thread.
+  class ThreadTurn {
+   public:
+    ThreadTurn(Impl& peer, const Origin& origin) : outer_(t_running_for) {
+      if (outer_ == &peer) return;
+      ticket_ = peer.thread_share.take(origin.credentials.uid);
+      if (!ticket_) {
+        peer.log_busy(origin);
+        throw JsonRpcError(error_code::server_busy, "Server busy",
+                           "uid " + std::to_string(origin.credentials.uid) + " already runs " +
+                               std::to_string(peer.thread_share.share()) + " requests here");
+      }
+      t_running_for = &peer;
+    }
+    ThreadTurn(const ThreadTurn&) = delete;
+    ThreadTurn& operator=(const ThreadTurn&) = delete;
+    ~ThreadTurn() {
+      if (ticket_) t_running_for = outer_;
+    }
+
+   private:
+    const Impl* outer_;
+    detail::ThreadShare::Ticket ticket_;
+  };
+
+  // What the limits a hostile neighbour meets hold and did (rpc.stats).
+  json stats() {
+    json reassembly;
+    {
+      std::lock_guard lock(reassembly_mutex);
+      const FragmentReassembler::Stats& done = reassembler.stats();
+      reassembly = {{"pending_messages", reassembler.pending_messages()},
+                    {"pending_bytes", reassembler.pending_bytes()},
+                    {"budget_bytes", reassembler.limits().max_total_bytes},
+                    {"completed", done.completed},
+                    {"expired", done.expired},
+                    {"dropped", done.dropped},
+                    {"evicted", done.evicted}};
+    }
+    const auto [running, uids] = thread_share.running();
+    json threads = {{"max_workers", options.max_workers},
+                    {"per_uid", thread_share.share()},
+                    {"running_handlers", running},
+                    {"running_uids", uids},
+                    {"refused_busy", thread_share.refused()}};
+    return {{"reassembly", std::move(reassembly)}, {"threads", std::move(threads)}};
+  }
+
+  // One line a second at most: a flood is refused by the thousand.
+  void log_busy(const Origin& origin) {
+    const std::int64_t now = ticks_now();
+    std::int64_t last = last_busy_log.load(std::memory_order_relaxed);
+    if (now - last < std::chrono::duration_cast<Clock::duration>(std::chrono::seconds(1)).count() ||
+        !last_busy_log.compare_exchange_strong(last, now)) {
+      return;
+    }
+    log(LogLevel::warning, "refusing requests from ",
+        describe_sender(origin.nl_pid, origin.credentials), ": uid ", origin.credentials.uid,
+        " already runs ", thread_share.share(), " of ", options.max_workers,
+        " serving threads (", thread_share.refused(), " refused so far)");
+  }
+
   void dispatch(JsonRpcRequest& request, const Origin& origin,
                 std::optional<JsonRpcResponse>& reply) {
     // The request's id and params are moved where they go (never a copy or a temporary: each
@@ -1622,6 +1723,7 @@ struct RPCPeer::Impl {
                                " may not call '" + request.method + "'");
       }
       if (!method) throw JsonRpcError(error_code::method_not_found, "Method not found");
+      const ThreadTurn turn(*this, origin);
       CallContext context{origin.nl_pid, origin.credentials,
                           endpoints[origin.endpoint].netns(), request.method};
       json result = request.params ? method->handler(std::move(*request.params), context)
@@ -2267,6 +2369,7 @@ struct RPCPeer::Impl {
     std::uint64_t fills = 0;  // how often it was filled: a request lends and takes back its fill
   };
   static inline thread_local MethodCache* t_method_cache = nullptr;
+  static inline thread_local const Impl* t_running_for = nullptr;  // see ThreadTurn
   std::unordered_map<std::string, std::shared_ptr<const Method>, NameHash, std::equal_to<>> methods;
 
   // The registered methods by name, sorted; under methods_mutex.
@@ -2318,6 +2421,13 @@ struct RPCPeer::Impl {
   // is congested. (Relaxed: a reply racing a new mark may wait once more, as it could anyway.)
   std::atomic<std::size_t> congested_count{0};
   FragmentReassembler reassembler;
+  std::size_t unlogged_evictions = 0;   // under reassembly_mutex
+  Clock::time_point last_eviction_log;  // under reassembly_mutex
+  detail::ReassemblyReaper reaper{reassembly_mutex, reassembler};  // after what it uses
+  detail::ThreadShare thread_share{options.max_workers_per_uid != 0
+                                       ? options.max_workers_per_uid
+                                       : std::max<std::size_t>(1, options.max_workers * 3 / 4)};
+  std::atomic<std::int64_t> last_busy_log{0};  // ticks
   // Its threads are idle whenever no batch is being served: every batch waits for its helpers.
   BatchHelpers batch_helpers;
 };
@@ -2331,6 +2441,8 @@ RPCPeer::RPCPeer(PeerOptions options) : impl_(std::make_unique<Impl>(std::move(o
     return json{{"name", impl_->options.name}, {"nl_pid", nl_pid()},
                 {"pid", static_cast<long>(::getpid())}, {"uid", static_cast<long>(::getuid())}};
   });
+  register_described("rpc.stats", [this](const json&, const CallContext&) { return impl_->stats(); },
+                     {}, detail::describe_method<json>({}));
   // An OpenRPC document (https://spec.open-rpc.org), so OpenRPC tools work on a peer.
   register_described(
       "rpc.discover",

@@ -622,6 +622,68 @@ TEST(FragmentReassembler, AnnouncedLengthsCountAgainstTheSendersLimit) {
   EXPECT_EQ(r.pending_bytes(), 0u);
 }
 
+// The budget for all senders together: a sender of a uid holding less makes room by evicting
+// the largest message of the uid holding the most; that uid's own fragments are refused
+// instead of pushing anyone out.
+TEST(FragmentReassembler, TotalBudgetMakesTheLargestUidGiveWay) {
+  FragmentReassembler::Limits limits;
+  limits.max_total_bytes = 1000;
+  FragmentReassembler r(limits);
+  auto send = [&](std::uint64_t sender, std::uint32_t uid, std::uint32_t seq,
+                  std::uint16_t index, bool last, std::size_t size) {
+    const DatagramFields fields{static_cast<std::uint32_t>(sender), PayloadType::request, seq, 0,
+                                static_cast<std::uint16_t>(kFlagFragment |
+                                                           (last ? kFlagLastFragment : 0)),
+                                index};
+    return r.add(sender, uid, ProcslinkMessage::parse(build_datagram(fields, std::string(size, 'x'))),
+                 t0);
+  };
+  // Uid 1000 floods from three senders up to the budget.
+  ASSERT_FALSE(send(1, 1000, 1, 0, false, 400));
+  ASSERT_FALSE(send(2, 1000, 1, 0, false, 300));
+  ASSERT_FALSE(send(3, 1000, 1, 0, false, 300));
+  EXPECT_EQ(r.pending_bytes(), 1000u);
+  // Uid 1000 cannot grow past it: its largest sender's fragment is refused, nothing evicted.
+  EXPECT_THROW(send(1, 1000, 1, 1, false, 10), FramingError);
+  EXPECT_EQ(r.pending_bytes(), 600u);
+  EXPECT_TRUE(r.take_evictions().empty());
+  ASSERT_FALSE(send(2, 1000, 1, 1, false, 400));
+  EXPECT_EQ(r.pending_bytes(), 1000u);
+  // Uid 1001, holding nothing, gets room: uid 1000's largest message (sender 2's) gives way.
+  ASSERT_FALSE(send(9, 1001, 7, 0, false, 200));
+  const auto evicted = r.take_evictions();
+  ASSERT_EQ(evicted.size(), 1u);
+  EXPECT_EQ(evicted[0].sender, 2u);
+  EXPECT_EQ(evicted[0].uid, 1000u);
+  EXPECT_EQ(evicted[0].bytes, 700u);
+  EXPECT_EQ(r.stats().evicted, 1u);
+  EXPECT_THROW(send(2, 1000, 1, 2, false, 1), FramingError);  // its tail is refused too
+  // Uid 1001's message completes while uid 1000 keeps sending.
+  ASSERT_FALSE(send(3, 1000, 1, 1, false, 100));
+  const auto done = send(9, 1001, 7, 1, true, 300);
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->body.size(), 500u);
+  EXPECT_LE(r.pending_bytes(), limits.max_total_bytes);
+}
+
+// Expired messages are dropped and say when the next one expires; the budget is given back.
+TEST(FragmentReassembler, NextExpiryIsTheOldestMessagesTimeout) {
+  FragmentReassembler::Limits limits;
+  limits.timeout = milliseconds(100);
+  FragmentReassembler r(limits);
+  EXPECT_FALSE(r.next_expiry());
+  ASSERT_FALSE(feed(r, 1, {1, 0, false, "ab"}, t0));
+  ASSERT_FALSE(feed(r, 2, {1, 0, false, "cd"}, t0 + milliseconds(30)));
+  EXPECT_EQ(r.next_expiry(), t0 + milliseconds(100));
+  EXPECT_EQ(r.expire(t0 + milliseconds(100)), 1u);
+  EXPECT_EQ(r.next_expiry(), t0 + milliseconds(130));
+  EXPECT_EQ(r.pending_bytes(), 2u);
+  EXPECT_EQ(r.expire(t0 + milliseconds(130)), 1u);
+  EXPECT_FALSE(r.next_expiry());
+  EXPECT_EQ(r.pending_bytes(), 0u);
+  EXPECT_EQ(r.stats().expired, 2u);
+}
+
 TEST(FragmentReassembler, KeepsNoRecycledBodyOverItsCapacityBound) {
   FragmentReassembler::Limits limits;
   limits.max_message = 1u << 20;

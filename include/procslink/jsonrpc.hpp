@@ -33,6 +33,7 @@ inline constexpr int server_error_last = -32000;
 inline constexpr int access_denied = -32001;  // caller's uid/gid not allowed by the peer's policy
 inline constexpr int message_too_large = -32002;
 inline constexpr int server_stopping = -32003;  // the peer is stopping: it runs no new requests
+inline constexpr int server_busy = -32004;  // the caller's uid runs its share of the threads
 
 // The standard message for a code ("Method not found", ...), or "Server error".
 const char* default_message(int code);

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -16,6 +17,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "procslink/byteorder.hpp"
@@ -195,6 +197,24 @@ class FragmentReassembler {
     std::size_t max_pending_bytes = 512u << 20;  // per sender
     std::size_t max_pending_messages = 16;       // per sender
     std::chrono::milliseconds timeout{10000};
+    // All senders together. When a fragment would pass it, room is made fairly: the uid
+    // holding the most gives way (within it, the sender holding the most), by its largest
+    // incomplete message. A sender that is itself the largest holder of the largest uid has
+    // its fragment refused instead, so a flood cannot push out a smaller holder's message.
+    std::size_t max_total_bytes = 512u << 20;
+  };
+  // What the limits did so far.
+  struct Stats {
+    std::size_t completed = 0;         // messages reassembled
+    std::size_t expired = 0;           // incomplete messages dropped after the timeout
+    std::size_t dropped = 0;           // messages dropped for breaking a limit or the rules
+    std::size_t evicted = 0;           // messages dropped to make room for another uid/sender
+  };
+  // A message dropped to make room for another sender's fragment (see Limits::max_total_bytes).
+  struct Eviction {
+    std::uint64_t sender;
+    std::uint32_t uid;
+    std::size_t bytes;
   };
   struct Complete {
     PayloadType payload_type = PayloadType::request;
@@ -210,7 +230,15 @@ class FragmentReassembler {
   // fragment breaks a limit or contradicts earlier fragments; the partial message is then
   // discarded so later fragments of it are rejected too.
   std::optional<Complete> add(std::uint64_t sender, const ProcslinkMessage& fragment,
-                              Clock::time_point now = Clock::now());
+                              Clock::time_point now = Clock::now()) {
+    return add(sender, 0, fragment, now);
+  }
+  // The same, for a sender whose messages count towards `uid`'s share of max_total_bytes
+  // (the kernel's word on who sent it). Without a uid, every sender counts as uid 0.
+  std::optional<Complete> add(std::uint64_t sender, std::uint32_t uid,
+                              const ProcslinkMessage& fragment, Clock::time_point now = Clock::now());
+  // The messages dropped to make room since the last call (for a log line each).
+  std::vector<Eviction> take_evictions() { return std::exchange(evictions_, {}); }
   // Takes a completed body back once its reader is done with it. The next fragmented message
   // is assembled in that buffer, so a stream of large messages does not fault in fresh pages
   // for each one. One buffer is kept, the largest handed back, of at most twice max_message
@@ -225,8 +253,15 @@ class FragmentReassembler {
   char* landing_room(std::uint64_t sender, std::uint32_t seq, std::uint16_t index,
                      std::size_t length);
   static constexpr std::size_t kKeptCapacity = 4u << 20;
-  // Drops messages older than the timeout; returns how many were dropped.
+  // Drops messages older than the timeout, and frees what they held; returns how many were
+  // dropped.
   std::size_t expire(Clock::time_point now = Clock::now());
+  // When the oldest incomplete message expires; nullopt when there is none.
+  std::optional<Clock::time_point> next_expiry() const;
+  const Stats& stats() const { return stats_; }
+  const Limits& limits() const { return limits_; }
+  // Bytes that dropped (expired, evicted or refused) messages have freed so far.
+  std::size_t released_bytes() const { return released_; }
 
   std::size_t pending_messages() const;
   // Bytes held by incomplete messages: for each, what arrived or the length allocated for it
@@ -254,10 +289,27 @@ class FragmentReassembler {
   struct Sender {
     std::map<std::uint32_t, Partial> messages;  // by seq
     std::size_t bytes = 0;
+    std::uint32_t uid = 0;
   };
+  using SenderMap = std::map<std::uint64_t, Sender>;
+
+  Partial start_message(Sender& sender, const ProcslinkMessage& fragment, Clock::time_point now);
+  // Adds `delta` (may be negative) to what `sender` holds, and to its uid's and the total.
+  void charge(Sender& sender, std::ptrdiff_t delta);
+  // Frees a message's bytes and refuses its remaining fragments until it expires.
+  void poison(Sender& sender, Partial& partial);
+  // Makes room for `need` more bytes from `requester` by evicting other holders' messages
+  // (Limits::max_total_bytes). False when the requester is the one that has to give way.
+  bool make_room(SenderMap::iterator requester, std::size_t need);
+  SenderMap::iterator largest_holder(std::uint32_t uid, SenderMap::iterator requester);
 
   Limits limits_;
-  std::map<std::uint64_t, Sender> senders_;
+  SenderMap senders_;
+  std::map<std::uint32_t, std::size_t> uid_bytes_;  // what each uid's senders hold
+  std::size_t total_bytes_ = 0;
+  std::size_t released_ = 0;
+  Stats stats_;
+  std::vector<Eviction> evictions_;
   std::string spare_;  // a recycled body, empty but with its capacity
 };
 

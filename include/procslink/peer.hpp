@@ -73,6 +73,9 @@ struct PeerOptions {
   std::vector<std::string> extra_netns;  // also serve inside these (paths)
   std::size_t workers = 0;               // serving threads kept ready; 0 = number of cores
   std::size_t max_workers = 64;          // the pool grows to this while handlers are busy
+  // Handlers one uid may run at once (0: three quarters of max_workers). Its requests beyond
+  // that are answered -32004 "Server busy" (notifications dropped) while other uids are served.
+  std::size_t max_workers_per_uid = 0;
   // How long a serving thread may run one handler before another thread takes its socket over:
   // about how long a slow handler delays the requests queued behind it. Also how often an idle
   // thread looks while requests come; on a CPU shared with the serving thread each look
@@ -87,6 +90,10 @@ struct PeerOptions {
   std::size_t max_message_size = 256u << 20;   // larger messages are refused, both ways
   std::size_t fragment_size = 64u << 10;       // body bytes per fragment (<= 256 KiB - 40)
   std::chrono::milliseconds reassembly_timeout{10000};
+  // Bytes all incomplete fragmented messages together may hold (0: 2 * max_message_size). When
+  // full, the uid holding the most gives way, so one uid's flood cannot starve another's
+  // message; expired messages are freed on time (docs/security.md).
+  std::size_t reassembly_budget = 0;
   std::chrono::milliseconds send_timeout{2000};  // how long a reply waits for a full receiver
   // After stop(), how long handlers already running may go on: meanwhile new requests are
   // answered -32003 "Server stopping" at once, and run_server_forever() returns when they are

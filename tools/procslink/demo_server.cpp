@@ -127,6 +127,41 @@ void register_demo_methods(RPCPeer& peer) {
 
 }  // namespace
 
+// What a hostile neighbour meets (docs/security.md), settable for a server or a test.
+struct LimitArgs {
+  std::size_t max_workers = PeerOptions{}.max_workers;
+  std::size_t per_uid = PeerOptions{}.max_workers_per_uid;
+  std::size_t max_message = PeerOptions{}.max_message_size;
+  std::size_t budget = PeerOptions{}.reassembly_budget;
+  long reassembly_timeout_ms = PeerOptions{}.reassembly_timeout.count();
+
+  void add_to(CLI::App& cmd) {
+    cmd.add_option("--max-workers", max_workers, "serving threads at most")
+        ->check(CLI::Range(std::size_t{1}, std::size_t{4096}))
+        ->capture_default_str();
+    cmd.add_option("--max-workers-per-uid", per_uid,
+                   "handlers one uid may run at once; more get -32004 (0: 3/4 of --max-workers)")
+        ->capture_default_str();
+    cmd.add_option("--max-message-size", max_message, "bytes; larger messages are refused")
+        ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30))
+        ->capture_default_str();
+    cmd.add_option("--reassembly-budget", budget,
+                   "bytes all incomplete fragmented messages may hold (0: 2 * max message size)")
+        ->capture_default_str();
+    cmd.add_option("--reassembly-timeout", reassembly_timeout_ms,
+                   "ms an incomplete fragmented message is kept")
+        ->check(CLI::Range(1L, 3600000L))
+        ->capture_default_str();
+  }
+  void apply(PeerOptions& options) const {
+    options.max_workers = max_workers;
+    options.max_workers_per_uid = per_uid;
+    options.max_message_size = max_message;
+    options.reassembly_budget = budget;
+    options.reassembly_timeout = std::chrono::milliseconds(reassembly_timeout_ms);
+  }
+};
+
 void add_demo_server(CLI::App& app, std::function<int()>& run) {
   auto* cmd = app.add_subcommand("demo-server", "serve the demo methods until SIGINT/SIGTERM; "
                                                 "prints the nl_pid as the first line");
@@ -138,6 +173,7 @@ void add_demo_server(CLI::App& app, std::function<int()>& run) {
     long takeover_us = 200;
     std::size_t workers = 0;
     long stop_grace_ms = PeerOptions{}.stop_grace.count();
+    LimitArgs limits;
   };
   auto args = std::make_shared<Args>();
   cmd->add_option("--name", args->name, "bind the port id of this service name");
@@ -158,6 +194,7 @@ void add_demo_server(CLI::App& app, std::function<int()>& run) {
                   "ones are answered -32003 meanwhile")
       ->check(CLI::Range(0L, 3600000L))
       ->capture_default_str();
+  args->limits.add_to(*cmd);
   cmd->callback([&run, args, cmd] {
     run = [args, name_given = cmd->count("--name") > 0] {
       if (name_given) check_service_name(args->name);
@@ -169,6 +206,7 @@ void add_demo_server(CLI::App& app, std::function<int()>& run) {
       options.workers = args->workers;
       options.stop_grace = std::chrono::milliseconds(args->stop_grace_ms);
       options.policy.uids.insert(args->allow_uids.begin(), args->allow_uids.end());
+      args->limits.apply(options);
       RPCPeer peer(options);
       register_demo_methods(peer);
       g_serving = &peer;
