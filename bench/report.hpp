@@ -45,21 +45,23 @@ struct PeerRow {
   double procslink_median = NAN;
 };
 
-// Two pairs' overhead over the kernel, each its median round trip minus raw netlink's median from
-// its own runs in the same placement, and the first's overhead as a fraction of the second's.
+// Two pairs' overhead over the kernel and the first's as a fraction of the second's. A pair's
+// overhead is the median, over the reps, of its median round trip minus raw netlink's median in
+// the same rep (run next to it, same placement): the difference is taken before the machine's
+// load can drift, which cross-core moves raw netlink itself by tens of microseconds.
 struct OverheadRow {
   std::string ours;
   std::string theirs;
   std::string placement;
-  double ours_median = NAN;
+  double ours_median = NAN;  // medians over the reps, as the peer table shows them
   double ours_raw_median = NAN;
+  double ours_overhead = NAN;
   double theirs_median = NAN;
   double theirs_raw_median = NAN;
+  double theirs_overhead = NAN;
   double target = NAN;  // the fraction ours' overhead is held to, at most
 
-  double ours_overhead() const { return ours_median - ours_raw_median; }
-  double theirs_overhead() const { return theirs_median - theirs_raw_median; }
-  double fraction() const { return ours_overhead() / theirs_overhead(); }
+  double fraction() const { return ours_overhead / theirs_overhead; }
 };
 
 class Report {
