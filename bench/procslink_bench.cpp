@@ -6,8 +6,9 @@
 // Servers and clients are separate processes. "cross-core" pins the client to one CPU and the
 // server to another; "pinned" puts both on the same CPU, so every round trip is two context
 // switches. The blocking echo also runs through the other peers of echo_peers.hpp (AF_UNIX
-// seqpacket, and sd-bus and gRPC when built), and, with PROCSLINK_PYREF, through the Python
-// reference package.
+// seqpacket, and sd-bus and gRPC when built), and through Python packages: the reference (with
+// PROCSLINK_PYREF) and this build's binding, whose overhead over raw netlink is set against the
+// reference's.
 //
 //   procslink_bench                 the full run (a few minutes)
 //   procslink_bench --quick         small counts, for smoke testing (ctest runs this)
@@ -102,6 +103,14 @@ struct Tally {
   }
   double median() const { return median_of(medians); }
   double p99() const { return median_of(p99s); }
+  // The median over the reps of this contender's median minus `base`'s in the same rep.
+  double median_over(const Tally& base) const {
+    std::vector<double> differences;
+    for (std::size_t i = 0; i < medians.size() && i < base.medians.size(); ++i) {
+      differences.push_back(medians[i] - base.medians[i]);
+    }
+    return median_of(std::move(differences));
+  }
 };
 
 // ---- running things against a fresh server ----
@@ -392,14 +401,16 @@ void scaling_section(const Context& ctx, const Placement& where) {
 // ---- 5. Python packages ----
 
 // The echo through a Python package, in every pairing with procslink's C++ side, beside raw
-// netlink and procslink's C++ server and client from the same runs.
-void python_rows(const Context& ctx, const Placement& where, const PythonPackage& package) {
+// netlink and procslink's C++ server and client from the same runs. Returns the tallies of raw
+// netlink and of the package's client and server pair.
+std::pair<Tally, Tally> python_rows(const Context& ctx, const Placement& where,
+                                    const PythonPackage& package) {
   const Config& config = ctx.config;
   const EchoWork work = procslink_echo_work();
   const std::size_t warmup = std::max<std::size_t>(200, config.echo_calls / 20);
   const std::size_t count = std::max<std::size_t>(config.echo_calls / 4, 500);
-  std::fprintf(stderr, "5. echo through the %s in %s: %zu calls per run\n", package.label.c_str(),
-               package.dir.c_str(), count);
+  std::fprintf(stderr, "5. echo through the %s in %s, %s: %zu calls per run\n",
+               package.label.c_str(), package.dir.c_str(), where.name, count);
   const std::vector<Contender> contenders{
       {"raw netlink", [&](auto w, auto n) { return raw_echo(where, work, microseconds(0), w, n); }},
       {"procslink", [&](auto w, auto n) { return procslink_echo(where, microseconds(0), w, n); }},
@@ -434,19 +445,50 @@ void python_rows(const Context& ctx, const Placement& where, const PythonPackage
                       "the package in " + package.dir + ", run by /usr/bin/python3 with "
                       "bench/python_echo.py (its RPCPeer serving echo, or calling it through "
                       "talk_to); its client times each call in Python");
+  return {tallies[0], tallies.back()};
 }
 
-void python_section(const Context& ctx, const Placement& where) {
+// The Python packages to compare: the reference (PROCSLINK_PYREF) and this build's binding
+// (PROCSLINK_PYTHON_PACKAGE, by default the build tree's python/ directory).
+std::vector<PythonPackage> python_packages(const Context& ctx) {
+  std::vector<PythonPackage> packages;
   const char* pyref = std::getenv("PROCSLINK_PYREF");
-  if (pyref == nullptr || *pyref == '\0') {
+  if (pyref != nullptr && *pyref != '\0') {
+    packages.push_back({"Python reference", pyref});
+  } else {
     const char* line = "Python reference: skipped (set PROCSLINK_PYREF to the directory that "
                        "holds the reference package; scripts/bench sets it to "
                        "../shared/reference/procslink-0.1.2 when that is there)";
     std::printf("5. %s\n", line);
     ctx.report.skipped(line);
-    return;
   }
-  python_rows(ctx, where, {"Python reference", pyref});
+  const char* ours = std::getenv("PROCSLINK_PYTHON_PACKAGE");
+  const std::string dir = ours != nullptr && *ours != '\0' ? ours : PROCSLINK_BENCH_PYTHON_DIR;
+  if (!dir.empty() && std::ifstream(dir + "/procslink/__init__.py").good()) {
+    packages.push_back({"Python binding", dir});
+  } else {
+    const std::string line = "Python binding: skipped (no procslink package in '" + dir +
+                             "'; build with PROCSLINK_PYTHON=ON or set PROCSLINK_PYTHON_PACKAGE)";
+    std::printf("5. %s\n", line.c_str());
+    ctx.report.skipped(line);
+  }
+  return packages;
+}
+
+void python_section(const Context& ctx, const std::vector<Placement>& placements) {
+  const std::vector<PythonPackage> packages = python_packages(ctx);
+  for (const auto& where : placements) {
+    std::vector<std::pair<Tally, Tally>> pairs;
+    for (const auto& package : packages) pairs.push_back(python_rows(ctx, where, package));
+    if (pairs.size() != 2) continue;
+    // The binding's overhead over the kernel against the reference's, each from its own runs.
+    const auto& [reference_raw, reference] = pairs[0];
+    const auto& [binding_raw, binding] = pairs[1];
+    ctx.report.add(OverheadRow{"Python binding pair", "Python reference pair", where.name,
+                               binding.median(), binding_raw.median(),
+                               binding.median_over(binding_raw), reference.median(),
+                               reference_raw.median(), reference.median_over(reference_raw), 0.2});
+  }
 }
 
 // ---- main ----
@@ -547,7 +589,7 @@ int run(int argc, char** argv) {
       {"throughput", [&] { throughput_section(ctx, main_placement); }},
       {"large", [&] { large_section(ctx, main_placement); }},
       {"scaling", [&] { scaling_section(ctx, main_placement); }},
-      {"python", [&] { python_section(ctx, main_placement); }},
+      {"python", [&] { python_section(ctx, placements); }},
   };
   for (const auto& section : sections) {
     if (!config.only.empty() && config.only != section.name) continue;

@@ -39,6 +39,15 @@ void Report::add(PeerRow row) {
   peer_rows_.push_back(std::move(row));
 }
 
+void Report::add(OverheadRow row) {
+  std::fprintf(stderr, "  %-28s %-11s overhead %8s us  %s overhead %8s us  fraction %s\n",
+               row.ours.c_str(), row.placement.c_str(), format_number(row.ours_overhead).c_str(),
+               row.theirs.c_str(), format_number(row.theirs_overhead).c_str(),
+               format_ratio(row.fraction()).c_str());
+  if (std::isnan(row.fraction())) failed_ = true;
+  overhead_rows_.push_back(std::move(row));
+}
+
 void Report::describe(const std::string& peer, const std::string& description) {
   const auto known = [&](const auto& entry) { return entry.first == peer; };
   if (std::none_of(descriptions_.begin(), descriptions_.end(), known)) {
@@ -92,9 +101,32 @@ void Report::print_peer_rows() const {
   for (const auto& line : skipped_) std::printf("- %s\n", line.c_str());
 }
 
+void Report::print_overhead_rows() const {
+  if (overhead_rows_.empty()) return;
+  std::printf("\nOverhead over the kernel: the median over the reps of a pair's median round "
+              "trip minus raw netlink's median in the same rep, same placement:\n");
+  std::printf("\n| Pair | Placement | median us | raw netlink us | overhead us | against | "
+              "its median us | its raw netlink us | its overhead us | overhead fraction | "
+              "target | met |\n");
+  std::printf("|---|---|---:|---:|---:|---|---:|---:|---:|---:|---|---|\n");
+  for (const auto& row : overhead_rows_) {
+    const double f = row.fraction();
+    const char* met = std::isnan(f) ? "n/a" : f <= row.target ? "yes" : "**no**";
+    std::printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | <= %.2fx | %s |\n",
+                row.ours.c_str(), row.placement.c_str(), format_number(row.ours_median).c_str(),
+                format_number(row.ours_raw_median).c_str(),
+                format_number(row.ours_overhead).c_str(), row.theirs.c_str(),
+                format_number(row.theirs_median).c_str(),
+                format_number(row.theirs_raw_median).c_str(),
+                format_number(row.theirs_overhead).c_str(), format_ratio(f).c_str(), row.target,
+                met);
+  }
+}
+
 void Report::print() const {
   print_rows();
   print_peer_rows();
+  print_overhead_rows();
 }
 
 }  // namespace procslink::bench

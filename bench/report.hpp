@@ -1,9 +1,10 @@
 // report.hpp - what procslink_bench prints: a progress line per figure while it runs, then the
 // tables, every figure beside raw netlink from the same run and the ratio of the two.
 //
-// Two tables: procslink against raw netlink scenario by scenario (with the target each ratio is
+// Three tables: procslink against raw netlink scenario by scenario (with the target each ratio is
 // held to), and the echo of a short string through procslink and the IPC a user might pick
-// instead, each against raw netlink and against procslink.
+// instead, each against raw netlink and against procslink; and one pair's overhead over raw
+// netlink against another's (the Python binding against the Python reference).
 #pragma once
 
 #include <cmath>
@@ -44,10 +45,30 @@ struct PeerRow {
   double procslink_median = NAN;
 };
 
+// Two pairs' overhead over the kernel and the first's as a fraction of the second's. A pair's
+// overhead is the median, over the reps, of its median round trip minus raw netlink's median in
+// the same rep (run next to it, same placement): the difference is taken before the machine's
+// load can drift, which cross-core moves raw netlink itself by tens of microseconds.
+struct OverheadRow {
+  std::string ours;
+  std::string theirs;
+  std::string placement;
+  double ours_median = NAN;  // medians over the reps, as the peer table shows them
+  double ours_raw_median = NAN;
+  double ours_overhead = NAN;
+  double theirs_median = NAN;
+  double theirs_raw_median = NAN;
+  double theirs_overhead = NAN;
+  double target = NAN;  // the fraction ours' overhead is held to, at most
+
+  double fraction() const { return ours_overhead / theirs_overhead; }
+};
+
 class Report {
  public:
   void add(Row row);
   void add(PeerRow row);
+  void add(OverheadRow row);
   // A line under the peer table saying what a contender does (once per name).
   void describe(const std::string& peer, const std::string& description);
   // A line under the peer table saying why a contender has no row.
@@ -60,9 +81,11 @@ class Report {
  private:
   void print_rows() const;
   void print_peer_rows() const;
+  void print_overhead_rows() const;
 
   std::vector<Row> rows_;
   std::vector<PeerRow> peer_rows_;
+  std::vector<OverheadRow> overhead_rows_;
   std::vector<std::pair<std::string, std::string>> descriptions_;
   std::vector<std::string> skipped_;
   bool failed_ = false;

@@ -9,7 +9,11 @@ Beyond the reference: notify, call_async (a concurrent.futures.Future), acall an
 import asyncio
 import concurrent.futures
 
+from . import _core
 from .errors import RemoteError, TransportError
+
+# How many remote methods a Channel keeps as attributes after their first use.
+_KEPT_METHODS = 64
 
 
 def _params(method, args, kwargs):
@@ -85,16 +89,17 @@ class Channel:
         return [value for _, value in self._core.call_batch(requests)]
 
     def method(self, name):
-        """The remote method `name` as a callable."""
-        def callee(*args, **kwargs):
-            return self.call(name, *args, **kwargs)
-        callee.__name__ = name
-        return callee
+        """The remote method `name` as a callable (a _core.RemoteMethod: one C++ call per use)."""
+        return _core.RemoteMethod(self._core, name)
 
     def __getattr__(self, name):
         if name.startswith("__"):
             raise AttributeError(name)
-        return self.method(name)
+        method = self.method(name)
+        # Kept as an attribute, so the next `channel.name` is a plain attribute lookup.
+        if len(self.__dict__) <= _KEPT_METHODS:
+            self.__dict__[name] = method
+        return method
 
 
 class _AsyncMethods:

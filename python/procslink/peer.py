@@ -32,16 +32,8 @@ def _context_parameter(function):
 
 
 def _adapter(function, context_name):
-    """What the core calls: spreads JSON params into the function's arguments."""
-    if context_name is None:
-        def invoke(params):
-            if type(params) is list:
-                return function(*params)
-            if type(params) is dict:
-                return function(**params)
-            return function()
-        return invoke
-
+    """What the core calls for a function taking a CallContext: spreads the JSON params into its
+    arguments and adds the context. (Functions without one the core spreads itself.)"""
     def invoke_with_context(params, context):
         extra = {context_name: CallContext(*context)}
         if type(params) is list:
@@ -103,7 +95,10 @@ class RPCPeer:
             raise ValueError("RPCPeer.register_function: function name %r has been registered"
                              % name)
         context_name = _context_parameter(function)
-        self._core.register(name, _adapter(function, context_name), context_name is not None)
+        if context_name is None:
+            self._core.register_function(name, function)
+        else:
+            self._core.register(name, _adapter(function, context_name), True)
         self._functions[name] = function
         LOGGER.debug("registered RPC function %r -> %r", name, function)
 

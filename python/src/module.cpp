@@ -18,11 +18,15 @@
 #include "procslink/log.hpp"
 #include "procslink/peer.hpp"
 #include "procslink/transport.hpp"
+#include "py_call.hpp"
 #include "py_errors.hpp"
+#include "py_gil.hpp"
+#include "py_handler.hpp"
 #include "py_json.hpp"
 
 namespace py = pybind11;
 using namespace procslink;
+using procslink::python::CoreThreadGil;
 using procslink::python::from_json;
 using procslink::python::to_json;
 
@@ -47,7 +51,7 @@ void route_logging() {
   set_log_sink([](LogLevel level, std::string_view line) {
     if (!Py_IsInitialized()) return;
     static const int levels[] = {10, 20, 30, 40, 50};
-    py::gil_scoped_acquire gil;
+    CoreThreadGil gil;
     try {
       py::module_::import("logging").attr("getLogger")("procslink").attr("log")(
           levels[static_cast<int>(level)], py::str(std::string(line)));
@@ -73,30 +77,6 @@ PeerOptions make_options(std::uint32_t nl_pid, std::string name, std::string net
   options.timeout = to_ms(timeout);
   options.policy = AccessPolicy{std::move(uids), std::move(gids)};
   return options;
-}
-
-py::tuple context_tuple(const CallContext& c) {
-  return py::make_tuple(c.sender_nl_pid, c.credentials.pid, c.credentials.uid, c.credentials.gid,
-                        c.netns, c.method);
-}
-
-// `handler(params)` or, with `with_context`, `handler(params, context_tuple)`.
-RawHandler python_handler(py::object handler, bool with_context) {
-  auto shared = std::shared_ptr<py::object>(new py::object(std::move(handler)), [](py::object* o) {
-    py::gil_scoped_acquire gil;
-    delete o;
-  });
-  return [shared, with_context](json&& params, const CallContext& context) -> json {
-    py::gil_scoped_acquire gil;
-    try {
-      py::object args = from_json(params);
-      py::object result =
-          with_context ? (*shared)(args, context_tuple(context)) : (*shared)(args);
-      return to_json(result);
-    } catch (py::error_already_set& e) {
-      python::throw_handler_error(e);
-    }
-  };
 }
 
 // Serves until stop() or a signal: the main thread waits in slices so that Ctrl-C's
@@ -131,26 +111,16 @@ Channel with_call_options(Channel channel, std::optional<double> timeout,
   return channel;
 }
 
-py::object call(const Channel& channel, const std::string& method, py::handle params) {
-  json body = to_json(params);
-  json result;
-  {
-    py::gil_scoped_release release;
-    result = channel.call_with(method, body);
-  }
-  return from_json(result);
-}
-
 void call_async(const Channel& channel, const std::string& method, py::handle params,
                 py::object done) {
   json body = to_json(params);
   auto shared = std::shared_ptr<py::object>(new py::object(std::move(done)), [](py::object* o) {
-    py::gil_scoped_acquire gil;
+    CoreThreadGil gil;
     delete o;
   });
   py::gil_scoped_release release;
   channel.async_call_with(method, body, [shared](CallOutcome outcome) {
-    py::gil_scoped_acquire gil;
+    CoreThreadGil gil;
     try {
       if (outcome.value.index() == 0) {
         (*shared)(true, from_json(std::get<0>(outcome.value)));
@@ -192,8 +162,9 @@ PYBIND11_MODULE(_core, m) {
 
   py::class_<Channel>(m, "Channel")
       .def_property_readonly("target", &Channel::target)
-      .def("with_options", &with_call_options, py::arg("timeout"), py::arg("require_uid"))
-      .def("call", &call)
+      .def("with_options", &with_call_options, py::arg("timeout"), py::arg("require_uid"),
+           py::keep_alive<0, 1>())
+      .def("call", &python::call)
       .def("notify", [](const Channel& c, const std::string& method, py::handle params) {
         json body = to_json(params);
         py::gil_scoped_release release;
@@ -220,7 +191,13 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("socket_fd", &RPCPeer::socket_fd)
       .def("register", [](RPCPeer& p, const std::string& name, py::object handler,
                           bool with_context) {
-        p.register_raw(name, python_handler(std::move(handler), with_context));
+        p.register_raw(name, python::python_handler(std::move(handler),
+                                                    with_context ? python::HandlerStyle::with_context
+                                                                 : python::HandlerStyle::params));
+      })
+      .def("register_function", [](RPCPeer& p, const std::string& name, py::object function) {
+        p.register_raw(name, python::python_handler(std::move(function),
+                                                    python::HandlerStyle::spread));
       })
       .def("unregister", &RPCPeer::unregister)
       .def("method_names", &RPCPeer::method_names)
@@ -236,4 +213,6 @@ PYBIND11_MODULE(_core, m) {
            py::keep_alive<0, 1>(), py::call_guard<py::gil_scoped_release>())
       .def("talk_to_name", py::overload_cast<std::string_view>(&RPCPeer::talk_to),
            py::keep_alive<0, 1>(), py::call_guard<py::gil_scoped_release>());
+
+  python::bind_remote_method(m);
 }
