@@ -12,6 +12,7 @@ A drop-in replacement for procslink 0.1.2 served by procslink's C++ core:
 
 from .channel import Channel
 from .context import CallContext
+from .discovery import PeerInfo, list_peers
 from .errors import ProcslinkError, RemoteError, TransportError
 from .jsonrpc import (JSONRPCAppError, JSONRPCError, JSONRPCInternalError,
                       JSONRPCInvalidParamsError, JSONRPCInvalidRequestError,
@@ -25,7 +26,7 @@ from ._core import port_id_for_name
 __version__ = "0.2.0"
 
 __all__ = [
-    "RPCPeer", "Channel", "CallContext", "ProcslinkError", "RemoteError", "TransportError",
+    "RPCPeer", "Channel", "CallContext", "PeerInfo", "list_peers", "ProcslinkError", "RemoteError", "TransportError",
     "JSONRPCError", "JSONRPCParseError", "JSONRPCInvalidRequestError",
     "JSONRPCMethodNotFoundError", "JSONRPCInvalidParamsError", "JSONRPCInternalError",
     "JSONRPCServerError", "JSONRPCAppError", "JSONRPCRequest", "JSONRPCResponse",

@@ -3,6 +3,7 @@ import concurrent.futures
 from typing import Any, Awaitable, Callable, Iterable, Optional, Union
 
 from .context import CallContext as CallContext
+from .discovery import PeerInfo as PeerInfo, list_peers as list_peers
 from .errors import ProcslinkError as ProcslinkError, RemoteError as RemoteError, \
     TransportError as TransportError
 from .jsonrpc import (JSONRPCAppError as JSONRPCAppError, JSONRPCError as JSONRPCError,

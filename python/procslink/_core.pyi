@@ -2,6 +2,7 @@
 from typing import Any, Callable, Optional
 
 def port_id_for_name(name: str) -> int: ...
+def list_peers(netns: str, timeout: float, include_silent: bool) -> tuple: ...
 
 class Channel:
     @property

@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "procslink/discovery.hpp"
 #include "procslink/log.hpp"
 #include "procslink/peer.hpp"
 #include "procslink/transport.hpp"
@@ -152,6 +153,25 @@ py::list call_batch(const Channel& channel, py::list calls) {
   return out;
 }
 
+// list_peers as plain Python values: ([(nl_pid, pid, process, uid, name, answered)], unseen).
+py::tuple peers_of_namespace(const std::string& netns, double timeout, bool include_silent) {
+  DiscoveryOptions options;
+  options.netns = netns;
+  options.timeout = std::chrono::milliseconds(static_cast<long>(timeout * 1000));
+  options.include_silent = include_silent;
+  Discovery found;
+  {
+    py::gil_scoped_release release;
+    found = list_peers(options);
+  }
+  py::list peers;
+  for (const PeerInfo& p : found.peers) {
+    peers.append(py::make_tuple(p.socket.nl_pid, p.socket.pid, p.socket.process, p.socket.uid,
+                                p.name, p.answered));
+  }
+  return py::make_tuple(peers, found.unseen);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -159,6 +179,8 @@ PYBIND11_MODULE(_core, m) {
   python::register_error_translator();
   route_logging();
   m.def("port_id_for_name", [](const std::string& name) { return port_id_for_name(name); });
+  m.def("list_peers", &peers_of_namespace, py::arg("netns"), py::arg("timeout"),
+        py::arg("include_silent"));
 
   py::class_<Channel>(m, "Channel")
       .def_property_readonly("target", &Channel::target)
