@@ -111,6 +111,28 @@ TEST_F(PeerTest, NamedParamsAreRefusedByAHandlerWithoutNames) {
   EXPECT_EQ(e.code, error_code::invalid_params);
 }
 
+// A Channel keeps its peer's machinery alive: once the RPCPeer is gone, a call through it is
+// refused with a TransportError instead of touching freed memory.
+TEST(PeerLifetime, ChannelOutlivingItsPeerRefusesCalls) {
+  RPCPeer server;
+  server.register_function("echo", [](int v) { return v; });
+  server.start();
+  std::optional<Channel> channel;
+  {
+    RPCPeer client;
+    channel.emplace(client.talk_to(server.nl_pid()));
+    EXPECT_EQ(channel->call<int>("echo", 1), 1);
+  }
+  EXPECT_EQ(transport_error_kind([&] { channel->call("echo", 2); }), TransportError::Kind::other);
+  EXPECT_EQ(transport_error_kind([&] { channel->notify("echo", 2); }), TransportError::Kind::other);
+  EXPECT_EQ(transport_error_kind([&] { channel->async_call("echo", 2); }),
+            TransportError::Kind::other);
+  EXPECT_EQ(transport_error_kind([&] { channel->call_batch({{"echo", json::array({3})}}); }),
+            TransportError::Kind::other);
+  const Channel copy = channel->with_timeout(100ms);  // copies stay refused, and harmless
+  EXPECT_EQ(transport_error_kind([&] { copy.call("echo", 4); }), TransportError::Kind::other);
+}
+
 TEST(TypedHandler, ConstJsonParameterBindsToTheArgumentWithoutACopy) {
   json params = json::array({std::string(1000, 'x'), 7});
   const json* seen = nullptr;

@@ -1,8 +1,8 @@
 // peer.hpp - RPCPeer: register methods, serve them, and call other peers.
 //
 // A peer owns one netlink socket (plus one per extra network namespace it serves in) and a
-// small elastic pool of threads that take turns waiting on all of them with one epoll set
-// (leader/follower): the thread that receives a request runs its handler itself, so a request
+// small elastic pool of threads that take turns waiting on all of them with one epoll set:
+// the thread that receives a request runs its handler itself, so a request
 // costs no hand-off, and a slow handler never stops the others from receiving. A thread making
 // a synchronous call on a peer that is not serving receives its own reply, so a client costs
 // one wake-up per round trip, like a raw socket.
@@ -35,100 +35,16 @@
 #include <variant>
 #include <vector>
 
+#include "procslink/detail/param_args.hpp"
 #include "procslink/detail/schema.hpp"
 #include "procslink/detail/typed_handler.hpp"
 #include "procslink/jsonrpc.hpp"
+#include "procslink/peer_options.hpp"
 #include "procslink/transport.hpp"
 
 namespace procslink {
 
-// The remote peer answered with a JSON-RPC error.
-class RemoteError : public JsonRpcError {
- public:
-  using JsonRpcError::JsonRpcError;
-};
-
-// What a handler may know about the call it is serving. Take `const CallContext&` as the
-// first parameter of a handler to receive it.
-struct CallContext {
-  std::uint32_t sender_nl_pid = 0;
-  Credentials credentials;  // as the kernel reported them (see README, "Trust")
-  std::string netns;        // the network namespace the call came in through; "" = the peer's own
-  std::string method;
-};
-
-// Allows callers by uid or gid. Empty sets allow everybody (the reference's behaviour).
-struct AccessPolicy {
-  std::set<uid_t> uids;
-  std::set<gid_t> gids;
-  bool allows(const Credentials& c) const {
-    return (uids.empty() && gids.empty()) || uids.count(c.uid) != 0 || gids.count(c.gid) != 0;
-  }
-};
-
-struct PeerOptions {
-  std::uint32_t nl_pid = 0;  // 0: autobind (or derived from `name`)
-  std::string name;          // service name; binds port_id_for_name(name)
-  std::string netns;         // network namespace of the main socket; "" = the current one
-  std::vector<std::string> extra_netns;  // also serve inside these (paths)
-  std::size_t workers = 0;               // serving threads kept ready; 0 = number of cores
-  std::size_t max_workers = 64;          // the pool grows to this while handlers are busy
-  // Handlers one uid may run at once (0: three quarters of max_workers). Its requests beyond
-  // that are answered -32004 "Server busy" (notifications dropped) while other uids are served.
-  std::size_t max_workers_per_uid = 0;
-  // How long a serving thread may run one handler before another thread takes its socket over:
-  // about how long a slow handler delays the requests queued behind it. Also how often an idle
-  // thread looks while requests come; on a CPU shared with the serving thread each look
-  // preempts it (at 200 us the pinned echo's p99 was ~30 us, at 1 ms ~11 us; README).
-  std::chrono::microseconds hand_off{1000};
-  std::chrono::milliseconds timeout{5000};     // default call deadline
-  std::chrono::microseconds spin{0};           // busy-poll before blocking (low-latency mode)
-  // Low-latency mode: how often idle threads look whether the spinning thread is stuck in a
-  // handler, to receive in its place. Each look wakes a thread; on a CPU shared with the
-  // spinner that briefly preempts it, which is what sets the tail latency (README).
-  std::chrono::microseconds spin_takeover{200};
-  std::size_t max_message_size = 256u << 20;   // larger messages are refused, both ways
-  std::size_t fragment_size = 64u << 10;       // body bytes per fragment (<= 256 KiB - 40)
-  std::chrono::milliseconds reassembly_timeout{10000};
-  // Bytes all incomplete fragmented messages together may hold (0: 2 * max_message_size). When
-  // full, the uid holding the most gives way, so one uid's flood cannot starve another's
-  // message; expired messages are freed on time (docs/security.md).
-  std::size_t reassembly_budget = 0;
-  std::chrono::milliseconds send_timeout{2000};  // how long a reply waits for a full receiver
-  // After stop(), how long handlers already running may go on: meanwhile new requests are
-  // answered -32003 "Server stopping" at once, and run_server_forever() returns when they are
-  // done or this has passed (see stop()).
-  std::chrono::milliseconds stop_grace{5000};
-  AccessPolicy policy;
-};
-
-struct CallOptions {
-  std::optional<std::chrono::milliseconds> timeout;  // default: the peer's
-  std::optional<uid_t> require_uid;  // fail unless the answering process has this uid
-};
-
-// The params are handed over as an rvalue: the request is done with them, so a handler that
-// takes them by value (json params) owns them without a copy. Handlers taking const json& work too.
-using RawHandler = std::function<json(json&& params, const CallContext& context)>;
-
-// An outcome delivered to an asynchronous callback: the result, or the exception
-// (RemoteError, TransportError) the synchronous call would have thrown.
-struct CallOutcome {
-  std::variant<json, std::exception_ptr> value;
-  // The result, or throws what the call failed with. A reference into the outcome: looking at
-  // a result copies nothing; an rvalue outcome hands its result over.
-  const json& get() const& {
-    if (value.index() == 1) std::rethrow_exception(std::get<1>(value));
-    return std::get<0>(value);
-  }
-  json get() && {
-    if (value.index() == 1) std::rethrow_exception(std::get<1>(value));
-    return std::move(std::get<0>(value));
-  }
-};
-
 class RPCPeer;
-
 
 // A member function to register with register_functions_in_object.
 template <typename M>
@@ -142,61 +58,9 @@ MemberMethod<M> method(std::string name, M method, std::vector<std::string> para
   return {std::move(name), method, std::move(param_names)};
 }
 
-namespace detail {
-template <typename T>
-inline constexpr bool kIsText = std::is_same_v<T, std::string> || std::is_same_v<T, std::string_view> ||
-                                std::is_same_v<T, const char*> || std::is_same_v<T, char*>;
-
-// A positional argument as Channel::call writes it: a json argument where it is, a string's
-// text as it is, anything else converted to json here. Neither copied nor moved once made.
-template <typename T>
-class HeldArg {
- public:
-  explicit HeldArg(T&& arg) {
-    using D = std::remove_cvref_t<T>;
-    if constexpr (std::is_same_v<D, json>) {
-      arg_.value = &arg;
-    } else if constexpr (std::is_pointer_v<D> && kIsText<D>) {
-      if (arg != nullptr) {
-        arg_.text = std::string_view(arg);
-      } else {
-        converted_ = json(std::forward<T>(arg));  // throws, as json::array({json(arg)}) would
-        arg_.value = &converted_;
-      }
-    } else if constexpr (kIsText<std::decay_t<D>>) {
-      arg_.text = std::string_view(arg);
-    } else {
-      converted_ = json(std::forward<T>(arg));
-      arg_.value = &converted_;
-    }
-  }
-  HeldArg(const HeldArg&) = delete;
-  HeldArg& operator=(const HeldArg&) = delete;
-  const ParamArg& get() const { return arg_; }
-
- private:
-  json converted_;
-  ParamArg arg_;
-};
-
-// Calls `send(span of ParamArg)` with `args` held as HeldArg for the duration.
-template <typename Send, typename... Args>
-decltype(auto) with_param_args(Send&& send, Args&&... args) {
-  if constexpr (sizeof...(Args) == 0) {
-    return send(std::span<const ParamArg>());
-  } else {
-    const std::tuple<HeldArg<Args&&>...> held{std::forward<Args>(args)...};
-    return std::apply(
-        [&](const auto&... h) {
-          const ParamArg list[] = {h.get()...};
-          return send(std::span<const ParamArg>(list));
-        },
-        held);
-  }
-}
-}  // namespace detail
 
 namespace detail {
+struct PeerImpl;  // the peer's machinery (src/peer/)
 // Throws ResultTypeError for `method`'s `result`, which did not convert (`why`).
 [[noreturn]] void throw_result_type_error(std::string_view method, const json& result,
                                           const char* why);
@@ -268,9 +132,12 @@ class Channel {
   friend class RPCPeer;
   json call_positional(std::string_view method, std::span<const detail::ParamArg> args) const;
   void notify_positional(std::string_view method, std::span<const detail::ParamArg> args) const;
-  Channel(RPCPeer* peer, std::uint32_t target, std::size_t endpoint)
-      : peer_(peer), target_(target), endpoint_(endpoint) {}
-  RPCPeer* peer_;
+  Channel(std::shared_ptr<detail::PeerImpl> peer, std::uint32_t target, std::size_t endpoint)
+      : peer_(std::move(peer)), target_(target), endpoint_(endpoint) {}
+  // The peer's machinery lives as long as any of its channels: a call through a channel whose
+  // RPCPeer is gone throws TransportError (kind other) instead of touching freed memory.
+  detail::PeerImpl& peer() const;
+  std::shared_ptr<detail::PeerImpl> peer_;
   std::uint32_t target_;
   std::size_t endpoint_;
   CallOptions options_;
@@ -350,8 +217,6 @@ class RPCPeer {
   // simply freed.
   void give_back(json&& value);
 
-  struct Impl;
-
  private:
   friend class Channel;
   template <typename F, typename... A>
@@ -374,7 +239,7 @@ class RPCPeer {
         std::move(m.param_names));
   }
 
-  std::unique_ptr<Impl> impl_;
+  std::shared_ptr<detail::PeerImpl> impl_;
 };
 
 }  // namespace procslink

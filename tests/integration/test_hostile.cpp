@@ -98,9 +98,13 @@ class HostileNeighbour : public ::testing::Test {
   std::unique_ptr<Channel> channel;
 };
 
+// Four serving threads: on a loaded machine the pool would otherwise grow towards max_workers
+// while the flood comes, and each thread's stack and receive buffer would blur what VmRSS
+// says about the reassembler.
 const std::vector<std::string> kBudgetServer = {
     "--max-message-size", std::to_string(kMaxMessage), "--reassembly-budget",
-    std::to_string(kBudget), "--reassembly-timeout", "1500", "--stop-grace", "100"};
+    std::to_string(kBudget), "--reassembly-timeout", "1500", "--stop-grace", "100",
+    "--max-workers", "4"};
 
 // Sixteen senders keep sending messages they never finish, 16 MiB each: the server holds at most
 // the budget for them, another uid's 8 MiB call completes meanwhile, and once the flood ends

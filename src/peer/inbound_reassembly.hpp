@@ -1,0 +1,91 @@
+// inbound_reassembly.hpp - the fragments of incoming messages until they are whole: one
+// reassembler for all senders under its own lock, kept within its budget (with log lines for
+// what it drops), expired on time by a reaper thread, and landing a fragmented message's
+// fragments straight into its buffer when one thread alone reads the socket.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "clock.hpp"
+#include "endpoints.hpp"
+#include "procslink/message.hpp"
+#include "procslink/peer_options.hpp"
+#include "reassembly_reaper.hpp"
+
+namespace procslink::detail {
+
+class InboundReassembly {
+ public:
+  using Complete = FragmentReassembler::Complete;
+
+  explicit InboundReassembly(const PeerOptions& options);
+  InboundReassembly(const InboundReassembly&) = delete;
+  InboundReassembly& operator=(const InboundReassembly&) = delete;
+
+  struct Added {
+    std::optional<Complete> complete;  // the message this fragment completed
+    // The fragment has more of its message behind it on a socket this thread alone reads, and
+    // the message's buffer has room for the next one: land() may receive it in place.
+    bool room_behind = false;
+  };
+  // Adds a fragment received into a receive buffer (dropped with a log line if it breaks a rule
+  // or a limit: then neither field is set).
+  Added add(const Incoming& incoming, const ProcslinkMessage& fragment);
+
+  // A datagram that came instead of the one peeked at (a race), copied out of the buffer it
+  // landed in: it is handled as if received the usual way.
+  struct Stray {
+    std::uint32_t sender_nl_pid;
+    Credentials credentials;
+    std::vector<std::uint8_t> bytes;
+  };
+  struct Landed {
+    std::optional<Complete> complete;
+    std::optional<Stray> stray;
+  };
+  // After a fragment with room behind it: receives the fragments that follow on the socket,
+  // as long as they are the next ones of message `seq` from `sender` and its buffer has room
+  // for them, straight into that buffer (a peek at each one's headers first, then one read with
+  // the headers apart and the body in place): for a large message, one pass over its bytes
+  // saved. Stops before a last fragment, so no handler runs in here, unless fragments came out
+  // of order and one of these completes the message: it is returned, and `origin` takes its
+  // sender's latest credentials. Anything else it leaves queued for the usual receive.
+  Landed land(const NetlinkSocket& socket, std::size_t endpoint, std::uint32_t sender,
+              std::uint32_t seq, Origin& origin);
+
+  // Takes a completed body (or a large string result) back as the buffer for the next message.
+  void recycle(std::string&& body);
+  // What the limits hold and did (rpc.stats' "reassembly").
+  json stats();
+
+ private:
+  // With mutex_ held: adds a fragment counted towards its sender's uid, and logs what it
+  // dropped (itself, or other senders' messages it made room by). False when dropped.
+  bool add_locked(std::uint64_t key, const ProcslinkMessage& fragment, std::uint32_t sender,
+                  const Credentials& credentials, std::optional<Complete>& complete);
+  void log_evictions_locked(const std::vector<FragmentReassembler::Eviction>& evicted,
+                            const Credentials& credentials);
+  // land()'s one step: the fragment peeked at, received in place. Nullopt to stop landing.
+  struct Step {
+    std::optional<Complete> complete;
+    std::optional<Stray> stray;
+    bool stop = false;
+  };
+  using Headers = std::array<std::uint8_t, kDatagramHeadersSize>;
+  Step land_one(const NetlinkSocket& socket, std::size_t endpoint, std::uint32_t sender,
+                std::uint32_t seq, const Headers& peeked, std::size_t length, Origin& origin);
+
+  std::mutex mutex_;
+  FragmentReassembler reassembler_;
+  std::size_t unlogged_evictions_ = 0;   // under mutex_
+  Clock::time_point last_eviction_log_;  // under mutex_
+  ReassemblyReaper reaper_{mutex_, reassembler_};  // after what it uses
+};
+
+}  // namespace procslink::detail

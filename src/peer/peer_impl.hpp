@@ -1,0 +1,64 @@
+// peer_impl.hpp - the peer's machinery, assembled: every unit of src/peer/ held by value in the
+// order they depend on each other (each takes references to those above it). RPCPeer and
+// Channel (peer.cpp) reach the units through it.
+//
+// Units, bottom up:
+//   clock, thread_state, file_descriptors, outgoing_text   helpers, header-only
+//   Endpoints            the sockets
+//   MessageSender        framing and sending
+//   MethodTable          methods, policies, the per-thread method cache
+//   InboundReassembly    fragments until whole
+//   PoolState            the pool's counts and the stop request
+//   CallTable            calls in flight
+//   ServingReceiver      which serving thread reads which socket
+//   CallerLead           callers receiving for themselves
+//   RequestServer        requests to handlers to replies (with CongestedReceivers,
+//                        ThreadShare, BatchRunner)
+//   InboundRouter        a datagram to the request server or the call table
+//   WorkerPool           the serving threads
+//   Caller               the calls a Channel makes
+#pragma once
+
+#include <atomic>
+#include <mutex>
+
+#include "call_table.hpp"
+#include "caller.hpp"
+#include "caller_lead.hpp"
+#include "endpoints.hpp"
+#include "file_descriptors.hpp"
+#include "inbound_reassembly.hpp"
+#include "inbound_router.hpp"
+#include "message_sender.hpp"
+#include "method_table.hpp"
+#include "pool_state.hpp"
+#include "procslink/peer.hpp"
+#include "request_server.hpp"
+#include "serving_receiver.hpp"
+#include "worker_pool.hpp"
+
+namespace procslink::detail {
+
+struct PeerImpl {
+  explicit PeerImpl(PeerOptions opts);
+
+  const PeerOptions options;  // as given, with defaults filled in (normalized)
+  Endpoints endpoints;
+  PoolState pool;
+  // Guards the call table, the lead caller and the pool's counts, which wake one another.
+  std::mutex mutex;
+  MethodTable methods;
+  MessageSender sender;
+  InboundReassembly reassembly;
+  CallTable calls;
+  ServingReceiver receiver;
+  CallerLead lead;
+  RequestServer server;
+  InboundRouter router;
+  WorkerPool workers;
+  Caller caller;
+  EventFd stop_fd;  // written by stop(), for run_server_forever
+  std::atomic<bool> closed{false};  // the RPCPeer is gone; its channels may not call
+};
+
+}  // namespace procslink::detail
