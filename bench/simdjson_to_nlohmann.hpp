@@ -111,7 +111,9 @@ inline json document_from_ondemand(simdjson::ondemand::document& document) {
         default: result = static_cast<double>(document.get_double());
       }
       break;
-    case simdjson::ondemand::json_type::boolean: result = static_cast<bool>(document.get_bool()); break;
+    case simdjson::ondemand::json_type::boolean:
+      result = static_cast<bool>(document.get_bool());
+      break;
     case simdjson::ondemand::json_type::null:
       if (!document.is_null()) throw simdjson::simdjson_error(simdjson::INCORRECT_TYPE);
       break;
@@ -144,7 +146,8 @@ inline json from_dom(simdjson::dom::element element) {
     case simdjson::dom::element_type::INT64: return integer_value(element.get_int64());
     case simdjson::dom::element_type::UINT64:
       return json(static_cast<json::number_unsigned_t>(element.get_uint64()));
-    case simdjson::dom::element_type::DOUBLE: return json(static_cast<double>(element.get_double()));
+    case simdjson::dom::element_type::DOUBLE:
+      return json(static_cast<double>(element.get_double()));
     case simdjson::dom::element_type::BOOL: return json(static_cast<bool>(element.get_bool()));
     case simdjson::dom::element_type::NULL_VALUE: return json(nullptr);
   }
