@@ -16,6 +16,7 @@
 #include "fuzz_support.hpp"
 #include "procslink/error.hpp"
 #include "procslink/message.hpp"
+#include "../src/reassembly_hooks.hpp"
 
 using namespace procslink;
 using namespace std::chrono_literals;
@@ -73,7 +74,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       FUZZ_CHECK(fragment.body == body);
       // Received in place when the reassembler offers room for it, as a peer does.
       if ((op & 0x80) != 0) {
-        if (char* room = reassembler.landing_room(sender, seq, index, length)) {
+        if (char* room =
+                detail::ReassemblyHooks::landing_room(reassembler, sender, seq, index, length)) {
           std::copy(body.begin(), body.end(), room);
           fragment = ProcslinkMessage::parse(ByteView(datagram).first(kDatagramHeadersSize),
                                              std::string_view(room, length));
@@ -85,7 +87,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         if (auto complete = reassembler.add(sender, uid, fragment, now)) {
           check_completed(*complete, seq, type);
           // Handed back, its buffer (and size) carries the next message.
-          if ((op & 0x40) != 0) reassembler.recycle(std::move(complete->body));
+          if ((op & 0x40) != 0) {
+            detail::ReassemblyHooks::recycle(reassembler, std::move(complete->body));
+          }
         }
       } catch (const FramingError&) {
         // Refusing a fragment is fine; what it leaves behind is checked below.

@@ -17,6 +17,7 @@
 
 #include "procslink/discovery.hpp"
 #include "procslink/log.hpp"
+#include "socket_receive.hpp"
 
 namespace procslink {
 namespace {
@@ -94,14 +95,14 @@ int open_bound_socket(const SocketOptions& options, std::uint32_t& bound) {
 // exchanges, four per request a server answers. (So pthread_cancel does not act inside them;
 // nothing here uses it.) Under the sanitizers the wrappers stay: they see the buffers a
 // receive fills, and what a send publishes to its receiver, only through them.
-ssize_t send_datagram(int fd, const msghdr* msg, int flags) {
+ssize_t send_message(int fd, const msghdr* msg, int flags) {
 #ifdef PROCSLINK_SANITIZED
   return ::sendmsg(fd, msg, flags);
 #else
   return static_cast<ssize_t>(::syscall(SYS_sendmsg, fd, msg, flags));
 #endif
 }
-ssize_t receive_datagram(int fd, msghdr* msg, int flags) {
+ssize_t receive_message(int fd, msghdr* msg, int flags) {
 #ifdef PROCSLINK_SANITIZED
   return ::recvmsg(fd, msg, flags);
 #else
@@ -152,7 +153,7 @@ void NetlinkSocket::send(std::uint32_t dest, std::span<const iovec> parts, bool 
   msg.msg_namelen = sizeof addr;
   msg.msg_iov = const_cast<iovec*>(parts.data());
   msg.msg_iovlen = parts.size();
-  while (send_datagram(fd_, &msg, wait ? 0 : MSG_DONTWAIT) < 0) {
+  while (send_message(fd_, &msg, wait ? 0 : MSG_DONTWAIT) < 0) {
     const int err = errno;
     if (err == EINTR) continue;
     const std::string where = "nl_pid " + std::to_string(dest) +
@@ -185,7 +186,8 @@ std::optional<ReceivedDatagram> NetlinkSocket::receive(std::span<std::uint8_t> b
                                                        bool wait) const {
   iovec iov{buffer.data(), buffer.size()};
   for (;;) {
-    std::optional<ScatteredDatagram> got = receive_raw({&iov, 1}, wait ? 0 : MSG_DONTWAIT);
+    std::optional<detail::ScatteredDatagram> got =
+        detail::receive_datagram(fd_, {&iov, 1}, wait ? 0 : MSG_DONTWAIT);
     if (!got) return std::nullopt;
     if (got->length <= buffer.size()) {
       return ReceivedDatagram{got->sender_nl_pid, got->credentials, buffer.first(got->length)};
@@ -195,21 +197,6 @@ std::optional<ReceivedDatagram> NetlinkSocket::receive(std::span<std::uint8_t> b
   }
 }
 
-std::optional<PeekedDatagram> NetlinkSocket::peek(std::span<std::uint8_t> head) const {
-  iovec iov{head.data(), head.size()};
-  const std::optional<ScatteredDatagram> got = receive_raw({&iov, 1}, MSG_PEEK | MSG_DONTWAIT);
-  if (!got) return std::nullopt;
-  return PeekedDatagram{got->sender_nl_pid, got->length,
-                        head.first(std::min(got->length, head.size()))};
-}
-
-std::optional<ScatteredDatagram> NetlinkSocket::receive_scattered(std::span<std::uint8_t> head,
-                                                                  std::span<std::uint8_t> tail,
-                                                                  bool wait) const {
-  iovec iov[2] = {{head.data(), head.size()}, {tail.data(), tail.size()}};
-  return receive_raw(iov, wait ? 0 : MSG_DONTWAIT);
-}
-
 void NetlinkSocket::set_receive_timeout(std::chrono::microseconds timeout) const {
   const timeval tv = to_timeval(timeout);
   if (setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0) {
@@ -217,8 +204,8 @@ void NetlinkSocket::set_receive_timeout(std::chrono::microseconds timeout) const
   }
 }
 
-std::optional<ScatteredDatagram> NetlinkSocket::receive_raw(std::span<iovec> iov,
-                                                            int flags) const {
+std::optional<detail::ScatteredDatagram> detail::receive_datagram(int fd, std::span<iovec> iov,
+                                                                 int flags) {
   ScatteredDatagram datagram;
   sockaddr_nl addr{};
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(ucred))];
@@ -233,7 +220,7 @@ std::optional<ScatteredDatagram> NetlinkSocket::receive_raw(std::span<iovec> iov
     msg.msg_control = control;
     msg.msg_controllen = sizeof control;
     // MSG_TRUNC makes the kernel return the real length, so an oversized datagram is noticed.
-    size = receive_datagram(fd_, &msg, MSG_TRUNC | flags);
+    size = receive_message(fd, &msg, MSG_TRUNC | flags);
     if (size >= 0) break;
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) return std::nullopt;

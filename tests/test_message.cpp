@@ -14,9 +14,13 @@
 #include "procslink/message.hpp"
 #include "procslink/jsonrpc.hpp"
 #include "support/vectors.hpp"
+#include "../src/reassembly_hooks.hpp"
 
 namespace procslink {
 namespace {
+
+// The peer's own uses of a reassembler: buffer reuse and landing fragments in place.
+using Hooks = detail::ReassemblyHooks;
 
 TEST(ReferenceDatagrams, AllSixArePresent) { EXPECT_EQ(test::load_wire_vectors().size(), 6u); }
 
@@ -534,7 +538,7 @@ TEST(FragmentReassembler, AssemblesTheNextMessageInARecycledBody) {
   auto first = feed(r, 1, {1, 1, true, big}, t0);
   ASSERT_TRUE(first);
   const char* storage = first->body.data();
-  r.recycle(std::move(first->body));
+  Hooks::recycle(r, std::move(first->body));
   // A later message, from another sender even, starts in that buffer, with none of its bytes.
   ASSERT_FALSE(feed(r, 2, {9, 0, false, "ab"}, t0));
   const auto second = feed(r, 2, {9, 1, true, "cd"}, t0);
@@ -689,10 +693,10 @@ TEST(FragmentReassembler, KeepsNoRecycledBodyOverItsCapacityBound) {
   limits.max_message = 1u << 20;
   FragmentReassembler r(limits);
   std::string huge;
-  huge.reserve(FragmentReassembler::kKeptCapacity + 1);
+  huge.reserve(Hooks::kKeptCapacity + 1);
   huge = "x";
   const char* storage = huge.data();
-  r.recycle(std::move(huge));
+  Hooks::recycle(r, std::move(huge));
   const auto next = feed(r, 1, {1, 0, true, "ab"}, t0);
   ASSERT_TRUE(next);
   EXPECT_NE(next->body.data(), storage);
@@ -702,13 +706,13 @@ TEST(FragmentReassembler, KeepsNoRecycledBodyOverItsCapacityBound) {
 // the next message assembled in it is exactly its fragments.
 TEST(FragmentReassembler, ReusesALargeKeptBodyWhosePagesWereReleasedLazily) {
   FragmentReassembler r;
-  const std::string chunk = patterned(3 * FragmentReassembler::kKeptCapacity);
+  const std::string chunk = patterned(3 * Hooks::kKeptCapacity);
   ASSERT_FALSE(feed(r, 1, {1, 0, false, chunk}, t0));
   auto first = feed(r, 1, {1, 1, true, chunk}, t0);
   ASSERT_TRUE(first);
-  ASSERT_GT(first->body.capacity(), FragmentReassembler::kKeptCapacity);
+  ASSERT_GT(first->body.capacity(), Hooks::kKeptCapacity);
   const char* storage = first->body.data();
-  r.recycle(std::move(first->body));
+  Hooks::recycle(r, std::move(first->body));
   const std::string other(chunk.rbegin(), chunk.rend());
   ASSERT_FALSE(feed(r, 2, {4, 0, false, "<"}, t0));
   ASSERT_FALSE(feed(r, 2, {4, 1, false, other}, t0));
@@ -735,16 +739,16 @@ std::optional<FragmentReassembler::Complete> land(FragmentReassembler& r, std::u
 // into it: the message comes out exact, in that buffer, with nothing of the old bytes.
 TEST(FragmentReassembler, FragmentsLandInPlaceInARecycledBuffer) {
   FragmentReassembler r;
-  std::string old(FragmentReassembler::kKeptCapacity, 'z');
+  std::string old(Hooks::kKeptCapacity, 'z');
   const char* storage = old.data();
-  r.recycle(std::move(old));
+  Hooks::recycle(r, std::move(old));
   const std::string a = patterned(5000), b = patterned(7000), c = "tail";
-  EXPECT_EQ(r.landing_room(1, 3, 0, a.size()), nullptr);  // no message started yet
+  EXPECT_EQ(Hooks::landing_room(r, 1, 3, 0, a.size()), nullptr);  // no message started yet
   ASSERT_FALSE(feed(r, 1, {3, 0, false, a}, t0));
-  char* room = r.landing_room(1, 3, 1, b.size());
+  char* room = Hooks::landing_room(r, 1, 3, 1, b.size());
   ASSERT_EQ(room, storage + a.size());
   ASSERT_FALSE(land(r, 1, {3, 1, false, b}, room));
-  room = r.landing_room(1, 3, 2, c.size());
+  room = Hooks::landing_room(r, 1, 3, 2, c.size());
   ASSERT_EQ(room, storage + a.size() + b.size());
   const auto done = land(r, 1, {3, 2, true, c}, room);
   ASSERT_TRUE(done);
@@ -754,20 +758,20 @@ TEST(FragmentReassembler, FragmentsLandInPlaceInARecycledBuffer) {
 
 TEST(FragmentReassembler, OffersNoLandingRoomButForTheNextFragmentWithinTheBuffer) {
   FragmentReassembler r;
-  r.recycle(std::string(FragmentReassembler::kKeptCapacity, 'z'));
+  Hooks::recycle(r, std::string(Hooks::kKeptCapacity, 'z'));
   ASSERT_FALSE(feed(r, 1, {3, 0, false, "abc"}, t0));
-  EXPECT_NE(r.landing_room(1, 3, 1, 10), nullptr);
-  EXPECT_EQ(r.landing_room(1, 3, 2, 10), nullptr);  // not the one expected next
-  EXPECT_EQ(r.landing_room(1, 3, 0, 10), nullptr);  // already here
-  EXPECT_EQ(r.landing_room(1, 4, 1, 10), nullptr);  // another message
-  EXPECT_EQ(r.landing_room(2, 3, 1, 10), nullptr);  // another sender
-  EXPECT_EQ(r.landing_room(1, 3, 1, FragmentReassembler::kKeptCapacity), nullptr);  // no room
+  EXPECT_NE(Hooks::landing_room(r, 1, 3, 1, 10), nullptr);
+  EXPECT_EQ(Hooks::landing_room(r, 1, 3, 2, 10), nullptr);  // not the one expected next
+  EXPECT_EQ(Hooks::landing_room(r, 1, 3, 0, 10), nullptr);  // already here
+  EXPECT_EQ(Hooks::landing_room(r, 1, 4, 1, 10), nullptr);  // another message
+  EXPECT_EQ(Hooks::landing_room(r, 2, 3, 1, 10), nullptr);  // another sender
+  EXPECT_EQ(Hooks::landing_room(r, 1, 3, 1, Hooks::kKeptCapacity), nullptr);  // no room
   // A message in a fresh buffer has no room beyond what arrived: its fragments are copied.
   ASSERT_FALSE(feed(r, 2, {9, 0, false, "abc"}, t0));
-  EXPECT_EQ(r.landing_room(2, 9, 1, 1), nullptr);
+  EXPECT_EQ(Hooks::landing_room(r, 2, 9, 1, 1), nullptr);
   // Nor has a dropped one.
   EXPECT_THROW(feed(r, 1, {3, 1, false, "x", PayloadType::response}, t0), FramingError);
-  EXPECT_EQ(r.landing_room(1, 3, 1, 1), nullptr);
+  EXPECT_EQ(Hooks::landing_room(r, 1, 3, 1, 1), nullptr);
 }
 
 TEST(FragmentReassembler, RejectsWholeDatagram) {

@@ -15,6 +15,7 @@
 #include "procslink/error.hpp"
 #include "procslink/log.hpp"
 #include "procslink/transport.hpp"
+#include "../src/socket_receive.hpp"
 #include "support/process.hpp"
 
 namespace procslink {
@@ -144,18 +145,19 @@ TEST(NetlinkSocket, GathersAllPartsIntoOneDatagram) {
   EXPECT_EQ(std::string(d->bytes.begin(), d->bytes.end()), "head-middle-tail");
 }
 
-// A peek shows the sender, the whole length and the first bytes, and leaves the datagram
-// queued; a scattered receive then splits it between two buffers at exactly that point.
+// The peer's own receives (src/socket_receive.hpp): a peek shows the sender, the whole length
+// and the first bytes, and leaves the datagram queued; a scattered receive then splits it
+// between two buffers at exactly that point.
 TEST(NetlinkSocket, PeeksThenReceivesADatagramScatteredOverTwoBuffers) {
   NetlinkSocket receiver;
   NetlinkSocket sender;
   std::array<std::uint8_t, 4> head{};
-  EXPECT_FALSE(receiver.peek(head));  // nothing queued: no waiting either
+  EXPECT_FALSE(detail::peek(receiver, head));  // nothing queued: no waiting either
   send_bytes(sender, receiver.nl_pid(), bytes_of("headers|the body"));
   pollfd p{receiver.fd(), POLLIN, 0};
   ASSERT_EQ(poll(&p, 1, 5000), 1);
   for (int twice = 0; twice < 2; ++twice) {
-    const auto peeked = receiver.peek(head);
+    const auto peeked = detail::peek(receiver, head);
     ASSERT_TRUE(peeked);
     EXPECT_EQ(peeked->sender_nl_pid, sender.nl_pid());
     EXPECT_EQ(peeked->length, 16u);
@@ -163,25 +165,25 @@ TEST(NetlinkSocket, PeeksThenReceivesADatagramScatteredOverTwoBuffers) {
   }
   std::array<std::uint8_t, 8> first{};
   std::string rest(20, '.');
-  const auto got = receiver.receive_scattered(
-      first, {reinterpret_cast<std::uint8_t*>(rest.data()), rest.size()}, false);
+  const auto got = detail::receive_scattered(
+      receiver, first, {reinterpret_cast<std::uint8_t*>(rest.data()), rest.size()}, false);
   ASSERT_TRUE(got);
   EXPECT_EQ(got->sender_nl_pid, sender.nl_pid());
   EXPECT_EQ(got->length, 16u);
   EXPECT_EQ(got->credentials.pid, getpid());
   EXPECT_EQ(std::string(first.begin(), first.end()), "headers|");
   EXPECT_EQ(rest, "the body............");
-  EXPECT_FALSE(receiver.peek(head));  // taken now
+  EXPECT_FALSE(detail::peek(receiver, head));  // taken now
   // A datagram longer than both parts is cut, and its length says so.
   send_bytes(sender, receiver.nl_pid(), bytes_of("0123456789abcdefghij-and-more"));
   ASSERT_EQ(poll(&p, 1, 5000), 1);
   std::string small(4, '.');
-  const auto cut = receiver.receive_scattered(
-      first, {reinterpret_cast<std::uint8_t*>(small.data()), small.size()}, false);
+  const auto cut = detail::receive_scattered(
+      receiver, first, {reinterpret_cast<std::uint8_t*>(small.data()), small.size()}, false);
   ASSERT_TRUE(cut);
   EXPECT_EQ(cut->length, 29u);
   EXPECT_EQ(small, "89ab");
-  EXPECT_FALSE(receiver.receive_scattered(first, {}, false));
+  EXPECT_FALSE(detail::receive_scattered(receiver, first, {}, false));
 }
 
 // Whether `sender` may send a datagram of `size` bytes (root forces 4 MiB buffers).

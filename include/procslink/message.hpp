@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -184,6 +185,10 @@ void for_each_datagram(
     std::size_t fragment_body,
     const std::function<void(const DatagramFields&, std::span<const std::string_view>)>& emit);
 
+namespace detail {
+struct ReassemblyHooks;
+}  // namespace detail
+
 // Reassembles fragmented messages with bounded memory: at most `max_message` bytes per
 // message, at most `max_pending_bytes` held per sender (received, or allocated for a length
 // the sender announced), and incomplete messages are dropped after `timeout`. Fragments may
@@ -222,8 +227,11 @@ class FragmentReassembler {
     std::string body;
   };
 
-  explicit FragmentReassembler(Limits limits) : limits_(limits) {}
+  explicit FragmentReassembler(Limits limits);
   FragmentReassembler() : FragmentReassembler(Limits{}) {}
+  ~FragmentReassembler();
+  FragmentReassembler(FragmentReassembler&&) noexcept;
+  FragmentReassembler& operator=(FragmentReassembler&&) noexcept;
 
   // Feeds one fragment from `sender` (any key identifying the sender, e.g. its nl_pid).
   // Returns the whole body when this fragment completes it. Throws FramingError when the
@@ -238,30 +246,16 @@ class FragmentReassembler {
   std::optional<Complete> add(std::uint64_t sender, std::uint32_t uid,
                               const ProcslinkMessage& fragment, Clock::time_point now = Clock::now());
   // The messages dropped to make room since the last call (for a log line each).
-  std::vector<Eviction> take_evictions() { return std::exchange(evictions_, {}); }
-  // Takes a completed body back once its reader is done with it. The next fragmented message
-  // is assembled in that buffer, so a stream of large messages does not fault in fresh pages
-  // for each one. One buffer is kept, the largest handed back, of at most twice max_message
-  // bytes. Above kKeptCapacity its pages are given back to the kernel lazily (MADV_FREE): kept
-  // while memory is plentiful, reclaimed without swapping when it is short.
-  void recycle(std::string&& body);
-  // Where the body of fragment `index` of message `seq` from `sender`, `length` bytes, may be
-  // received in place: inside the message's buffer, when it is the fragment expected next and
-  // the buffer has that much room already (a recycled buffer keeps its size). Receive it there,
-  // then add() it as usual: add() sees it is in place and copies nothing. Null otherwise. The
-  // room stays valid until the reassembler is next used.
-  char* landing_room(std::uint64_t sender, std::uint32_t seq, std::uint16_t index,
-                     std::size_t length);
-  static constexpr std::size_t kKeptCapacity = 4u << 20;
+  std::vector<Eviction> take_evictions();
   // Drops messages older than the timeout, and frees what they held; returns how many were
   // dropped.
   std::size_t expire(Clock::time_point now = Clock::now());
   // When the oldest incomplete message expires; nullopt when there is none.
   std::optional<Clock::time_point> next_expiry() const;
-  const Stats& stats() const { return stats_; }
-  const Limits& limits() const { return limits_; }
+  const Stats& stats() const;
+  const Limits& limits() const;
   // Bytes that dropped (expired, evicted or refused) messages have freed so far.
-  std::size_t released_bytes() const { return released_; }
+  std::size_t released_bytes() const;
 
   std::size_t pending_messages() const;
   // Bytes held by incomplete messages: for each, what arrived or the length allocated for it
@@ -269,48 +263,9 @@ class FragmentReassembler {
   std::size_t pending_bytes() const;
 
  private:
-  struct Partial {
-    PayloadType payload_type = PayloadType::request;
-    Clock::time_point started;
-    std::string body;  // fragments 0 .. next-1, in order, in its first `filled` bytes; the
-                       // bytes after them are room for the next fragments
-    std::size_t filled = 0;
-    std::uint32_t next = 0;
-    std::map<std::uint16_t, std::string> early;  // arrived before fragment `next`
-    std::size_t bytes = 0;     // received
-    std::size_t reserved = 0;  // allocated for the announced length
-    std::optional<std::uint16_t> last_index;
-    bool poisoned = false;  // broke a limit: its remaining fragments are refused
-
-    std::int64_t highest_index() const;  // -1 when nothing arrived
-    std::size_t held() const { return bytes > reserved ? bytes : reserved; }
-    void append(std::string_view chunk);
-  };
-  struct Sender {
-    std::map<std::uint32_t, Partial> messages;  // by seq
-    std::size_t bytes = 0;
-    std::uint32_t uid = 0;
-  };
-  using SenderMap = std::map<std::uint64_t, Sender>;
-
-  Partial start_message(Sender& sender, const ProcslinkMessage& fragment, Clock::time_point now);
-  // Adds `delta` (may be negative) to what `sender` holds, and to its uid's and the total.
-  void charge(Sender& sender, std::ptrdiff_t delta);
-  // Frees a message's bytes and refuses its remaining fragments until it expires.
-  void poison(Sender& sender, Partial& partial);
-  // Makes room for `need` more bytes from `requester` by evicting other holders' messages
-  // (Limits::max_total_bytes). False when the requester is the one that has to give way.
-  bool make_room(SenderMap::iterator requester, std::size_t need);
-  SenderMap::iterator largest_holder(std::uint32_t uid, SenderMap::iterator requester);
-
-  Limits limits_;
-  SenderMap senders_;
-  std::map<std::uint32_t, std::size_t> uid_bytes_;  // what each uid's senders hold
-  std::size_t total_bytes_ = 0;
-  std::size_t released_ = 0;
-  Stats stats_;
-  std::vector<Eviction> evictions_;
-  std::string spare_;  // a recycled body, empty but with its capacity
+  friend struct detail::ReassemblyHooks;  // the peer's: buffer reuse, landing in place
+  struct State;  // src/fragment_reassembler.cpp
+  std::unique_ptr<State> state_;
 };
 
 }  // namespace procslink

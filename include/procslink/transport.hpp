@@ -43,20 +43,6 @@ struct ReceivedDatagram {
   std::span<const std::uint8_t> bytes;  // valid until the next receive into the same buffer
 };
 
-// A datagram looked at but left queued (NetlinkSocket::peek).
-struct PeekedDatagram {
-  std::uint32_t sender_nl_pid = 0;
-  std::size_t length = 0;               // the whole datagram's
-  std::span<const std::uint8_t> head;   // its first bytes, as many as the buffer held
-};
-
-// A datagram received in two parts (NetlinkSocket::receive_scattered).
-struct ScatteredDatagram {
-  std::uint32_t sender_nl_pid = 0;
-  Credentials credentials;
-  std::size_t length = 0;  // the whole datagram's: more than both parts hold when it was cut
-};
-
 struct SocketOptions {
   std::uint32_t nl_pid = 0;  // 0: let the kernel autobind one
   std::string netns;          // empty: this thread's network namespace; else a path like
@@ -93,21 +79,11 @@ class NetlinkSocket {
   std::optional<ReceivedDatagram> receive(std::vector<std::uint8_t>& buffer, bool wait) const;
   // The same into caller-provided memory; a datagram longer than `buffer` is dropped likewise.
   std::optional<ReceivedDatagram> receive(std::span<std::uint8_t> buffer, bool wait) const;
-  // Looks at the next queued datagram without taking it: its sender, whole length and first
-  // head.size() bytes. Never waits; nullopt when none is queued.
-  std::optional<PeekedDatagram> peek(std::span<std::uint8_t> head) const;
-  // Reads one datagram with its first head.size() bytes put in `head` and the rest in `tail`:
-  // a receiver that peeked at the headers can have the body land where it belongs. Bytes
-  // beyond both are cut off (the length says so). Nullopt when none is queued and not `wait`.
-  std::optional<ScatteredDatagram> receive_scattered(std::span<std::uint8_t> head,
-                                                     std::span<std::uint8_t> tail,
-                                                     bool wait) const;
   // How long a waiting receive blocks before it returns nullopt (SO_RCVTIMEO); zero: for
   // ever. Taken when a receive starts. Throws TransportError.
   void set_receive_timeout(std::chrono::microseconds timeout) const;
 
  private:
-  std::optional<ScatteredDatagram> receive_raw(std::span<iovec> iov, int flags) const;
   void close_fd() noexcept;
   int fd_ = -1;
   std::uint32_t nl_pid_ = 0;

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "../reassembly_hooks.hpp"
+#include "../socket_receive.hpp"
 #include "procslink/log.hpp"
 
 namespace procslink::detail {
@@ -33,8 +35,10 @@ InboundReassembly::Added InboundReassembly::add(const Incoming& incoming,
   if (!add_locked(key, fragment, d.sender_nl_pid, d.credentials, added.complete)) return added;
   // Without room for the next fragment, peeking at it would be wasted.
   const auto next_index = static_cast<std::uint16_t>(fragment.header.reserved + 1u);
-  added.room_behind = !added.complete && incoming.exclusive && more_fragments_follow(d.bytes) &&
-                      reassembler_.landing_room(key, fragment.header.seq, next_index, 1) != nullptr;
+  added.room_behind =
+      !added.complete && incoming.exclusive && more_fragments_follow(d.bytes) &&
+      ReassemblyHooks::landing_room(reassembler_, key, fragment.header.seq, next_index, 1) !=
+          nullptr;
   return added;
 }
 
@@ -77,7 +81,7 @@ InboundReassembly::Landed InboundReassembly::land(const NetlinkSocket& socket,
                                                   std::uint32_t seq, Origin& origin) {
   Headers peeked_bytes;
   for (;;) {
-    const std::optional<PeekedDatagram> peeked = socket.peek(peeked_bytes);
+    const std::optional<PeekedDatagram> peeked = peek(socket, peeked_bytes);
     // One longer than any receive buffer is left to the usual receive, which drops it.
     if (!peeked || peeked->sender_nl_pid != sender || peeked->length <= kDatagramHeadersSize ||
         peeked->length > kMaxDatagramSize || !more_fragments_follow(peeked->head)) {
@@ -104,10 +108,10 @@ InboundReassembly::Step InboundReassembly::land_one(const NetlinkSocket& socket,
   Step step;
   step.stop = true;
   std::lock_guard lock(mutex_);
-  char* room = reassembler_.landing_room(key, seq, index, length);
+  char* room = ReassemblyHooks::landing_room(reassembler_, key, seq, index, length);
   if (room == nullptr) return step;
   const std::span<std::uint8_t> body(reinterpret_cast<std::uint8_t*>(room), length);
-  const std::optional<ScatteredDatagram> got = socket.receive_scattered(headers, body, false);
+  const std::optional<ScatteredDatagram> got = receive_scattered(socket, headers, body, false);
   if (!got) return step;
   if (got->sender_nl_pid != sender || got->length != peeked_length || headers != peeked) {
     // A datagram other than the one peeked at (a race): handed back whole, if it fits here.
@@ -138,7 +142,7 @@ InboundReassembly::Step InboundReassembly::land_one(const NetlinkSocket& socket,
 
 void InboundReassembly::recycle(std::string&& body) {
   std::lock_guard lock(mutex_);
-  reassembler_.recycle(std::move(body));
+  ReassemblyHooks::recycle(reassembler_, std::move(body));
 }
 
 json InboundReassembly::stats() {

@@ -1,0 +1,32 @@
+// reassembly_hooks.hpp - what the peer does with a FragmentReassembler beyond its public API
+// (internal): hand a large message's buffer back for the next one, and find where the next
+// fragment of a message may be received in place.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "procslink/message.hpp"
+
+namespace procslink::detail {
+
+struct ReassemblyHooks {
+  // Above this a recycled buffer's pages are given back to the kernel lazily (see recycle).
+  static constexpr std::size_t kKeptCapacity = 4u << 20;
+  // Takes a completed body back once its reader is done with it. The next fragmented message
+  // is assembled in that buffer, so a stream of large messages does not fault in fresh pages
+  // for each one. One buffer is kept, the largest handed back, of at most twice max_message
+  // bytes. Above kKeptCapacity its pages are given back to the kernel lazily (MADV_FREE): kept while
+  // memory is plentiful, reclaimed without swapping when it is short.
+  static void recycle(FragmentReassembler& reassembler, std::string&& body);
+  // Where the body of fragment `index` of message `seq` from `sender`, `length` bytes, may be
+  // received in place: inside the message's buffer, when it is the fragment expected next and
+  // the buffer has that much room already (a recycled buffer keeps its size). Receive it there,
+  // then add() it as usual: add() sees it is in place and copies nothing. Null otherwise. The
+  // room stays valid until the reassembler is next used.
+  static char* landing_room(FragmentReassembler& reassembler, std::uint64_t sender,
+                            std::uint32_t seq, std::uint16_t index, std::size_t length);
+};
+
+}  // namespace procslink::detail
