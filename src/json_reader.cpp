@@ -122,20 +122,57 @@ class Reader {
     fail_at(consumed_ + static_cast<std::size_t>(at - begin_), what);
   }
 
-  // Makes `out` (empty) the string [run, quote) by giving it the owner's buffer, when that
-  // string is most of the text. Reading goes on in a copy of what follows the quote.
-  [[gnu::noinline]] bool adopt(const char* run, const char* quote, std::string& out) {
-    const auto length = static_cast<std::size_t>(quote - run);
-    if (length < adopt_min_ || 2 * length < owner_->size()) return false;
+  // Whether a string starting at p_ could be long enough to take over the owner's buffer.
+  bool may_adopt() const {
+    const auto left = static_cast<std::size_t>(end_ - p_);
+    return owner_ != nullptr && left >= adopt_min_ && 2 * left >= owner_->size();
+  }
+
+  // Expects p_ just past the opening quote of a string that may_adopt(). Moves the string to
+  // the front of the owner's buffer as it looks for the closing quote: clean blocks in the same
+  // pass that checks them (json_scan.hpp), the rest once the quote is found. A string long
+  // enough then takes the buffer over; a shorter one is copied into `out` from there. Returns
+  // false, with `out` holding the string's bytes before `run`, when an escape comes first: the
+  // usual reading goes on from `run` and p (the bytes from `run` on are still in place).
+  bool read_string_in_place(std::string& out, const char*& run, const char*& p) {
+    char* const front = owner_->data();
+    const std::size_t moved = move_clean_blocks(front, p_, end_);
+    p = p_ + moved;
+    for (;;) {
+      p = find_run_end(p, end_);
+      if (p == end_) fail(p, "missing closing quote");
+      const auto c = static_cast<unsigned char>(*p);
+      if (c == '"') break;
+      if (c >= 0x80) {
+        p = skip_utf8(p);  // valid UTF-8 stays in the string as it is
+        continue;
+      }
+      out.append(front, moved);
+      run = p_ + moved;
+      return false;
+    }
+    std::memmove(front + moved, p_ + moved, static_cast<std::size_t>(p - p_) - moved);
+    const auto length = static_cast<std::size_t>(p - p_);
+    if (length >= adopt_min_ && 2 * length >= owner_->size()) {
+      adopt(p, length, out);
+    } else {
+      reserve_bulk(out, length);
+      out.append(front, length);
+      p_ = p + 1;
+    }
+    return true;
+  }
+
+  // Makes `out` (empty) the string of `length` bytes at the front of the owner's buffer, by
+  // giving it that buffer. Reading goes on in a copy of what follows the closing quote.
+  [[gnu::noinline]] void adopt(const char* quote, std::size_t length, std::string& out) {
     rest_.assign(quote + 1, end_);
     consumed_ += static_cast<std::size_t>(quote + 1 - begin_);
-    std::memmove(owner_->data(), run, length);
     owner_->resize(length);
     out = std::move(*owner_);
     owner_ = nullptr;
     begin_ = p_ = rest_.data();
     end_ = begin_ + rest_.size();
-    return true;
   }
 
   void skip_byte_order_mark() {
@@ -319,12 +356,12 @@ class Reader {
   void read_string(std::string& out) {
     const char* run = p_;
     const char* p = p_;
+    if (may_adopt() && read_string_in_place(out, run, p)) return;
     for (;;) {
       p = find_run_end(p, end_);
       if (p == end_) fail(p, "missing closing quote");
       const unsigned char c = static_cast<unsigned char>(*p);
       if (c == '"') {
-        if (owner_ != nullptr && run == p_ && adopt(run, p, out)) return;
         reserve_bulk(out, out.size() + static_cast<std::size_t>(p - run));
         out.append(run, static_cast<std::size_t>(p - run));
         p_ = p + 1;

@@ -80,9 +80,10 @@ bool read_json_members(std::string_view text, int max_depth, MemberReceiver& rec
 // The same, for a text the caller owns and is done with. A string value without escapes that
 // is most of the text (adopt_min bytes or more) takes over the text's buffer: its bytes are
 // moved to the front in place, where a copy would fault in as many fresh pages (the text is
-// read from a copy of its short remainder from then on). `text` may be left empty or holding
-// anything: read nothing from it, and no view of it, afterwards.
-inline constexpr std::size_t kAdoptMin = 4u << 20;
+// read from a copy of its short remainder from then on). The move is the scan that finds the
+// string's end: each clean block is checked and moved in one pass over it. `text` may be left
+// empty or holding anything: read nothing from it, and no view of it, afterwards.
+inline constexpr std::size_t kAdoptMin = 1u << 20;
 bool read_json_members_taking(std::string& text, int max_depth, MemberReceiver& receiver,
                               std::size_t adopt_min = kAdoptMin);
 bool read_json_members_taking(std::string& text, int max_depth, const MemberSink& member,

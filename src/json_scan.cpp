@@ -34,6 +34,26 @@ const char* skip_sse2(const char* p, const char* end) {
   return p;
 }
 
+// The same scan, storing each clean block at `to` once it is known to be clean.
+std::size_t move_sse2(char* to, const char* p, const char* end) {
+  const char* const start = p;
+  while (end - p >= 64) {
+    if (end - p >= kPrefetchAhead + 64) _mm_prefetch(p + kPrefetchAhead, _MM_HINT_T0);
+    auto load = [p](int at) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + at)); };
+    const __m128i a = load(0), b = load(16), c = load(32), d = load(48);
+    const __m128i any = _mm_or_si128(_mm_or_si128(run_end_lanes(a), run_end_lanes(b)),
+                                     _mm_or_si128(run_end_lanes(c), run_end_lanes(d)));
+    if (_mm_movemask_epi8(any) != 0) break;
+    char* const out = to + (p - start);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out), a);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 16), b);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 32), c);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 48), d);
+    p += 64;
+  }
+  return static_cast<std::size_t>(p - start);
+}
+
 __attribute__((target("avx2"))) inline __m256i ends_run_avx2(__m256i bytes) {
   return _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(bytes, _mm256_set1_epi8('"')),
                                          _mm256_cmpeq_epi8(bytes, _mm256_set1_epi8('\\'))),
@@ -57,6 +77,25 @@ __attribute__((target("avx2"))) const char* skip_avx2(const char* p, const char*
   return p;
 }
 
+__attribute__((target("avx2"))) std::size_t move_avx2(char* to, const char* p,
+                                                     const char* end) {
+  const char* const start = p;
+  while (end - p >= 64) {
+    if (end - p >= kPrefetchAhead + 64) _mm_prefetch(p + kPrefetchAhead, _MM_HINT_T0);
+    const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32));
+    if (!_mm256_testz_si256(_mm256_or_si256(ends_run_avx2(a), ends_run_avx2(b)),
+                            _mm256_set1_epi8(-1))) {
+      break;
+    }
+    char* const out = to + (p - start);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), a);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 32), b);
+    p += 64;
+  }
+  return static_cast<std::size_t>(p - start);
+}
+
 bool cpu_has_avx2() {
   __builtin_cpu_init();  // this may run as a static constructor, before libgcc's own
   return __builtin_cpu_supports("avx2");
@@ -64,6 +103,8 @@ bool cpu_has_avx2() {
 
 using Skip = const char* (*)(const char*, const char*);
 const Skip kSkip = cpu_has_avx2() ? skip_avx2 : skip_sse2;
+using Move = std::size_t (*)(char*, const char*, const char*);
+const Move kMove = cpu_has_avx2() ? move_avx2 : move_sse2;
 #endif
 
 }  // namespace
@@ -71,10 +112,18 @@ const Skip kSkip = cpu_has_avx2() ? skip_avx2 : skip_sse2;
 #ifdef PROCSLINK_X86
 const char* skip_clean_blocks_sse2(const char* p, const char* end) { return skip_sse2(p, end); }
 const char* skip_clean_blocks_avx2(const char* p, const char* end) { return skip_avx2(p, end); }
+std::size_t move_clean_blocks_sse2(char* to, const char* p, const char* end) {
+  return move_sse2(to, p, end);
+}
+std::size_t move_clean_blocks_avx2(char* to, const char* p, const char* end) {
+  return move_avx2(to, p, end);
+}
 bool avx2_available() { return cpu_has_avx2(); }
 #else
 const char* skip_clean_blocks_sse2(const char* p, const char*) { return p; }
 const char* skip_clean_blocks_avx2(const char* p, const char*) { return p; }
+std::size_t move_clean_blocks_sse2(char*, const char*, const char*) { return 0; }
+std::size_t move_clean_blocks_avx2(char*, const char*, const char*) { return 0; }
 bool avx2_available() { return false; }
 #endif
 
@@ -84,6 +133,15 @@ const char* skip_clean_blocks(const char* p, const char* end) {
 #else
   (void)end;
   return p;
+#endif
+}
+
+std::size_t move_clean_blocks(char* to, const char* p, const char* end) {
+#ifdef PROCSLINK_X86
+  return kMove(to, p, end);
+#else
+  (void)to, (void)p, (void)end;
+  return 0;
 #endif
 }
 

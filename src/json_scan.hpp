@@ -4,9 +4,12 @@
 // writer, and for the reader's UTF-8 check) a byte >= 0x80. Long strings are where the time
 // goes, so whole 64-byte blocks are skipped with the widest vectors the CPU has (AVX2 when
 // present, chosen once at start-up; SSE2 otherwise) and the caller finds the byte in the block.
+// A reader that moves a string anyway checks and moves each block in the same pass, so the
+// string is read once rather than once to find its end and once more to move it.
 #pragma once
 
 #include <array>
+#include <cstddef>
 
 #ifdef __SSE2__
 #include <emmintrin.h>
@@ -41,9 +44,17 @@ inline unsigned run_end_mask(const void* p) {
 // the point from which fewer than 64 bytes are left.
 const char* skip_clean_blocks(const char* p, const char* end);
 
-// The implementations, for tests: the AVX2 one only where avx2_available().
+// Copies the clean 64-byte blocks at the start of [p, end) to `to`, up to the first block
+// holding a byte that ends a clean run (which is left where it is) or the point from which
+// fewer than 64 bytes are left; returns how many bytes it copied, a multiple of 64. `to` may
+// lie before p in the same buffer (each block is read whole before it is written), never after.
+std::size_t move_clean_blocks(char* to, const char* p, const char* end);
+
+// The implementations, for tests: the AVX2 ones only where avx2_available().
 const char* skip_clean_blocks_sse2(const char* p, const char* end);
 const char* skip_clean_blocks_avx2(const char* p, const char* end);
+std::size_t move_clean_blocks_sse2(char* to, const char* p, const char* end);
+std::size_t move_clean_blocks_avx2(char* to, const char* p, const char* end);
 bool avx2_available();
 
 }  // namespace procslink::detail

@@ -1034,5 +1034,40 @@ TEST(BlockScan, EveryFormStopsAtTheBlockOfTheFirstRunEnd) {
   }
 }
 
+// The move that goes with the scan: it copies exactly the blocks the scan skips, to a place
+// before them in the same buffer (as a reader moves a string to the front of its text), and
+// leaves the block with the run end and everything after it as it was.
+TEST(BlockScan, EveryFormMovesTheCleanBlocksAndNothingElse) {
+#if !defined(__x86_64__) && !defined(__i386__)
+  GTEST_SKIP() << "no vector scan on this architecture";
+#endif
+  std::vector<std::size_t (*)(char*, const char*, const char*)> forms{move_clean_blocks_sse2,
+                                                                        move_clean_blocks};
+  if (avx2_available()) forms.push_back(move_clean_blocks_avx2);
+  for (auto form : forms) {
+    for (std::size_t shift : {1u, 7u, 64u}) {
+      for (std::size_t length : {0u, 63u, 64u, 65u, 300u, 5000u}) {
+        for (std::size_t at : {std::size_t{0}, std::size_t{63}, std::size_t{64}, std::size_t{130},
+                               length}) {
+          if (at > length) continue;
+          // `shift` bytes of something else, then `length` bytes with a quote at `at`; exactly
+          // that much on the heap, so reading past the end trips AddressSanitizer.
+          std::vector<char> buffer(shift + length);
+          for (std::size_t i = 0; i < buffer.size(); ++i) buffer[i] = static_cast<char>('a' + i % 26);
+          if (at < length) buffer[shift + at] = '"';
+          const std::vector<char> before = buffer;
+          const char* from = buffer.data() + shift;
+          const std::size_t moved = form(buffer.data(), from, from + length);
+          ASSERT_EQ(moved, std::min(at, length) / 64 * 64) << shift << " " << length << " " << at;
+          for (std::size_t i = 0; i < moved; ++i) ASSERT_EQ(buffer[i], before[shift + i]) << i;
+          for (std::size_t i = moved + shift; i < buffer.size(); ++i) {
+            ASSERT_EQ(buffer[i], before[i]) << i;
+          }
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace procslink::detail

@@ -1190,7 +1190,7 @@ TEST_F(LargeMessageTest, ShrinkingMessagesReuseBuffersWithoutStaleBytes) {
   }
 }
 
-// A request's string of 4 MiB or more takes over the buffer its message was assembled in,
+// A request's string of detail::kAdoptMin (1 MiB) or more takes over the buffer its message was assembled in,
 // and a large string reply, once sent, is where the next large message is assembled. Members
 // after the large string, other results, and changing sizes and contents must all come out
 // right, round after round.
@@ -1202,9 +1202,10 @@ TEST_F(LargeMessageTest, LargeStringsTakingOverAndReturningBuffersStayIntact) {
   service.register_function("echo", [](json value) { return value; }, {"value"});
   service.start();
   const Channel to_service = client.talk_to(service.nl_pid()).with_timeout(60s);
-  const std::size_t sizes[] = {std::size_t{5} << 20, std::size_t{6} << 20, std::size_t{9} << 19,
-                               std::size_t{5} << 20};
-  for (std::size_t round = 0; round < 4; ++round) {
+  // Growing, shrinking, and around the threshold (the request's text just above 1 MiB).
+  const std::size_t sizes[] = {std::size_t{5} << 20, std::size_t{6} << 20, std::size_t{1} << 20,
+                               std::size_t{9} << 19, std::size_t{3} << 19, std::size_t{5} << 20};
+  for (std::size_t round = 0; round < std::size(sizes); ++round) {
     SCOPED_TRACE(round);
     std::string text(sizes[round], '\0');
     for (std::size_t i = 0; i < text.size(); ++i) text[i] = static_cast<char>('a' + (i * 3 + round) % 26);

@@ -210,7 +210,7 @@ class RPCPeer {
   // Resolves a service name and checks that the peer there answers to it (one round trip);
   // throws TransportError(wrong_peer) for a hash collision or a squatter.
   Channel talk_to(std::string_view service_name);
-  // Hands back a result you are done with. A string result of 4 MiB or more, or the largest
+  // Hands back a result you are done with. A string result of 1 MiB or more, or the largest
   // such string directly inside an array or object result, becomes the buffer the next large
   // message is received in (a received large string takes over the buffer it arrived in, so
   // without this each one faults in and zeroes fresh pages). Optional; smaller values are
