@@ -483,80 +483,107 @@ class Reader {
   // without fraction and exponent, uint64 if >= 0 and it fits, int64 if < 0 and it fits,
   // otherwise (like everything with a fraction or exponent) a double.
   json read_number() {
+    if (json value; read_short_integer(value)) return value;
     const char* const start = p_;
+    const bool negative = *start == '-';
+    const NumberParts parts = scan_number(negative ? start + 1 : start);
+    if (parts.fraction == nullptr && parts.exponent == nullptr &&
+        parts.int_end - parts.int_begin <= 20) {
+      if (std::optional<json> value = integer_value(parts, negative)) return std::move(*value);
+    }
+    return double_value(start, parts, negative);
+  }
+
+  // The usual number, an integer of up to 19 digits (which cannot overflow), read in the pass
+  // that finds its end. False for anything else, which read_number reads again.
+  bool read_short_integer(json& value) {
     const char* p = p_;
     const bool negative = *p == '-';
     if (negative) ++p;
-    // The usual number, an integer of up to 19 digits (which cannot overflow), is read in the
-    // pass that finds its end. Anything else is read again below.
-    if (p != end_ && is_digit(*p)) {
-      const char* q = p;
-      std::uint64_t magnitude = 0;
-      if (*q == '0') {
-        ++q;
-      } else {
-        const char* const limit = end_ - q > 19 ? q + 19 : end_;
-        for (; q != limit && is_digit(*q); ++q) {
-          magnitude = magnitude * 10 + static_cast<unsigned>(*q - '0');
-        }
-      }
-      if (q == end_ || (!is_digit(*q) && *q != '.' && *q != 'e' && *q != 'E')) {
-        if (!negative) {
-          p_ = q;
-          return json(static_cast<json::number_unsigned_t>(magnitude));
-        }
-        if (magnitude <= std::uint64_t{1} << 63) {
-          p_ = q;
-          return json(static_cast<json::number_integer_t>(std::uint64_t{0} - magnitude));
-        }
+    if (p == end_ || !is_digit(*p)) return false;
+    std::uint64_t magnitude = 0;
+    if (*p == '0') {
+      ++p;
+    } else {
+      const char* const limit = end_ - p > 19 ? p + 19 : end_;
+      for (; p != limit && is_digit(*p); ++p) {
+        magnitude = magnitude * 10 + static_cast<unsigned>(*p - '0');
       }
     }
-    const char* const int_begin = p;
+    if (p != end_ && (is_digit(*p) || *p == '.' || *p == 'e' || *p == 'E')) return false;
+    if (!negative) {
+      value = json(static_cast<json::number_unsigned_t>(magnitude));
+    } else if (magnitude <= std::uint64_t{1} << 63) {
+      value = json(static_cast<json::number_integer_t>(std::uint64_t{0} - magnitude));
+    } else {
+      return false;
+    }
+    p_ = p;
+    return true;
+  }
+
+  // Where a number's integer digits, fraction and exponent are (null when absent).
+  struct NumberParts {
+    const char* int_begin;
+    const char* int_end;
+    const char* fraction = nullptr;
+    const char* exponent = nullptr;
+  };
+
+  // Checks the number's grammar from `p` (after any '-') and moves p_ past it.
+  NumberParts scan_number(const char* p) {
+    NumberParts parts{p, p};
     if (p == end_ || !is_digit(*p)) fail(p, "expected a digit");
     if (*p == '0') {
       ++p;  // a leading zero stands alone; a digit after it fails as trailing garbage
     } else {
       while (p != end_ && is_digit(*p)) ++p;
     }
-    const char* const int_end = p;
-    const char* fraction = nullptr;
-    const char* exponent = nullptr;
+    parts.int_end = p;
     if (p != end_ && *p == '.') {
-      fraction = ++p;
+      parts.fraction = ++p;
       if (p == end_ || !is_digit(*p)) fail(p, "expected a digit after '.'");
       while (p != end_ && is_digit(*p)) ++p;
     }
     if (p != end_ && (*p == 'e' || *p == 'E')) {
-      exponent = ++p;
+      parts.exponent = ++p;
       if (p != end_ && (*p == '+' || *p == '-')) ++p;
       if (p == end_ || !is_digit(*p)) fail(p, "expected a digit in the exponent");
       while (p != end_ && is_digit(*p)) ++p;
     }
     p_ = p;
+    return parts;
+  }
 
-    if (fraction == nullptr && exponent == nullptr && int_end - int_begin <= 20) {
-      std::uint64_t magnitude = 0;
-      bool fits = true;
-      for (const char* d = int_begin; d != int_end; ++d) {
-        // Only the 20th digit can overflow; the checked arithmetic costs little either way.
-        fits = fits && !__builtin_mul_overflow(magnitude, 10u, &magnitude) &&
-               !__builtin_add_overflow(magnitude, static_cast<unsigned>(*d - '0'), &magnitude);
-      }
-      if (fits && !negative) return json(static_cast<json::number_unsigned_t>(magnitude));
-      if (fits && magnitude <= std::uint64_t{1} << 63) {
-        // Unsigned negation wraps, and the conversion back is modular since C++20, so 2^63
-        // becomes INT64_MIN without overflow.
-        return json(static_cast<json::number_integer_t>(std::uint64_t{0} - magnitude));
-      }
+  // An integer of up to 20 digits as uint64 or int64, if it fits.
+  static std::optional<json> integer_value(const NumberParts& parts, bool negative) {
+    std::uint64_t magnitude = 0;
+    bool fits = true;
+    for (const char* d = parts.int_begin; d != parts.int_end; ++d) {
+      // Only the 20th digit can overflow; the checked arithmetic costs little either way.
+      fits = fits && !__builtin_mul_overflow(magnitude, 10u, &magnitude) &&
+             !__builtin_add_overflow(magnitude, static_cast<unsigned>(*d - '0'), &magnitude);
     }
+    if (fits && !negative) return json(static_cast<json::number_unsigned_t>(magnitude));
+    if (fits && magnitude <= std::uint64_t{1} << 63) {
+      // Unsigned negation wraps, and the conversion back is modular since C++20, so 2^63
+      // becomes INT64_MIN without overflow.
+      return json(static_cast<json::number_integer_t>(std::uint64_t{0} - magnitude));
+    }
+    return std::nullopt;
+  }
 
+  // The number from `start` to p_ as a double, as nlohmann reads it.
+  json double_value(const char* start, const NumberParts& parts, bool negative) {
     double value;
-    const auto [end, error] = std::from_chars(start, p, value);
-    if (error == std::errc() && end == p) return json(value);
+    const auto [end, error] = std::from_chars(start, p_, value);
+    if (error == std::errc() && end == p_) return json(value);
     if (error != std::errc::result_out_of_range) fail(start, "invalid number");
     // from_chars leaves the value alone when it rounds to 0 or to infinity. strtod would
     // return +-0 or +-HUGE_VAL there; nlohmann keeps the first and refuses the second.
-    if (magnitude_is_huge(int_begin, int_end, fraction, exponent)) fail(start, "number overflow");
+    if (magnitude_is_huge(parts.int_begin, parts.int_end, parts.fraction, parts.exponent)) {
+      fail(start, "number overflow");
+    }
     return json(negative ? -0.0 : 0.0);
   }
 
