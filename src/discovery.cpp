@@ -44,7 +44,9 @@ bool take_reply(const ReceivedDatagram& d, PeerInfo& entry) {
     entry.answered = true;
     if (!replies[0].is_error() && replies[0].result().is_object()) {
       const json& name = replies[0].result()["name"];
-      if (name.is_string() && !name.get<std::string>().empty()) entry.name = name.get<std::string>();
+      if (name.is_string() && !name.get<std::string>().empty()) {
+        entry.name = name.get<std::string>();
+      }
     }
     return true;
   } catch (const std::exception&) {

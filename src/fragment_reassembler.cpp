@@ -269,8 +269,9 @@ FragmentReassembler::State::Partial FragmentReassembler::State::start_message(Se
 }
 
 void FragmentReassembler::State::charge(Sender& sender, std::ptrdiff_t delta) {
-  const auto change = [delta](std::size_t& held) { held = static_cast<std::size_t>(
-                                                       static_cast<std::ptrdiff_t>(held) + delta); };
+  const auto change = [delta](std::size_t& held) {
+    held = static_cast<std::size_t>(static_cast<std::ptrdiff_t>(held) + delta);
+  };
   change(sender.bytes);
   change(total_bytes_);
   auto uid = uid_bytes_.find(sender.uid);
@@ -393,7 +394,8 @@ std::size_t FragmentReassembler::State::expire(Clock::time_point now) {
   return dropped;
 }
 
-std::optional<FragmentReassembler::Clock::time_point> FragmentReassembler::State::next_expiry() const {
+std::optional<FragmentReassembler::Clock::time_point> FragmentReassembler::State::next_expiry()
+    const {
   std::optional<Clock::time_point> first;
   for (const auto& [key, sender] : senders_) {
     for (const auto& [seq, partial] : sender.messages) {

@@ -1,6 +1,7 @@
 // json_writer.cpp - append_json: nlohmann's compact dump, without its byte-at-a-time decoder.
 //
-// A string is copied in clean runs. A vector scan (json_scan.hpp) finds the next byte that may need work
+// A string is copied in clean runs. A vector scan (json_scan.hpp) finds the next byte that may need
+// work
 // ('"', '\\', a control character, a non-ASCII byte); well-formed UTF-8 stays inside the run,
 // so only escapes and ill-formed bytes end one. Doubles go through nlohmann's own Grisu2
 // formatter: its output is not std::to_chars's for every value, and floats are rare here.

@@ -398,7 +398,8 @@ bool detail::read_result_layout(std::string_view body, std::int64_t id, json& re
   char digits[24];
   const auto [digits_end, ec] = std::to_chars(digits, digits + sizeof digits, id);
   if (!skip_literal(body, pos, R"({"jsonrpc":"2.0","id":)") ||
-      !skip_literal(body, pos, std::string_view(digits, static_cast<std::size_t>(digits_end - digits))) ||
+      !skip_literal(body, pos,
+                    std::string_view(digits, static_cast<std::size_t>(digits_end - digits))) ||
       !skip_literal(body, pos, R"(,"result":)")) {
     return false;
   }
@@ -544,8 +545,8 @@ bool append_response_or_error(std::string& text, std::vector<BorrowedRun>* borro
     text.resize(text_size);
     if (borrowed) borrowed->resize(runs);
     append_response(text, nullptr,
-                    JsonRpcResponse::failure(response.id,
-                                             {error_code::internal_error, "Internal error", e.what()}),
+                    JsonRpcResponse::failure(
+                        response.id, {error_code::internal_error, "Internal error", e.what()}),
                     depth);
     return false;
   }

@@ -55,7 +55,8 @@ PeerImpl::PeerImpl(PeerOptions opts)
 
 // ---- RPCPeer ----
 
-RPCPeer::RPCPeer(PeerOptions options) : impl_(std::make_shared<detail::PeerImpl>(std::move(options))) {
+RPCPeer::RPCPeer(PeerOptions options)
+    : impl_(std::make_shared<detail::PeerImpl>(std::move(options))) {
   register_described("rpc.ping", [](const json&, const CallContext&) { return json(true); }, {},
                      detail::describe_method<bool>({}));
   register_raw("rpc.identity", [this](const json&, const CallContext&) {
@@ -263,7 +264,9 @@ void detail::throw_result_type_error(std::string_view method, const json& result
                                      const char* why) {
   constexpr std::size_t kShown = 200;
   std::string text = to_text(result);
-  if (text.size() > kShown) text = text.substr(0, kShown) + "... (" + std::to_string(text.size()) + " bytes)";
+  if (text.size() > kShown) {
+    text = text.substr(0, kShown) + "... (" + std::to_string(text.size()) + " bytes)";
+  }
   std::string what = "result of '" + std::string(method) +
                      "' does not convert to the requested type (" + why + "): " + text;
   throw ResultTypeError(std::string(method), std::move(text), what);

@@ -17,8 +17,8 @@ struct ReassemblyHooks {
   // Takes a completed body back once its reader is done with it. The next fragmented message
   // is assembled in that buffer, so a stream of large messages does not fault in fresh pages
   // for each one. One buffer is kept, the largest handed back, of at most twice max_message
-  // bytes. Above kKeptCapacity its pages are given back to the kernel lazily (MADV_FREE): kept while
-  // memory is plentiful, reclaimed without swapping when it is short.
+  // bytes. Above kKeptCapacity its pages are given back to the kernel lazily (MADV_FREE): kept
+  // while memory is plentiful, reclaimed without swapping when it is short.
   static void recycle(FragmentReassembler& reassembler, std::string&& body);
   // Where the body of fragment `index` of message `seq` from `sender`, `length` bytes, may be
   // received in place: inside the message's buffer, when it is the fragment expected next and

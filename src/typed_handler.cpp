@@ -87,7 +87,9 @@ void throw_out_of_range(std::size_t index, const std::vector<std::string>& names
 std::string_view plain_reason(const char* what) {
   std::string_view text(what);
   if (text.starts_with("[json.exception.")) {
-    if (const auto end = text.find("] "); end != std::string_view::npos) text.remove_prefix(end + 2);
+    if (const auto end = text.find("] "); end != std::string_view::npos) {
+      text.remove_prefix(end + 2);
+    }
   }
   return text;
 }

@@ -178,8 +178,9 @@ void CallTable::expire_async_locked(std::unique_lock<std::mutex>& lock) {
 
 void CallTable::fail_async_locked(std::unique_lock<std::mutex>& lock, const std::string& why) {
   for (;;) {
-    auto it = std::find_if(pending_.begin(), pending_.end(),
-                           [](const auto& entry) { return entry.second->async_deadline.has_value(); });
+    auto it = std::find_if(pending_.begin(), pending_.end(), [](const auto& entry) {
+      return entry.second->async_deadline.has_value();
+    });
     if (it == pending_.end()) return;
     auto call = it->second;
     call->error = ended_error(*call, why, " (RPCPeer::stop ends asynchronous calls too)");

@@ -83,7 +83,8 @@ class CallTable {
   void take_response_locked(const Origin& origin, JsonRpcResponse&& response,
                             std::unique_lock<std::mutex>& lock);
   // Marks a call finished and wakes whoever waits for it. May unlock to run a callback.
-  void complete_locked(const std::shared_ptr<PendingCall>& call, std::unique_lock<std::mutex>& lock);
+  void complete_locked(const std::shared_ptr<PendingCall>& call,
+                       std::unique_lock<std::mutex>& lock);
 
   // Asynchronous calls' deadlines. Returns whether `deadline` is now the earliest.
   bool push_async_deadline_locked(Clock::time_point deadline, std::int64_t id);

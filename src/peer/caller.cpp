@@ -208,9 +208,10 @@ void Caller::wait(const std::shared_ptr<PendingCall>& call, Clock::time_point de
     if (u_.lead.try_take_locked(false)) {
       lead_once(call, lock, buffer, deadline, now);
     } else if (!u_.pool.running) {
-      u_.lead.follow(lock, me, [deadline](std::condition_variable& cv, std::unique_lock<std::mutex>& l) {
-        cv.wait_until(l, deadline);
-      });
+      u_.lead.follow(lock, me,
+                     [deadline](std::condition_variable& cv, std::unique_lock<std::mutex>& l) {
+                       cv.wait_until(l, deadline);
+                     });
     } else {
       u_.receiver.hand_back_socket();
       me.cv.wait_until(lock, deadline);
@@ -301,8 +302,8 @@ void Caller::call_async(const CallAddress& to, std::string_view method, const js
   }
 }
 
-std::vector<CallOutcome> Caller::call_batch(const CallAddress& to,
-                                            const std::vector<std::pair<std::string, json>>& calls) {
+std::vector<CallOutcome> Caller::call_batch(
+    const CallAddress& to, const std::vector<std::pair<std::string, json>>& calls) {
   if (calls.empty()) throw std::invalid_argument("call_batch: a batch needs at least one call");
   std::vector<std::int64_t> ids;
   json array = json::array();

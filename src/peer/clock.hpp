@@ -29,7 +29,8 @@ constexpr std::int64_t ticks(std::chrono::duration<Rep, Period> d) {
 inline std::uint64_t realtime_ns() {
   timespec ts{};
   if (clock_gettime(CLOCK_REALTIME_COARSE, &ts) != 0) clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000u + static_cast<std::uint64_t>(ts.tv_nsec);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000u +
+         static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
 // The coarse monotonic clock's resolution, when it runs on the steady clock's epoch and is
@@ -43,10 +44,11 @@ inline Clock::duration coarse_resolution() {
     }
     const auto step = std::chrono::seconds(res.tv_sec) + std::chrono::nanoseconds(res.tv_nsec);
     const auto now = Clock::now().time_since_epoch();
-    const auto seen = std::chrono::seconds(coarse.tv_sec) + std::chrono::nanoseconds(coarse.tv_nsec);
+    const auto seen =
+        std::chrono::seconds(coarse.tv_sec) + std::chrono::nanoseconds(coarse.tv_nsec);
     // Another epoch (steady_clock is not CLOCK_MONOTONIC here), or too coarse to matter less.
-    if (now - seen > std::chrono::milliseconds(100) || seen - now > std::chrono::milliseconds(100) ||
-        step > std::chrono::milliseconds(10)) {
+    if (now - seen > std::chrono::milliseconds(100) ||
+        seen - now > std::chrono::milliseconds(100) || step > std::chrono::milliseconds(10)) {
       return Clock::duration::zero();
     }
     return std::chrono::duration_cast<Clock::duration>(step);

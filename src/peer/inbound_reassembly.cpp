@@ -116,8 +116,11 @@ InboundReassembly::Step InboundReassembly::land_one(const NetlinkSocket& socket,
   if (got->sender_nl_pid != sender || got->length != peeked_length || headers != peeked) {
     // A datagram other than the one peeked at (a race): handed back whole, if it fits here.
     const std::size_t kept = std::min(got->length, headers.size() + length);
-    std::vector<std::uint8_t> stray(headers.begin(), headers.begin() + std::min(kept, headers.size()));
-    if (kept > headers.size()) stray.insert(stray.end(), body.begin(), body.begin() + (kept - headers.size()));
+    std::vector<std::uint8_t> stray(headers.begin(),
+                                    headers.begin() + std::min(kept, headers.size()));
+    if (kept > headers.size()) {
+      stray.insert(stray.end(), body.begin(), body.begin() + (kept - headers.size()));
+    }
     if (got->length > kept) {  // cut off: cannot be framed
       log(LogLevel::warning, "dropped a ", got->length, "-byte datagram from nl_pid ",
           got->sender_nl_pid, ": it changed under a peek");
@@ -127,7 +130,8 @@ InboundReassembly::Step InboundReassembly::land_one(const NetlinkSocket& socket,
     return step;
   }
   try {
-    const ProcslinkMessage message = ProcslinkMessage::parse(headers, std::string_view(room, length));
+    const ProcslinkMessage message =
+        ProcslinkMessage::parse(headers, std::string_view(room, length));
     if (message.netlink.pid != sender) throw FramingError("nl_pid in the header differs");
     if (!add_locked(key, message, sender, got->credentials, step.complete)) return step;
   } catch (const FramingError& e) {

@@ -95,8 +95,8 @@ void InboundRouter::deliver(const Origin& origin, std::string_view body, std::st
     single = owned ? parse_single_response_taking(*owned) : parse_single_response(body);
     if (!single) responses = parse_response_body(body);
   } catch (const FramingError& e) {
-    log(LogLevel::warning, "dropped reply from ", describe_sender(origin.nl_pid, origin.credentials),
-        ": ", e.what());
+    log(LogLevel::warning, "dropped reply from ",
+        describe_sender(origin.nl_pid, origin.credentials), ": ", e.what());
     return;
   }
   std::unique_lock lock(mutex_);

@@ -40,8 +40,8 @@ void MethodTable::add(std::string name, RawHandler handler, std::vector<std::str
   std::unique_lock lock(mutex_);
   std::optional<AccessPolicy> policy;
   if (auto it = methods_.find(name); it != methods_.end()) policy = it->second->policy;
-  methods_[std::move(name)] = std::make_shared<const Method>(
-      Method{std::move(handler), std::move(param_names), std::move(policy), std::move(description)});
+  methods_[std::move(name)] = std::make_shared<const Method>(Method{
+      std::move(handler), std::move(param_names), std::move(policy), std::move(description)});
   changed_locked();
 }
 

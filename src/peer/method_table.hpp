@@ -112,7 +112,8 @@ class MethodTable {
     }
   };
   mutable std::shared_mutex mutex_;
-  std::unordered_map<std::string, std::shared_ptr<const Method>, NameHash, std::equal_to<>> methods_;
+  std::unordered_map<std::string, std::shared_ptr<const Method>, NameHash, std::equal_to<>>
+      methods_;
   AccessPolicy policy_;
   // Changes, under mutex_ (unique), with every change of methods_ or policy_: a value drawn
   // from a process-wide counter, so no two states of any two tables share one.

@@ -136,8 +136,9 @@ inline void RequestServer::send_reply_text(const Origin& origin, OutgoingText& b
   }
 }
 
-inline void RequestServer::send_replies(const Origin& origin, JsonRpcResponse* single_reply, bool batch,
-                                 const std::vector<JsonRpcResponse>& replies, std::string* owned) {
+inline void RequestServer::send_replies(const Origin& origin, JsonRpcResponse* single_reply,
+                                        bool batch, const std::vector<JsonRpcResponse>& replies,
+                                        std::string* owned) {
   OutgoingText buffer;
   std::size_t replaced = 0;
   if (single_reply) {

@@ -82,6 +82,10 @@ void ServingReceiver::arm(std::size_t endpoint) {
   if (rc != 0) log(LogLevel::error, "epoll_ctl re-arm failed: ", std::strerror(errno));
 }
 
+void ServingReceiver::rearm_if(std::size_t endpoint, std::int64_t expected) {
+  if (drain_state_[endpoint].compare_exchange_strong(expected, kArmed)) arm(endpoint);
+}
+
 void ServingReceiver::remove_from_epoll(std::size_t endpoint) {
   if (in_epoll_[endpoint].exchange(false)) {
     epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, endpoints_[endpoint].fd(), nullptr);
@@ -123,11 +127,13 @@ std::optional<Incoming> ServingReceiver::receive(std::span<std::uint8_t> buffer,
                                                  std::int64_t& stamp, bool may_wait) {
   std::optional<Incoming> incoming;
   if (drained) {
-    incoming = may_wait ? wait_on_drained(buffer, drained, stamp) : drain_next(buffer, drained, stamp);
+    incoming =
+        may_wait ? wait_on_drained(buffer, drained, stamp) : drain_next(buffer, drained, stamp);
   }
   if (!incoming) {
-    incoming = options_.spin.count() == 0 ? epoll_receive(buffer, deadline, false, &drained, may_wait)
-                                          : receive_spinning(buffer, deadline);
+    incoming = options_.spin.count() == 0
+                   ? epoll_receive(buffer, deadline, false, &drained, may_wait)
+                   : receive_spinning(buffer, deadline);
     if (drained) stamp = drain_state_[*drained].load();
   }
   if (incoming && drained && *drained == incoming->endpoint) {
@@ -142,8 +148,8 @@ std::optional<Incoming> ServingReceiver::receive(std::span<std::uint8_t> buffer,
 // the spinner needs. They park, and look every spin_takeover: when the spinner has been inside
 // a handler longer than that, one of them receives meanwhile, so a slow handler delays others
 // by at most about spin_takeover.
-std::optional<Incoming> ServingReceiver::receive_spinning(std::span<std::uint8_t> buffer,
-                                                          std::optional<Clock::time_point> deadline) {
+std::optional<Incoming> ServingReceiver::receive_spinning(
+    std::span<std::uint8_t> buffer, std::optional<Clock::time_point> deadline) {
   const auto me = std::this_thread::get_id();
   for (;;) {
     if (pool_.stopping.load()) return std::nullopt;
@@ -184,7 +190,7 @@ void ServingReceiver::hand_off_slow_drainers() {
   for (std::size_t i = 0; i < endpoints_.size(); ++i) {
     std::int64_t since = drain_state_[i].load();
     if (since < 0 || now - since <= limit) continue;  // armed, or waiting for a datagram
-    if (drain_state_[i].compare_exchange_strong(since, kArmed)) arm(i);
+    rearm_if(i, since);
   }
 }
 
@@ -307,7 +313,7 @@ void ServingReceiver::release_drained(std::optional<std::size_t>& drained, std::
   if (!drained) return;
   const std::size_t i = *drained;
   drained.reset();
-  if (drain_state_[i].compare_exchange_strong(stamp, kArmed)) arm(i);
+  rearm_if(i, stamp);
 }
 
 // Waits on the epoll set for one datagram; with `spin`, polls without sleeping for the spin
@@ -333,7 +339,8 @@ std::optional<Incoming> ServingReceiver::epoll_receive(std::span<std::uint8_t> b
     }
     if (deadline && now >= *deadline) return std::nullopt;
     bool stop = false;
-    const std::optional<std::uint64_t> token = wait_for_token(now, deadline, drained != nullptr, stop);
+    const std::optional<std::uint64_t> token =
+        wait_for_token(now, deadline, drained != nullptr, stop);
     if (stop) return std::nullopt;
     if (!token) continue;
     if (auto incoming = take_datagram(*token, buffer, drained, may_wait)) return incoming;
@@ -423,7 +430,7 @@ void ServingReceiver::hand_back_socket(bool only_for_requests) {
   if (d == nullptr || d->receiver != this || d->stamp == nullptr) return;
   if (only_for_requests && !d->request) return;
   std::int64_t expected = *d->stamp;
-  if (drain_state_[d->endpoint].compare_exchange_strong(expected, kArmed)) arm(d->endpoint);
+  rearm_if(d->endpoint, expected);
   d->stamp = nullptr;
 }
 

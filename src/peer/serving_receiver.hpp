@@ -105,6 +105,9 @@ class ServingReceiver {
 
   void add_to_epoll(int fd, std::uint64_t token);
   void arm(std::size_t endpoint);
+  // Takes a socket from its drainer back into the epoll set, unless its state is no longer
+  // `expected` (the drainer moved on, or someone else took it).
+  void rearm_if(std::size_t endpoint, std::int64_t expected);
   void remove_from_epoll(std::size_t endpoint);
   std::optional<Incoming> receive_spinning(std::span<std::uint8_t> buffer,
                                            std::optional<Clock::time_point> deadline);

@@ -18,7 +18,7 @@ std::unique_ptr<std::uint8_t[]> serving_buffer() {
 
 }  // namespace
 
-void WorkerPool::serve(bool spawned) {
+void WorkerPool::run_thread(bool spawned) {
   MethodCache cache;
   struct Install {
     MethodCache* outer;
@@ -80,13 +80,13 @@ void WorkerPool::handle_locked(std::unique_lock<std::mutex>& lock, std::span<std
 }
 
 // After a handler, a drainer that may wait (wait_on_drained) goes on receiving and handling
-// its socket's datagrams without taking the peer's mutex in between: serve()'s two lock rounds
-// per request cost, with more than one thread in the process, four atomic operations. It stops
-// as soon as serve()'s bookkeeping is needed: the socket was handed off, stop(), fewer than two
-// serving threads (nobody would watch it), an asynchronous call's deadline to enforce, or a
-// datagram taken while no other serving thread is idle (returned, for serve() to spawn one
-// before its handler runs). Meanwhile PoolState::idle counts it as busy, and streak_waiting as
-// idle while it waits. The counts it reads without the mutex are mirrors.
+// its socket's datagrams without taking the peer's mutex in between: run_thread's two lock
+// rounds per request cost, with more than one thread in the process, four atomic operations.
+// It stops as soon as run_thread's bookkeeping is needed: the socket was handed off, stop(),
+// fewer than two serving threads (nobody would watch it), an asynchronous call's deadline to
+// enforce, or a datagram taken while no other serving thread is idle (returned, for run_thread
+// to spawn one before its handler runs). Meanwhile PoolState::idle counts it as busy, and
+// streak_waiting as idle while it waits. The counts it reads without the mutex are mirrors.
 std::optional<Incoming> WorkerPool::drain_streak(std::span<std::uint8_t> buffer, Drain& drain) {
   constexpr auto relaxed = std::memory_order_relaxed;
   for (;;) {
@@ -190,7 +190,7 @@ void WorkerPool::spawn_locked() {
     });
     retired_.clear();
   }
-  threads_.emplace_back(&WorkerPool::serve, this, true);
+  threads_.emplace_back(&WorkerPool::run_thread, this, true);
 }
 
 void WorkerPool::start(std::size_t threads_to_add, bool caller_joins, bool for_replies) {

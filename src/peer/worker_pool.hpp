@@ -25,8 +25,8 @@ namespace procslink::detail {
 
 class WorkerPool {
  public:
-  WorkerPool(const PeerOptions& options, PoolState& pool, std::mutex& mutex,
-             Endpoints& endpoints, ServingReceiver& receiver, InboundRouter& router, CallTable& calls, CallerLead& lead,
+  WorkerPool(const PeerOptions& options, PoolState& pool, std::mutex& mutex, Endpoints& endpoints,
+             ServingReceiver& receiver, InboundRouter& router, CallTable& calls, CallerLead& lead,
              RequestServer& server)
       : options_(options),
         pool_(pool),
@@ -39,7 +39,7 @@ class WorkerPool {
         server_(server) {}
 
   // Starts serving threads unless they run already; `caller_joins` counts the calling thread,
-  // which then runs serve() itself. `for_replies`: started only to receive replies of
+  // which then runs run_thread itself. `for_replies`: started only to receive replies of
   // asynchronous calls, not to serve.
   void start(std::size_t threads_to_add, bool caller_joins, bool for_replies = false);
   // Asks every serving thread to end (async-signal-safe); see RPCPeer::stop.
@@ -63,7 +63,7 @@ class WorkerPool {
 
   // A serving thread. `spawned`: a pool thread (not a caller of run_server_forever), which
   // may retire early.
-  void serve(bool spawned);
+  void run_thread(bool spawned);
   // Receives the next datagram (unlocked meanwhile); deadlines are enforced on the way back.
   std::optional<Incoming> next_locked(std::unique_lock<std::mutex>& lock,
                                       std::span<std::uint8_t> buffer, Drain& drain);
