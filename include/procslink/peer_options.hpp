@@ -80,6 +80,11 @@ struct PeerOptions {
   // done or this has passed (see stop()).
   std::chrono::milliseconds stop_grace{5000};
   AccessPolicy policy;
+  // Subscriptions to this peer's events it keeps at most, and at most for one uid (0: a
+  // quarter of max_subscriptions). When full, the uid holding the most gives way
+  // (docs/security.md); a uid at its own limit is refused -32004.
+  std::size_t max_subscriptions = 4096;
+  std::size_t max_subscriptions_per_uid = 0;
 };
 
 struct CallOptions {
@@ -90,6 +95,9 @@ struct CallOptions {
 // The params are handed over as an rvalue: the request is done with them, so a handler that
 // takes them by value (json params) owns them without a copy. Handlers taking const json& work too.
 using RawHandler = std::function<json(json&& params, const CallContext& context)>;
+
+// Receives an event's params (Channel::subscribe), on one of the subscribing peer's threads.
+using EventCallback = std::function<void(const json& params)>;
 
 // An outcome delivered to an asynchronous callback: the result, or the exception
 // (RemoteError, TransportError) the synchronous call would have thrown.

@@ -17,6 +17,8 @@
 //   InboundRouter        a datagram to the request server or the call table
 //   WorkerPool           the serving threads
 //   Caller               the calls a Channel makes
+//   Subscriptions        a publisher's subscribers (rpc.subscribe, emit)
+//   EventSinks           a subscriber's event callbacks (Channel::subscribe)
 #pragma once
 
 #include <atomic>
@@ -26,6 +28,7 @@
 #include "caller.hpp"
 #include "caller_lead.hpp"
 #include "endpoints.hpp"
+#include "event_sinks.hpp"
 #include "file_descriptors.hpp"
 #include "inbound_reassembly.hpp"
 #include "inbound_router.hpp"
@@ -35,6 +38,7 @@
 #include "procslink/peer.hpp"
 #include "request_server.hpp"
 #include "serving_receiver.hpp"
+#include "subscriptions.hpp"
 #include "worker_pool.hpp"
 
 namespace procslink::detail {
@@ -57,6 +61,8 @@ struct PeerImpl {
   InboundRouter router;
   WorkerPool workers;
   Caller caller;
+  Subscriptions subscriptions;
+  EventSinks sinks;
   EventFd stop_fd;  // written by stop(), for run_server_forever
   std::atomic<bool> closed{false};  // the RPCPeer is gone; its channels may not call
 };

@@ -1,0 +1,95 @@
+// event_sinks.cpp - the subscriber's callbacks: adding, removing (saying what is left), and
+// delivering an event to those of its publisher.
+#include "event_sinks.hpp"
+
+#include <vector>
+
+#include "procslink/log.hpp"
+
+namespace procslink::detail {
+
+std::size_t EventSinks::count_locked(std::string_view event,
+                                     const SubscriberAddress* publisher) const {
+  std::size_t n = 0;
+  for (const auto& [id, sink] : sinks_) {
+    if (sink.event == event && (publisher == nullptr || sink.publisher == *publisher)) ++n;
+  }
+  return n;
+}
+
+EventSinks::Added EventSinks::add(std::string event, SubscriberAddress publisher,
+                                  EventCallback callback,
+                                  const std::function<void()>& on_first_for_name) {
+  std::lock_guard lock(mutex_);
+  const bool first = count_locked(event, nullptr) == 0;
+  if (first) on_first_for_name();
+  const std::uint64_t id = next_id_++;
+  auto runner = std::make_shared<Runner>();
+  runner->callback = std::move(callback);
+  sinks_.emplace(id, Sink{std::move(event), publisher, std::move(runner)});
+  return {id, first};
+}
+
+EventSinks::Removed EventSinks::remove(
+    std::uint64_t id, const std::function<void(const std::string&)>& on_last_for_name) {
+  std::lock_guard lock(mutex_);
+  Removed removed;
+  const auto it = sinks_.find(id);
+  if (it == sinks_.end()) return removed;
+  removed.found = true;
+  removed.event = std::move(it->second.event);
+  removed.publisher = it->second.publisher;
+  {
+    std::lock_guard runner_lock(it->second.runner->mutex);
+    it->second.runner->removed = true;
+    it->second.runner->queue.clear();
+  }
+  sinks_.erase(it);
+  removed.last_for_publisher = count_locked(removed.event, &removed.publisher) == 0;
+  removed.last_for_name = count_locked(removed.event, nullptr) == 0;
+  if (removed.last_for_name) on_last_for_name(removed.event);
+  return removed;
+}
+
+bool EventSinks::deliver(std::string_view event, SubscriberAddress publisher,
+                         const json& params) {
+  std::vector<std::shared_ptr<Runner>> runners;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [id, sink] : sinks_) {
+      if (sink.event == event && sink.publisher == publisher) runners.push_back(sink.runner);
+    }
+  }
+  for (const auto& runner : runners) run(*runner, params);
+  return !runners.empty();
+}
+
+void EventSinks::run(Runner& runner, json params) {
+  {
+    std::lock_guard lock(runner.mutex);
+    if (runner.removed) return;
+    if (runner.running) {
+      runner.queue.push_back(std::move(params));  // the running thread takes it next
+      return;
+    }
+    runner.running = true;
+  }
+  for (;;) {
+    try {
+      runner.callback(params);
+    } catch (const std::exception& e) {
+      log(LogLevel::warning, "an event callback threw: ", e.what());
+    } catch (...) {
+      log(LogLevel::warning, "an event callback threw a non-standard exception");
+    }
+    std::lock_guard lock(runner.mutex);
+    if (runner.queue.empty() || runner.removed) {
+      runner.running = false;
+      return;
+    }
+    params = std::move(runner.queue.front());
+    runner.queue.pop_front();
+  }
+}
+
+}  // namespace procslink::detail

@@ -1,0 +1,73 @@
+// event_sinks.hpp - a subscriber's side of events: the callbacks its Channel::subscribe calls
+// registered, keyed by event name and publisher (the socket and the publisher's port id), and
+// handing an arriving event to the callbacks of exactly that publisher. Socket-free; used by
+// RPCPeer and Channel (peer.cpp), which register one method per event name that calls
+// deliver().
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include "procslink/peer_options.hpp"
+#include "subscriptions.hpp"
+
+namespace procslink::detail {
+
+class EventSinks {
+ public:
+  struct Added {
+    std::uint64_t id;
+    bool first_for_name;  // no other sink has this event name: its method is to be registered
+  };
+  // `on_first_for_name` runs under the lock when no other sink has `event` (to register its
+  // method); if it throws, nothing is added.
+  Added add(std::string event, SubscriberAddress publisher, EventCallback callback,
+            const std::function<void()>& on_first_for_name);
+
+  struct Removed {
+    bool found = false;
+    bool last_for_publisher = false;  // then the publisher is to be told (rpc.unsubscribe)
+    bool last_for_name = false;       // then the event's method is to be unregistered
+    std::string event;
+    SubscriberAddress publisher;
+  };
+  // `on_last_for_name` runs under the lock when no sink is left for the event's name (to
+  // unregister its method).
+  Removed remove(std::uint64_t id, const std::function<void(const std::string&)>& on_last_for_name);
+
+  // Hands an event to the callbacks `publisher` has for `event`; false when there are none
+  // (the sender is not that publisher). One sink's callback runs one event at a time, in the
+  // order deliver() was called: a thread that finds the sink's callback running elsewhere
+  // queues the event for that thread and returns. A callback that throws is logged (warning).
+  bool deliver(std::string_view event, SubscriberAddress publisher, const json& params);
+
+ private:
+  // The callback and its queue live apart from the table, so that a sink removed while its
+  // callback runs finishes that event (and drops the rest).
+  struct Runner {
+    EventCallback callback;
+    std::mutex mutex;
+    std::deque<json> queue;
+    bool running = false;
+    bool removed = false;
+  };
+  struct Sink {
+    std::string event;
+    SubscriberAddress publisher;
+    std::shared_ptr<Runner> runner;
+  };
+  static void run(Runner& runner, json params);
+  std::size_t count_locked(std::string_view event, const SubscriberAddress* publisher) const;
+
+  mutable std::mutex mutex_;
+  std::map<std::uint64_t, Sink> sinks_;  // by id: in the order they were added
+  std::uint64_t next_id_ = 1;
+};
+
+}  // namespace procslink::detail
