@@ -48,6 +48,7 @@ PeerImpl::PeerImpl(PeerOptions opts)
       router(endpoints, reassembly, receiver, server, calls, mutex),
       workers(options, pool, mutex, endpoints, receiver, router, calls, lead, server),
       caller(options, {sender, calls, lead, router, receiver, workers, pool, mutex}),
+      ports(endpoints, options.subscriber_check),
       subscriptions(options.max_subscriptions, options.max_subscriptions_per_uid != 0
                                                     ? options.max_subscriptions_per_uid
                                                     : options.max_subscriptions / 4) {

@@ -63,8 +63,12 @@ void RPCPeer::register_event_methods() {
                              "uid " + std::to_string(context.credentials.uid) +
                                  " may not subscribe to '" + event + "'");
         }
-        const auto added = impl_->subscriptions.add(event, sender_of(*impl_, context),
-                                                    context.credentials.uid);
+        const detail::SubscriberAddress who = sender_of(*impl_, context);
+        // The subscribing socket's inode, so that a later one at its port id is told apart.
+        const auto table = impl_->ports.fresh(who.endpoint);
+        const std::uint64_t inode = table ? detail::PortInodes::inode_of(*table, who.nl_pid) : 0;
+        const auto added =
+            impl_->subscriptions.add(event, who, context.credentials.uid, inode);
         if (added == detail::Subscriptions::Added::refused) {
           throw JsonRpcError(error_code::server_busy, "Server busy",
                              "subscription limit reached for uid " +
@@ -82,27 +86,55 @@ void RPCPeer::register_event_methods() {
       {"event"}, detail::describe_method<bool, std::string>({"event"}));
 }
 
+namespace {
+
+// Whether the socket that subscribed from `s` still holds its port id, by the kernel's table
+// (a recent one; on a mismatch, one read now). Drops the subscription when it does not.
+bool still_there(detail::PeerImpl& impl, const detail::Subscriber& s,
+                 std::vector<std::shared_ptr<const detail::PortInodes::Table>>& tables) {
+  if (s.inode == 0) return true;  // unknown: the table could not be read when it subscribed
+  auto& table = tables[s.who.endpoint];
+  if (!table) table = impl.ports.recent(s.who.endpoint);
+  if (!table || detail::PortInodes::inode_of(*table, s.who.nl_pid) == s.inode) return true;
+  table = impl.ports.fresh(s.who.endpoint);  // a table older than the subscription?
+  if (!table) return true;
+  const std::uint64_t current = detail::PortInodes::inode_of(*table, s.who.nl_pid);
+  if (current == s.inode) return true;
+  impl.subscriptions.remove_stale(s.who, current);
+  return false;
+}
+
+// Sends one event to one subscriber without waiting; false when it was not sent (the
+// subscriber gone, and dropped; or full, and the event counted as missed).
+bool send_event(detail::PeerImpl& impl, std::string_view event, const detail::SubscriberAddress& to,
+                std::span<const std::string_view> body) {
+  try {
+    impl.sender.send(to.endpoint, to.nl_pid, PayloadType::request, body, false);
+    impl.subscriptions.count(event, to, true);
+    return true;
+  } catch (const TransportError& e) {
+    if (e.kind() == TransportError::Kind::too_large) throw;
+    if (e.kind() == TransportError::Kind::no_peer) {
+      impl.subscriptions.remove_all(to);  // gone: its port refuses datagrams
+    } else {
+      impl.subscriptions.count(event, to, false);  // full (or refused): this event missed
+    }
+    return false;
+  }
+}
+
+}  // namespace
+
 std::size_t RPCPeer::emit_with(std::string_view event, const json& params) {
-  const std::vector<detail::SubscriberAddress> subscribers =
-      impl_->subscriptions.subscribers(event);
+  const std::vector<detail::Subscriber> subscribers = impl_->subscriptions.subscribers(event);
   if (subscribers.empty()) return 0;
   std::string text;
   JsonRpcRequest::append_to(text, event, params.is_null() ? nullptr : &params, nullptr);
   const std::string_view body[1] = {text};
+  std::vector<std::shared_ptr<const detail::PortInodes::Table>> tables(impl_->endpoints.size());
   std::size_t sent = 0;
-  for (const detail::SubscriberAddress& to : subscribers) {
-    try {
-      impl_->sender.send(to.endpoint, to.nl_pid, PayloadType::request, body, false);
-      impl_->subscriptions.count(event, to, true);
-      ++sent;
-    } catch (const TransportError& e) {
-      if (e.kind() == TransportError::Kind::too_large) throw;
-      if (e.kind() == TransportError::Kind::no_peer) {
-        impl_->subscriptions.remove_all(to);  // gone: its port refuses datagrams
-      } else {
-        impl_->subscriptions.count(event, to, false);  // full (or refused): this event missed
-      }
-    }
+  for (const detail::Subscriber& s : subscribers) {
+    if (still_there(*impl_, s, tables) && send_event(*impl_, event, s.who, body)) ++sent;
   }
   return sent;
 }

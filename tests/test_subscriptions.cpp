@@ -15,6 +15,12 @@ namespace {
 
 using Added = Subscriptions::Added;
 
+std::vector<SubscriberAddress> addresses(const std::vector<Subscriber>& subscribers) {
+  std::vector<SubscriberAddress> out;
+  for (const Subscriber& s : subscribers) out.push_back(s.who);
+  return out;
+}
+
 TEST(Subscriptions, AddsOncePerSubscriberAndEventAndListsInOrder) {
   Subscriptions table(10, 10);
   EXPECT_EQ(table.add("tick", {0, 7}, 1000), Added::added);
@@ -22,7 +28,7 @@ TEST(Subscriptions, AddsOncePerSubscriberAndEventAndListsInOrder) {
   EXPECT_EQ(table.add("tick", {1, 7}, 1000), Added::added);  // another socket: another one
   EXPECT_EQ(table.add("tock", {0, 7}, 1000), Added::added);
   EXPECT_EQ(table.size(), 3u);
-  EXPECT_EQ(table.subscribers("tick"), (std::vector<SubscriberAddress>{{0, 7}, {1, 7}}));
+  EXPECT_EQ(addresses(table.subscribers("tick")), (std::vector<SubscriberAddress>{{0, 7}, {1, 7}}));
   EXPECT_TRUE(table.subscribers("none").empty());
 }
 
@@ -37,6 +43,22 @@ TEST(Subscriptions, RemoveAndRemoveAll) {
   EXPECT_EQ(table.size(), 0u);
   // Freed places count again.
   for (std::uint32_t p = 0; p < 10; ++p) EXPECT_EQ(table.add("tick", {0, p}, 1), Added::added);
+}
+
+TEST(Subscriptions, ASubscriptionFromAnotherSocketAtThePortIdIsStale) {
+  Subscriptions table(10, 10);
+  table.add("a", {0, 7}, 1, 100);
+  table.add("b", {0, 7}, 1, 100);
+  table.add("c", {0, 7}, 1, 0);  // inode unknown: never judged stale
+  EXPECT_EQ(table.remove_stale({0, 7}, 100), 0u);
+  // A later socket at port 7 subscribes to "b": the subscription is its own now.
+  EXPECT_EQ(table.add("b", {0, 7}, 1, 200), Added::already);
+  EXPECT_EQ(table.remove_stale({0, 7}, 200), 1u);  // "a" was the old socket's
+  ASSERT_EQ(table.subscribers("b").size(), 1u);
+  EXPECT_EQ(table.subscribers("b")[0].inode, 200u);
+  EXPECT_EQ(table.remove_stale({0, 7}, 0), 1u);  // nothing bound: "b" goes, "c" stays
+  EXPECT_EQ(table.size(), 1u);
+  EXPECT_EQ(table.stats().at("stale"), 2);
 }
 
 TEST(Subscriptions, AUidAtItsLimitIsRefused) {
@@ -54,7 +76,7 @@ TEST(Subscriptions, WhenFullTheLargestUidGivesWayOldestFirst) {
   // The flooding uid cannot push itself further, but another uid takes a place from it.
   EXPECT_EQ(table.add("e", {0, 9}, 5), Added::refused);
   EXPECT_EQ(table.add("e", {0, 20}, 6), Added::added);
-  EXPECT_EQ(table.subscribers("e"),
+  EXPECT_EQ(addresses(table.subscribers("e")),
             (std::vector<SubscriberAddress>{{0, 2}, {0, 3}, {0, 4}, {0, 20}}));
   EXPECT_EQ(table.add("e", {0, 21}, 6), Added::added);  // 3 against 1: uid 5 gives way again
   // 2 against 2: neither holds more, so a third subscription of uid 6 is refused.

@@ -85,6 +85,11 @@ struct PeerOptions {
   // (docs/security.md); a uid at its own limit is refused -32004.
   std::size_t max_subscriptions = 4096;
   std::size_t max_subscriptions_per_uid = 0;
+  // How old the kernel's socket table may be when emit checks that each subscriber's port id is
+  // still held by the socket that subscribed (port ids are reused); 0: read before every emit.
+  // A process that binds a departed subscriber's port id may receive the events emitted up to
+  // this long after the table was last read (PROTOCOL.md, Events).
+  std::chrono::milliseconds subscriber_check{100};
 };
 
 struct CallOptions {

@@ -17,6 +17,7 @@
 //   InboundRouter        a datagram to the request server or the call table
 //   WorkerPool           the serving threads
 //   Caller               the calls a Channel makes
+//   PortInodes           which socket holds a port id now (subscribers' port-id reuse)
 //   Subscriptions        a publisher's subscribers (rpc.subscribe, emit)
 //   EventSinks           a subscriber's event callbacks (Channel::subscribe)
 #pragma once
@@ -35,6 +36,7 @@
 #include "message_sender.hpp"
 #include "method_table.hpp"
 #include "pool_state.hpp"
+#include "port_inodes.hpp"
 #include "procslink/peer.hpp"
 #include "request_server.hpp"
 #include "serving_receiver.hpp"
@@ -61,6 +63,7 @@ struct PeerImpl {
   InboundRouter router;
   WorkerPool workers;
   Caller caller;
+  PortInodes ports;
   Subscriptions subscriptions;
   EventSinks sinks;
   EventFd stop_fd;  // written by stop(), for run_server_forever

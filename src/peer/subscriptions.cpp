@@ -53,9 +53,13 @@ void Subscriptions::evict_one_of_locked(uid_t uid) {
   ++evicted_;
 }
 
-Subscriptions::Added Subscriptions::add(std::string_view event, SubscriberAddress who, uid_t uid) {
+Subscriptions::Added Subscriptions::add(std::string_view event, SubscriberAddress who, uid_t uid,
+                                        std::uint64_t inode) {
   std::lock_guard lock(mutex_);
-  if (find_locked(event, who) != nullptr) return Added::already;
+  if (Subscription* existing = find_locked(event, who)) {
+    existing->inode = inode;  // the same socket, or a later one at its port id: it is now
+    return Added::already;
+  }
   const auto held = per_uid_.find(uid);
   const std::size_t mine = held == per_uid_.end() ? 0 : held->second;
   if (mine >= max_per_uid_) {
@@ -72,7 +76,7 @@ Subscriptions::Added Subscriptions::add(std::string_view event, SubscriberAddres
   }
   auto it = by_event_.find(event);
   if (it == by_event_.end()) it = by_event_.emplace(std::string(event), std::vector<Subscription>{}).first;
-  it->second.push_back({who, uid, next_order_++});
+  it->second.push_back({who, uid, next_order_++, inode});
   ++per_uid_[uid];
   ++total_;
   return Added::added;
@@ -93,13 +97,13 @@ bool Subscriptions::remove(std::string_view event, SubscriberAddress who) {
   return true;
 }
 
-std::size_t Subscriptions::remove_all(SubscriberAddress who) {
-  std::lock_guard lock(mutex_);
+template <typename Pick>
+std::size_t Subscriptions::remove_if_locked(Pick drop) {
   std::size_t removed = 0;
   for (auto it = by_event_.begin(); it != by_event_.end();) {
     auto& list = it->second;
     for (auto s = list.begin(); s != list.end();) {
-      if (s->who != who) {
+      if (!drop(*s)) {
         ++s;
         continue;
       }
@@ -113,12 +117,26 @@ std::size_t Subscriptions::remove_all(SubscriberAddress who) {
   return removed;
 }
 
-std::vector<SubscriberAddress> Subscriptions::subscribers(std::string_view event) const {
+std::size_t Subscriptions::remove_all(SubscriberAddress who) {
   std::lock_guard lock(mutex_);
-  std::vector<SubscriberAddress> out;
+  return remove_if_locked([&](const Subscription& s) { return s.who == who; });
+}
+
+std::size_t Subscriptions::remove_stale(SubscriberAddress who, std::uint64_t current) {
+  std::lock_guard lock(mutex_);
+  const std::size_t removed = remove_if_locked([&](const Subscription& s) {
+    return s.who == who && s.inode != 0 && s.inode != current;
+  });
+  stale_ += removed;
+  return removed;
+}
+
+std::vector<Subscriber> Subscriptions::subscribers(std::string_view event) const {
+  std::lock_guard lock(mutex_);
+  std::vector<Subscriber> out;
   if (const auto it = by_event_.find(event); it != by_event_.end()) {
     out.reserve(it->second.size());
-    for (const Subscription& s : it->second) out.push_back(s.who);
+    for (const Subscription& s : it->second) out.push_back({s.who, s.inode});
   }
   return out;
 }
@@ -165,7 +183,7 @@ json Subscriptions::stats() const {
   }
   return {{"by_event", std::move(events)}, {"subscriptions", total_},
           {"max_subscriptions", max_total_}, {"max_per_uid", max_per_uid_},
-          {"refused", refused_}, {"evicted", evicted_}};
+          {"refused", refused_}, {"evicted", evicted_}, {"stale", stale_}};
 }
 
 std::size_t Subscriptions::size() const {

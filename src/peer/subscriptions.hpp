@@ -29,23 +29,34 @@ struct SubscriberAddress {
   auto operator<=>(const SubscriberAddress&) const = default;
 };
 
+// A subscriber as emit sees it: where to send, and the inode of the socket that subscribed
+// from there (0: unknown).
+struct Subscriber {
+  SubscriberAddress who;
+  std::uint64_t inode = 0;
+};
+
 class Subscriptions {
  public:
   // `max_total` subscriptions at most, `max_per_uid` of them for one uid (both at least 1).
   Subscriptions(std::size_t max_total, std::size_t max_per_uid);
 
   enum class Added { added, already, refused };
-  // Subscribes `who` (of `uid`) to `event`. When the table is full, the uid holding the most
-  // subscriptions loses its oldest one, unless that is `uid` itself (refused). A uid at its
-  // own limit is refused.
-  Added add(std::string_view event, SubscriberAddress who, uid_t uid);
+  // Subscribes `who` (of `uid`, its socket's inode `inode`, 0 if unknown) to `event`. When the
+  // table is full, the uid holding the most subscriptions loses its oldest one, unless that is
+  // `uid` itself (refused). A uid at its own limit is refused. Subscribing again from another
+  // socket at the same port id takes the subscription over.
+  Added add(std::string_view event, SubscriberAddress who, uid_t uid, std::uint64_t inode = 0);
   // False when `who` was not subscribed to `event`.
   bool remove(std::string_view event, SubscriberAddress who);
   // Drops every subscription of `who` (its port refuses datagrams); how many there were.
   std::size_t remove_all(SubscriberAddress who);
+  // Drops the subscriptions of `who` made from a socket other than the one with inode
+  // `current` (0: none is bound there now); how many there were.
+  std::size_t remove_stale(SubscriberAddress who, std::uint64_t current);
 
   // The subscribers of `event`, in the order they subscribed.
-  std::vector<SubscriberAddress> subscribers(std::string_view event) const;
+  std::vector<Subscriber> subscribers(std::string_view event) const;
   // Counts one event sent to `who` (or, `delivered` false, dropped because it was full).
   void count(std::string_view event, SubscriberAddress who, bool delivered);
 
@@ -65,6 +76,7 @@ class Subscriptions {
     SubscriberAddress who;
     uid_t uid;
     std::uint64_t order;  // when it was made: the oldest of a uid gives way first
+    std::uint64_t inode;
     std::uint64_t sent = 0;
     std::uint64_t missed = 0;
   };
@@ -75,6 +87,9 @@ class Subscriptions {
   void evict_one_of_locked(uid_t uid);
   std::optional<uid_t> largest_holder_locked() const;
   Subscription* find_locked(std::string_view event, SubscriberAddress who);
+  // Removes the subscriptions `drop` picks; how many.
+  template <typename Pick>
+  std::size_t remove_if_locked(Pick drop);
 
   const std::size_t max_total_;
   const std::size_t max_per_uid_;
@@ -86,6 +101,7 @@ class Subscriptions {
   std::uint64_t next_order_ = 0;
   std::uint64_t refused_ = 0;
   std::uint64_t evicted_ = 0;
+  std::uint64_t stale_ = 0;  // dropped for another socket at their port id
 };
 
 }  // namespace procslink::detail

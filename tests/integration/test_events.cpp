@@ -4,6 +4,7 @@
 // (../shared/reference, run with /usr/bin/python3 as its own process); `procslink subscribe`
 // and demo-server's emit; by service name; through --netns (root only, skipped otherwise).
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -232,6 +233,28 @@ TEST(Events, ByServiceName) {
   EXPECT_EQ(received.wait_for(1).at(0), json::array({"named"}));
 }
 
+// Sends rpc.subscribe for `event` from a bare socket (which may then not read at all).
+void subscribe_from(const NetlinkSocket& socket, std::uint32_t publisher, const std::string& event) {
+  const std::string request =
+      R"({"jsonrpc":"2.0","method":"rpc.subscribe","params":[")" + event + R"("],"id":1})";
+  const std::vector<std::uint8_t> datagram =
+      build_datagram({socket.nl_pid(), PayloadType::request, 1, 0, 0, 0, 0}, request);
+  const iovec part{const_cast<std::uint8_t*>(datagram.data()), datagram.size()};
+  socket.send(publisher, std::span<const iovec>(&part, 1));
+}
+
+// Whether a datagram other than the reply to rpc.subscribe is queued on `socket` now.
+bool event_queued(const NetlinkSocket& socket) {
+  std::vector<std::uint8_t> buffer;
+  while (const auto d = socket.receive(buffer, false)) {
+    if (ProcslinkMessage::parse(d->bytes).header.payload_type ==
+        static_cast<std::uint16_t>(PayloadType::request)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 // A subscriber socket that never reads: its receive buffer fills, its events are missed and
 // counted, and the other subscriber gets every one.
 TEST(Events, ASubscriberThatStopsReadingMissesEventsAndSlowsNobody) {
@@ -240,11 +263,7 @@ TEST(Events, ASubscriberThatStopsReadingMissesEventsAndSlowsNobody) {
   SocketOptions tiny;
   tiny.receive_buffer = 1;  // the kernel's least
   NetlinkSocket silent(tiny);
-  const std::string request = R"({"jsonrpc":"2.0","method":"rpc.subscribe","params":["tick"],"id":1})";
-  const std::vector<std::uint8_t> datagram =
-      build_datagram({silent.nl_pid(), PayloadType::request, 1, 0, 0, 0, 0}, request);
-  const iovec part{const_cast<std::uint8_t*>(datagram.data()), datagram.size()};
-  silent.send(publisher.nl_pid(), std::span<const iovec>(&part, 1));
+  subscribe_from(silent, publisher.nl_pid(), "tick");
   ASSERT_TRUE(eventually([&] { return publisher.subscription_count() == 1; }));
   RPCPeer reader;
   Received received;
@@ -259,6 +278,55 @@ TEST(Events, ASubscriberThatStopsReadingMissesEventsAndSlowsNobody) {
   EXPECT_EQ(stats.at("by_event").at("tick").at("missed").get<std::size_t>(), 2u * kEvents - sent)
       << stats;
   EXPECT_EQ(stats["by_event"]["tick"].at("subscribers"), 2);  // full is not gone
+}
+
+// A second process binds the exact port id of a subscriber that closed its socket: the events
+// meant for the departed one must not reach it (the socket's inode tells them apart).
+TEST(Events, AProcessBindingADepartedSubscribersPortIdGetsNoEvents) {
+  PeerOptions options;
+  options.subscriber_check = std::chrono::milliseconds(0);  // the table read before each emit
+  RPCPeer publisher(options);
+  publisher.start();
+  auto departing = std::make_unique<NetlinkSocket>();
+  const std::uint32_t port = departing->nl_pid();
+  subscribe_from(*departing, publisher.nl_pid(), "tick");
+  ASSERT_TRUE(eventually([&] { return publisher.subscription_count() == 1; }));
+  ASSERT_EQ(publisher.emit("tick", 0), 1u);
+  ASSERT_TRUE(event_queued(*departing));  // the subscriber itself does get them
+  departing.reset();
+
+  int ready[2], go[2], verdict[2];
+  ASSERT_EQ(pipe(ready), 0);
+  ASSERT_EQ(pipe(go), 0);
+  ASSERT_EQ(pipe(verdict), 0);
+  const pid_t child = fork();
+  if (child == 0) {
+    char c = 'F';
+    try {
+      SocketOptions at;
+      at.nl_pid = port;
+      const NetlinkSocket squatter(at);
+      c = 'R';
+      (void)!::write(ready[1], &c, 1);
+      (void)!::read(go[0], &c, 1);
+      c = event_queued(squatter) ? 'E' : 'N';
+    } catch (...) {
+      (void)!::write(ready[1], &c, 1);
+    }
+    (void)!::write(verdict[1], &c, 1);
+    _exit(0);
+  }
+  char c = 0;
+  ASSERT_EQ(::read(ready[0], &c, 1), 1);
+  ASSERT_EQ(c, 'R') << "the second process could not bind port id " << port;
+  EXPECT_EQ(publisher.emit("tick", 1), 0u);
+  EXPECT_EQ(publisher.subscription_count(), 0u);
+  ASSERT_EQ(::write(go[1], "g", 1), 1);
+  ASSERT_EQ(::read(verdict[0], &c, 1), 1);
+  EXPECT_EQ(c, 'N') << "the process now at port id " << port << " received the event";
+  int status = 0;
+  waitpid(child, &status, 0);
+  for (int fd : {ready[0], ready[1], go[0], go[1], verdict[0], verdict[1]}) close(fd);
 }
 
 TEST(Events, ADeadSubscriberIsDroppedAtOnce) {
