@@ -40,7 +40,8 @@ void register_event_method(detail::PeerImpl& impl, const std::string& event) {
   impl.methods.add(
       event,
       [peer](json&& params, const CallContext& context) -> json {
-        if (!peer->sinks.deliver(context.method, sender_of(*peer, context), params)) {
+        if (!peer->sinks.deliver(context.method, sender_of(*peer, context), params,
+                                 context.message_seq)) {
           throw JsonRpcError(error_code::method_not_found, "Method not found");
         }
         return nullptr;
@@ -106,10 +107,11 @@ bool still_there(detail::PeerImpl& impl, const detail::Subscriber& s,
 
 // Sends one event to one subscriber without waiting; false when it was not sent (the
 // subscriber gone, and dropped; or full, and the event counted as missed).
-bool send_event(detail::PeerImpl& impl, std::string_view event, const detail::SubscriberAddress& to,
-                std::span<const std::string_view> body) {
+bool send_event(detail::PeerImpl& impl, std::string_view event, const detail::Subscriber& s,
+                std::string_view body) {
+  const detail::SubscriberAddress& to = s.who;
   try {
-    impl.sender.send(to.endpoint, to.nl_pid, PayloadType::request, body, false);
+    impl.sender.send_event(to.endpoint, to.nl_pid, body, s.seq);
     impl.subscriptions.count(event, to, true);
     return true;
   } catch (const TransportError& e) {
@@ -126,15 +128,20 @@ bool send_event(detail::PeerImpl& impl, std::string_view event, const detail::Su
 }  // namespace
 
 std::size_t RPCPeer::emit_with(std::string_view event, const json& params) {
-  const std::vector<detail::Subscriber> subscribers = impl_->subscriptions.subscribers(event);
+  const std::vector<detail::Subscriber> subscribers = impl_->subscriptions.next_event(event);
   if (subscribers.empty()) return 0;
   std::string text;
   JsonRpcRequest::append_to(text, event, params.is_null() ? nullptr : &params, nullptr);
-  const std::string_view body[1] = {text};
+  if (text.size() > impl_->sender.max_message_size()) {
+    throw TransportError(TransportError::Kind::too_large,
+                         "event of " + std::to_string(text.size()) +
+                             " bytes exceeds max_message_size " +
+                             std::to_string(impl_->sender.max_message_size()));
+  }
   std::vector<std::shared_ptr<const detail::PortInodes::Table>> tables(impl_->endpoints.size());
   std::size_t sent = 0;
   for (const detail::Subscriber& s : subscribers) {
-    if (still_there(*impl_, s, tables) && send_event(*impl_, event, s.who, body)) ++sent;
+    if (still_there(*impl_, s, tables) && send_event(*impl_, event, s, text)) ++sent;
   }
   return sent;
 }
@@ -163,6 +170,10 @@ Subscription Channel::subscribe(const std::string& event, EventCallback callback
     throw;
   }
   return handle;
+}
+
+std::uint64_t Subscription::missed() const {
+  return id_ == 0 ? 0 : peer_->sinks.missed(id_);
 }
 
 void Subscription::drop(bool tell_publisher) noexcept {

@@ -147,6 +147,24 @@ TEST(EventSinks, DeliversOnlyToThatPublishersCallbacks) {
   EXPECT_FALSE(sinks.remove(b.id, unregister).found);
 }
 
+TEST(EventSinks, AGapInTheEventNumbersCountsMissedEvents) {
+  EventSinks sinks;
+  const auto a = sinks.add("e", {0, 1}, [](const json&) {}, [] {});
+  sinks.deliver("e", {0, 1}, 1, 1);
+  sinks.deliver("e", {0, 1}, 2, 2);
+  EXPECT_EQ(sinks.missed(a.id), 0u);
+  sinks.deliver("e", {0, 1}, 5, 5);  // 3 and 4 missed
+  EXPECT_EQ(sinks.missed(a.id), 2u);
+  sinks.deliver("e", {0, 1}, 4, 4);  // behind (emits from two threads): nothing
+  EXPECT_EQ(sinks.missed(a.id), 2u);
+  sinks.deliver("e", {0, 1}, 0, 0);  // unnumbered (fragmented): counting starts afresh
+  sinks.deliver("e", {0, 1}, 9, 9);
+  EXPECT_EQ(sinks.missed(a.id), 2u);
+  sinks.deliver("e", {0, 1}, 11, 11);
+  EXPECT_EQ(sinks.missed(a.id), 3u);
+  EXPECT_EQ(sinks.missed(a.id + 1), 0u);
+}
+
 TEST(EventSinks, AFailedRegistrationAddsNothing) {
   EventSinks sinks;
   EXPECT_THROW(sinks.add("tick", {0, 7}, [](const json&) {}, [] { throw std::invalid_argument("taken"); }),

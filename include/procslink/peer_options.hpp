@@ -35,6 +35,9 @@ struct CallContext {
   Credentials credentials;  // as the kernel reported them (see README, "Trust")
   std::string netns;        // the network namespace the call came in through; "" = the peer's own
   std::string method;
+  // The procslinkhdr.seq of a request that came in one datagram (0 for a fragmented one, and
+  // from the reference): the sender's message counter, or an event's number (PROTOCOL.md).
+  std::uint32_t message_seq = 0;
 };
 
 // Allows callers by uid or gid. Empty sets allow everybody (the reference's behaviour).

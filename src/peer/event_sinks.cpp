@@ -52,7 +52,7 @@ EventSinks::Removed EventSinks::remove(
 }
 
 bool EventSinks::deliver(std::string_view event, SubscriberAddress publisher,
-                         const json& params) {
+                         const json& params, std::uint32_t seq) {
   std::vector<std::shared_ptr<Runner>> runners;
   {
     std::lock_guard lock(mutex_);
@@ -60,14 +60,36 @@ bool EventSinks::deliver(std::string_view event, SubscriberAddress publisher,
       if (sink.event == event && sink.publisher == publisher) runners.push_back(sink.runner);
     }
   }
-  for (const auto& runner : runners) run(*runner, params);
+  for (const auto& runner : runners) run(*runner, params, seq);
   return !runners.empty();
 }
 
-void EventSinks::run(Runner& runner, json params) {
+std::uint64_t EventSinks::missed(std::uint64_t id) const {
+  std::shared_ptr<Runner> runner;
+  {
+    std::lock_guard lock(mutex_);
+    const auto it = sinks_.find(id);
+    if (it == sinks_.end()) return 0;
+    runner = it->second.runner;
+  }
+  std::lock_guard lock(runner->mutex);
+  return runner->missed;
+}
+
+void EventSinks::run(Runner& runner, json params, std::uint32_t seq) {
   {
     std::lock_guard lock(runner.mutex);
     if (runner.removed) return;
+    // A number past the next one: the publisher numbered events it could not send here. One
+    // behind (emits from several threads at once) or unknown (0) counts nothing.
+    if (seq != 0 && runner.last_seq != 0 && seq - runner.last_seq - 1 < (1u << 31)) {
+      runner.missed += seq - runner.last_seq - 1;
+    }
+    if (seq == 0) {
+      runner.last_seq = 0;  // a fragmented event carries no number: count afresh after it
+    } else if (runner.last_seq == 0 || seq - runner.last_seq < (1u << 31)) {
+      runner.last_seq = seq;
+    }
     if (runner.running) {
       runner.queue.push_back(std::move(params));  // the running thread takes it next
       return;

@@ -45,7 +45,12 @@ class EventSinks {
   // (the sender is not that publisher). One sink's callback runs one event at a time, in the
   // order deliver() was called: a thread that finds the sink's callback running elsewhere
   // queues the event for that thread and returns. A callback that throws is logged (warning).
-  bool deliver(std::string_view event, SubscriberAddress publisher, const json& params);
+  // `seq`: the event's number in its subscription (procslinkhdr.seq; 0 unknown): a gap
+  // between two numbers counts the events the publisher could not send as missed.
+  bool deliver(std::string_view event, SubscriberAddress publisher, const json& params,
+               std::uint32_t seq = 0);
+  // The events sink `id` learnt it missed (0 for an unknown id).
+  std::uint64_t missed(std::uint64_t id) const;
 
  private:
   // The callback and its queue live apart from the table, so that a sink removed while its
@@ -56,13 +61,15 @@ class EventSinks {
     std::deque<json> queue;
     bool running = false;
     bool removed = false;
+    std::uint32_t last_seq = 0;  // the last event number seen (0: none, or unknown)
+    std::uint64_t missed = 0;
   };
   struct Sink {
     std::string event;
     SubscriberAddress publisher;
     std::shared_ptr<Runner> runner;
   };
-  static void run(Runner& runner, json params);
+  static void run(Runner& runner, json params, std::uint32_t seq);
   std::size_t count_locked(std::string_view event, const SubscriberAddress* publisher) const;
 
   mutable std::mutex mutex_;

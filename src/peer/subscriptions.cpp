@@ -136,7 +136,20 @@ std::vector<Subscriber> Subscriptions::subscribers(std::string_view event) const
   std::vector<Subscriber> out;
   if (const auto it = by_event_.find(event); it != by_event_.end()) {
     out.reserve(it->second.size());
-    for (const Subscription& s : it->second) out.push_back({s.who, s.inode});
+    for (const Subscription& s : it->second) out.push_back({s.who, s.inode, s.seq});
+  }
+  return out;
+}
+
+std::vector<Subscriber> Subscriptions::next_event(std::string_view event) {
+  std::lock_guard lock(mutex_);
+  std::vector<Subscriber> out;
+  if (const auto it = by_event_.find(event); it != by_event_.end()) {
+    out.reserve(it->second.size());
+    for (Subscription& s : it->second) {
+      if (++s.seq == 0) s.seq = 1;
+      out.push_back({s.who, s.inode, s.seq});
+    }
   }
   return out;
 }

@@ -34,6 +34,7 @@ struct SubscriberAddress {
 struct Subscriber {
   SubscriberAddress who;
   std::uint64_t inode = 0;
+  std::uint32_t seq = 0;  // the subscription's number for the event being emitted (from 1)
 };
 
 class Subscriptions {
@@ -55,8 +56,11 @@ class Subscriptions {
   // `current` (0: none is bound there now); how many there were.
   std::size_t remove_stale(SubscriberAddress who, std::uint64_t current);
 
-  // The subscribers of `event`, in the order they subscribed.
+  // The subscribers of `event`, in the order they subscribed (`seq`: the last event's number).
   std::vector<Subscriber> subscribers(std::string_view event) const;
+  // The same for emitting one event: each subscription's event number counts on by one (0 is
+  // skipped when it wraps), whether the event then reaches the subscriber or not.
+  std::vector<Subscriber> next_event(std::string_view event);
   // Counts one event sent to `who` (or, `delivered` false, dropped because it was full).
   void count(std::string_view event, SubscriberAddress who, bool delivered);
 
@@ -77,6 +81,7 @@ class Subscriptions {
     uid_t uid;
     std::uint64_t order;  // when it was made: the oldest of a uid gives way first
     std::uint64_t inode;
+    std::uint32_t seq = 0;
     std::uint64_t sent = 0;
     std::uint64_t missed = 0;
   };

@@ -378,6 +378,35 @@ TEST(EventsCli, SubscribePrintsEventsAndExitsAfterCount) {
   EXPECT_TRUE(eventually([&] { return subscriptions_of(std::stoul(port)) == 0; }));
 }
 
+// A subscriber process that stops (SIGSTOP) stops reading: the events that find its buffer full
+// are missed, and once it reads again the next event tells it how many ("missed").
+TEST(EventsCli, AStoppedSubscriberLearnsHowManyEventsItMissed) {
+  RPCPeer publisher;
+  publisher.start();
+  ChildProcess subscriber(
+      {PROCSLINK_CLI, "subscribe", std::to_string(publisher.nl_pid()), "big"});
+  ASSERT_TRUE(eventually([&] { return publisher.subscription_count() == 1; }));
+  ASSERT_EQ(::kill(subscriber.pid(), SIGSTOP), 0);
+  const std::string payload(3000, 'x');  // one datagram each
+  std::size_t missed = 0;
+  for (int i = 0; i < 100000 && missed < 5; ++i) missed += publisher.emit("big", payload) == 0;
+  ASSERT_EQ(missed, 5u) << "a stopped subscriber's buffer never filled";
+  ASSERT_EQ(::kill(subscriber.pid(), SIGCONT), 0);
+  // The first "last" may still find the buffer full: each one not sent is missed too.
+  ASSERT_TRUE(eventually([&] {
+    const bool sent = publisher.emit("big", "last") == 1;
+    missed += !sent;
+    return sent;
+  }));
+  std::uint64_t reported = 0;
+  for (std::string line = subscriber.first_line(); !line.empty(); line = subscriber.first_line()) {
+    const json event = parse_json(line);
+    reported += event.value("missed", std::uint64_t{0});
+    if (event.at("params") == json::array({"last"})) break;
+  }
+  EXPECT_EQ(reported, missed);
+}
+
 TEST(EventsCli, SigtermUnsubscribesAndExitsZero) {
   std::unique_ptr<ChildProcess> server;
   const std::uint32_t port = start_demo_server(server);

@@ -37,10 +37,13 @@ struct SubscribeArgs {
 class EventPrinter {
  public:
   explicit EventPrinter(long count) : count_(count) {}
-  void print(const std::string& event, const json& params) {
+  // `missed`: events of this subscription lost before this one (its receive buffer was full).
+  void print(const std::string& event, const json& params, std::uint64_t missed) {
     std::lock_guard lock(mutex_);
     if (count_ != 0 && printed_ >= count_) return;
-    std::cout << to_text(json{{"event", event}, {"params", params}}) << '\n' << std::flush;
+    json line{{"event", event}, {"params", params}};
+    if (missed != 0) line["missed"] = missed;
+    std::cout << to_text(line) << '\n' << std::flush;
     if (++printed_ == count_) on_subscribe_stop_signal(0);
   }
 
@@ -48,6 +51,13 @@ class EventPrinter {
   std::mutex mutex_;
   const long count_;
   long printed_ = 0;
+};
+
+// One subscription as its callback sees it: the handle, once subscribe has returned it, and
+// how many missed events were already reported (callbacks of one subscription never overlap).
+struct Watched {
+  std::atomic<const Subscription*> handle{nullptr};
+  std::uint64_t reported = 0;
 };
 
 void wait_for_stop(int fd) {
@@ -64,22 +74,35 @@ int run_subscribe(const SubscribeArgs& a) {
   sigemptyset(&action.sa_mask);
   sigaction(SIGINT, &action, nullptr);
   sigaction(SIGTERM, &action, nullptr);
-  Connection connection(a.target);
+  // Declared before the connection, so that its threads (which run the callbacks) are joined
+  // before these go.
   EventPrinter printer(a.count);
+  std::vector<Watched> watched(a.events.size());
   std::vector<Subscription> subscriptions;
-  for (const std::string& event : a.events) {
+  subscriptions.reserve(a.events.size());  // the handles stay where they are
+  Connection connection(a.target);
+  for (std::size_t i = 0; i < a.events.size(); ++i) {
+    const std::string& event = a.events[i];
+    Watched& w = watched[i];
     try {
-      subscriptions.push_back(connection.channel.subscribe(
-          event, [&printer, event](const json& params) { printer.print(event, params); }));
+      subscriptions.push_back(
+          connection.channel.subscribe(event, [&printer, &w, event](const json& params) {
+            const Subscription* handle = w.handle.load();
+            const std::uint64_t total = handle ? handle->missed() : w.reported;
+            printer.print(event, params, total - w.reported);
+            w.reported = total;
+          }));
+      w.handle.store(&subscriptions.back());
     } catch (const RemoteError& e) {
       // A refused subscription is a failure to subscribe, like an absent target (exit 2).
       std::cerr << "procslink: subscribing to '" << event << "' refused: " << e.code() << " "
                 << e.message() << '\n';
+      for (Subscription& s : subscriptions) s.cancel();
       return kExitFailure;
     }
   }
   wait_for_stop(g_stop_fd);
-  subscriptions.clear();  // unsubscribes
+  for (Subscription& s : subscriptions) s.cancel();  // unsubscribes
   return kExitOk;
 }
 
