@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -153,16 +155,55 @@ TEST(EventSinks, AGapInTheEventNumbersCountsMissedEvents) {
   sinks.deliver("e", {0, 1}, 1, 1);
   sinks.deliver("e", {0, 1}, 2, 2);
   EXPECT_EQ(sinks.missed(a.id), 0u);
-  sinks.deliver("e", {0, 1}, 5, 5);  // 3 and 4 missed
+  sinks.deliver("e", {0, 1}, 5, 5);  // 3 and 4 missed, so far
   EXPECT_EQ(sinks.missed(a.id), 2u);
-  sinks.deliver("e", {0, 1}, 4, 4);  // behind (emits from two threads): nothing
-  EXPECT_EQ(sinks.missed(a.id), 2u);
+  sinks.deliver("e", {0, 1}, 4, 4);  // overtaken by 5, not missed after all
+  EXPECT_EQ(sinks.missed(a.id), 1u);
+  sinks.deliver("e", {0, 1}, 3, 3);
+  EXPECT_EQ(sinks.missed(a.id), 0u);
+  sinks.deliver("e", {0, 1}, 7, 7);  // 6 missed
+  EXPECT_EQ(sinks.missed(a.id), 1u);
   sinks.deliver("e", {0, 1}, 0, 0);  // unnumbered (fragmented): counting starts afresh
   sinks.deliver("e", {0, 1}, 9, 9);
-  EXPECT_EQ(sinks.missed(a.id), 2u);
+  EXPECT_EQ(sinks.missed(a.id), 1u);
   sinks.deliver("e", {0, 1}, 11, 11);
-  EXPECT_EQ(sinks.missed(a.id), 3u);
+  EXPECT_EQ(sinks.missed(a.id), 2u);
   EXPECT_EQ(sinks.missed(a.id + 1), 0u);
+}
+
+// Events queued behind a running callback run in the order of their numbers.
+TEST(EventSinks, QueuedEventsRunInTheOrderOfTheirNumbers) {
+  EventSinks sinks;
+  std::mutex mutex;
+  std::condition_variable changed;
+  bool release = false;
+  bool first_running = false;
+  std::vector<int> order;
+  sinks.add("e", {0, 1},
+            [&](const json& p) {
+              std::unique_lock lock(mutex);
+              order.push_back(p.get<int>());
+              if (p == 1) {
+                first_running = true;
+                changed.notify_all();
+                changed.wait(lock, [&] { return release; });
+              }
+            },
+            [] {});
+  std::thread first([&] { sinks.deliver("e", {0, 1}, 1, 1); });
+  {
+    std::unique_lock lock(mutex);
+    changed.wait(lock, [&] { return first_running; });
+  }
+  sinks.deliver("e", {0, 1}, 3, 3);  // both queued behind 1, 3 before 2
+  sinks.deliver("e", {0, 1}, 2, 2);
+  {
+    std::lock_guard lock(mutex);
+    release = true;
+  }
+  changed.notify_all();
+  first.join();
+  EXPECT_EQ(order, (std::vector<int>{1, 2, 3}));
 }
 
 TEST(EventSinks, AFailedRegistrationAddsNothing) {

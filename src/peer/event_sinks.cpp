@@ -44,6 +44,7 @@ EventSinks::Removed EventSinks::remove(
     it->second.runner->removed = true;
     it->second.runner->queue.clear();
   }
+  it->second.runner->arrived.notify_all();  // a runner holding at a gap stops holding
   sinks_.erase(it);
   removed.last_for_publisher = count_locked(removed.event, &removed.publisher) == 0;
   removed.last_for_name = count_locked(removed.event, nullptr) == 0;
@@ -76,27 +77,65 @@ std::uint64_t EventSinks::missed(std::uint64_t id) const {
   return runner->missed;
 }
 
-void EventSinks::run(Runner& runner, json params, std::uint32_t seq) {
-  {
-    std::lock_guard lock(runner.mutex);
-    if (runner.removed) return;
-    // A number past the next one: the publisher numbered events it could not send here. One
-    // behind (emits from several threads at once) or unknown (0) counts nothing.
-    if (seq != 0 && runner.last_seq != 0 && seq - runner.last_seq - 1 < (1u << 31)) {
-      runner.missed += seq - runner.last_seq - 1;
-    }
-    if (seq == 0) {
-      runner.last_seq = 0;  // a fragmented event carries no number: count afresh after it
-    } else if (runner.last_seq == 0 || seq - runner.last_seq < (1u << 31)) {
-      runner.last_seq = seq;
-    }
-    if (runner.running) {
-      runner.queue.push_back(std::move(params));  // the running thread takes it next
-      return;
-    }
-    runner.running = true;
+void EventSinks::count_gap_locked(Runner& runner, std::uint32_t seq) {
+  if (seq == 0) {
+    runner.last_seq = 0;  // a fragmented event carries no number: count afresh after it
+    return;
   }
-  for (;;) {
+  if (runner.last_seq == 0) {
+    runner.last_seq = seq;
+    return;
+  }
+  const std::uint32_t ahead = seq - runner.last_seq;  // modulo 2^32
+  if (ahead != 0 && ahead < (1u << 31)) {
+    // A number past the next one: the publisher numbered events it could not send here.
+    runner.missed += ahead - 1;
+    runner.last_seq = seq;
+  } else if (ahead != 0 && runner.missed > 0) {
+    // Behind: overtaken by a later one (two serving threads, or emits from two threads at
+    // once), which counted it missed.
+    --runner.missed;
+  }
+}
+
+void EventSinks::enqueue_locked(Runner& runner, json params, std::uint32_t seq) {
+  auto at = runner.queue.end();
+  if (seq != 0) {
+    while (at != runner.queue.begin() && std::prev(at)->first != 0 &&
+           seq - std::prev(at)->first >= (1u << 31)) {
+      --at;  // queued events numbered after this one go behind it
+    }
+  }
+  runner.queue.emplace(at, seq, std::move(params));
+}
+
+bool EventSinks::take_next_locked(Runner& runner, std::unique_lock<std::mutex>& lock,
+                                  json& params) {
+  const auto next_is_due = [&] {
+    if (runner.removed || runner.queue.empty()) return true;
+    const std::uint32_t seq = runner.queue.front().first;
+    const std::uint32_t ahead = seq - runner.last_run;
+    return seq == 0 || runner.last_run == 0 || ahead <= 1 || ahead >= (1u << 31);
+  };
+  if (!next_is_due()) runner.arrived.wait_for(lock, kGapHold, next_is_due);
+  if (runner.removed || runner.queue.empty()) return false;
+  auto& [seq, queued] = runner.queue.front();
+  if (seq == 0 || runner.last_run == 0 || seq - runner.last_run < (1u << 31)) runner.last_run = seq;
+  params = std::move(queued);
+  runner.queue.pop_front();
+  return true;
+}
+
+void EventSinks::run(Runner& runner, json params, std::uint32_t seq) {
+  std::unique_lock lock(runner.mutex);
+  if (runner.removed) return;
+  count_gap_locked(runner, seq);
+  enqueue_locked(runner, std::move(params), seq);
+  runner.arrived.notify_all();
+  if (runner.running) return;  // the running thread takes it
+  runner.running = true;
+  while (take_next_locked(runner, lock, params)) {
+    lock.unlock();
     try {
       runner.callback(params);
     } catch (const std::exception& e) {
@@ -104,14 +143,9 @@ void EventSinks::run(Runner& runner, json params, std::uint32_t seq) {
     } catch (...) {
       log(LogLevel::warning, "an event callback threw a non-standard exception");
     }
-    std::lock_guard lock(runner.mutex);
-    if (runner.queue.empty() || runner.removed) {
-      runner.running = false;
-      return;
-    }
-    params = std::move(runner.queue.front());
-    runner.queue.pop_front();
+    lock.lock();
   }
+  runner.running = false;
 }
 
 }  // namespace procslink::detail
