@@ -47,7 +47,11 @@ PeerImpl::PeerImpl(PeerOptions opts)
       server(options, endpoints, methods, sender, reassembly, pool),
       router(endpoints, reassembly, receiver, server, calls, mutex),
       workers(options, pool, mutex, endpoints, receiver, router, calls, lead, server),
-      caller(options, {sender, calls, lead, router, receiver, workers, pool, mutex}) {
+      caller(options, {sender, calls, lead, router, receiver, workers, pool, mutex}),
+      ports(endpoints, options.subscriber_check),
+      subscriptions(options.max_subscriptions, options.max_subscriptions_per_uid != 0
+                                                    ? options.max_subscriptions_per_uid
+                                                    : options.max_subscriptions / 4) {
   methods.set_policy(options.policy);
 }
 
@@ -66,7 +70,9 @@ RPCPeer::RPCPeer(PeerOptions options)
   register_described(
       "rpc.stats",
       [this](const json&, const CallContext&) {
-        return json{{"reassembly", impl_->reassembly.stats()}, {"threads", impl_->server.stats()}};
+        return json{{"reassembly", impl_->reassembly.stats()},
+                    {"threads", impl_->server.stats()},
+                    {"events", impl_->subscriptions.stats()}};
       },
       {}, detail::describe_method<json>({}));
   // An OpenRPC document (https://spec.open-rpc.org), so OpenRPC tools work on a peer.
@@ -77,9 +83,11 @@ RPCPeer::RPCPeer(PeerOptions options)
         return json{{"openrpc", "1.2.6"},
                     {"info", {{"title", title.empty() ? "procslink peer" : title},
                               {"version", std::string(kVersion)}}},
-                    {"methods", impl_->methods.describe()}};
+                    {"methods", impl_->methods.describe()},
+                    {"x-events", impl_->subscriptions.describe()}};
       },
       {}, detail::describe_method<json>({}));
+  register_event_methods();
 }
 
 RPCPeer::~RPCPeer() {

@@ -1,6 +1,7 @@
-// socket_table.cpp - the NETLINK_USERSOCK sockets of a network namespace and the processes
-// holding them: /proc/thread-self/net/netlink read from inside the namespace, each socket's
-// inode looked up among the /proc/PID/fd links (socket:[INODE]) this caller may read.
+// socket_table.cpp - the NETLINK_USERSOCK sockets of a network namespace: the kernel's table
+// (/proc/thread-self/net/netlink, read from inside the namespace) alone, port id and inode; and
+// with the processes holding them, each inode looked up among the /proc/PID/fd links
+// (socket:[INODE]) this caller may read.
 #include <dirent.h>
 #include <linux/netlink.h>
 #include <unistd.h>
@@ -13,9 +14,10 @@
 #include "procslink/discovery.hpp"
 #include "procslink/error.hpp"
 #include "procslink/transport.hpp"
+#include "socket_table.hpp"
 
 namespace procslink {
-namespace {
+namespace detail {
 
 // Port id and inode of each NETLINK_USERSOCK line of the calling thread's table.
 std::vector<UsersockSocket> read_netlink_table() {
@@ -42,6 +44,21 @@ std::vector<UsersockSocket> read_netlink_table() {
   }
   return sockets;
 }
+
+std::vector<UsersockSocket> usersock_table(const std::string& netns) {
+  std::vector<UsersockSocket> sockets;
+  if (netns.empty()) {
+    sockets = read_netlink_table();
+  } else {
+    run_in_network_namespace(netns, [&] { sockets = read_netlink_table(); });
+  }
+  return sockets;
+}
+
+}  // namespace detail
+
+namespace {
+
 
 bool is_number(const char* text) {
   return *text != '\0' && std::string_view(text).find_first_not_of("0123456789") ==
@@ -92,12 +109,7 @@ void find_holders(std::map<std::uint64_t, UsersockSocket*>& by_inode) {
 }  // namespace
 
 std::vector<UsersockSocket> usersock_sockets(const std::string& netns) {
-  std::vector<UsersockSocket> sockets;
-  if (netns.empty()) {
-    sockets = read_netlink_table();
-  } else {
-    run_in_network_namespace(netns, [&] { sockets = read_netlink_table(); });
-  }
+  std::vector<UsersockSocket> sockets = detail::usersock_table(netns);
   std::map<std::uint64_t, UsersockSocket*> by_inode;
   for (auto& s : sockets) by_inode[s.inode] = &s;
   find_holders(by_inode);

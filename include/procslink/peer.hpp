@@ -66,6 +66,43 @@ struct PeerImpl;  // the peer's machinery (src/peer/)
                                           const char* why);
 }  // namespace detail
 
+// A subscription to one publisher's event, made by Channel::subscribe. Move-only; destroying
+// it (or cancel()) unsubscribes: its callback is not called again once cancel() has returned,
+// unless it is running at that moment on another thread.
+class Subscription {
+ public:
+  Subscription() = default;
+  Subscription(Subscription&& other) noexcept { swap(other); }
+  Subscription& operator=(Subscription&& other) noexcept {
+    Subscription(std::move(other)).swap(*this);
+    return *this;
+  }
+  ~Subscription() { cancel(); }
+
+  const std::string& event() const { return event_; }
+  bool active() const { return id_ != 0; }
+  // How many of the publisher's events this subscription missed so far (its receive buffer
+  // was full): known when a later event arrives, by the gap in the events' numbers.
+  std::uint64_t missed() const;
+  // Removes the callback and tells the publisher (rpc.unsubscribe as a notification, unless
+  // another Subscription of this peer still wants the same event from it). Never throws.
+  void cancel() noexcept { drop(true); }
+
+ private:
+  friend class Channel;
+  void drop(bool tell_publisher) noexcept;
+  Subscription(std::shared_ptr<detail::PeerImpl> peer, std::uint64_t id, std::string event)
+      : peer_(std::move(peer)), id_(id), event_(std::move(event)) {}
+  void swap(Subscription& other) noexcept {
+    std::swap(peer_, other.peer_);
+    std::swap(id_, other.id_);
+    std::swap(event_, other.event_);
+  }
+  std::shared_ptr<detail::PeerImpl> peer_;
+  std::uint64_t id_ = 0;
+  std::string event_;
+};
+
 // A handle for calling one remote peer; cheap to copy. Made by RPCPeer::talk_to.
 class Channel {
  public:
@@ -123,6 +160,15 @@ class Channel {
   // Sends a batch; returns one outcome per request, in request order (notifications, which
   // get no reply, are not allowed here: use notify).
   std::vector<CallOutcome> call_batch(const std::vector<std::pair<std::string, json>>& calls) const;
+
+  // Subscribes to the remote peer's event `event` (rpc.subscribe): each event it emits then
+  // runs `callback` with the event's params, on one of this peer's serving threads (a peer
+  // that does not serve starts its threads for that, as for an asynchronous call). Events
+  // from one publisher arrive in the order it emitted them. This peer answers the event's
+  // name as a method from then on, to that publisher only; throws std::invalid_argument if
+  // this peer already has a method of that name. Throws RemoteError (-32001 when the
+  // publisher's policy refuses, -32004 past its subscription limits) or TransportError.
+  [[nodiscard]] Subscription subscribe(const std::string& event, EventCallback callback) const;
 
   // Copies of this channel with other call options.
   Channel with_timeout(std::chrono::milliseconds timeout) const;
@@ -203,6 +249,26 @@ class RPCPeer {
   void stop() noexcept;
   bool serving() const;
 
+  // --- events ---
+  // Sends the notification `event` with positional params to every subscriber of `event`
+  // (rpc.subscribe), without waiting for any of them; returns how many it was sent to. A
+  // subscriber whose port refuses datagrams is dropped; one whose receive buffer is full
+  // misses this event (counted in rpc.stats). Events emitted by one thread reach each
+  // subscriber in that order; emits from several threads at once have no order between them.
+  // Throws TransportError(too_large) for params past max_message_size.
+  template <typename... Args>
+  std::size_t emit(std::string_view event, Args&&... args) {
+    return emit_with(event, json::array({json(std::forward<Args>(args))...}));
+  }
+  // The same with params given as JSON (an array, an object, or null for none).
+  std::size_t emit_with(std::string_view event, const json& params);
+  // Declares an event this peer publishes: rpc.discover lists it ("x-events") and, with a
+  // `policy`, only callers it allows may subscribe (others are refused -32001). Undeclared
+  // events may be subscribed to by anybody the peer's own policy allows.
+  void declare_event(std::string event, std::optional<AccessPolicy> policy = std::nullopt);
+  // Subscriptions to this peer's events, in total.
+  std::size_t subscription_count() const;
+
   // --- calling ---
   Channel talk_to(std::uint32_t nl_pid);
   // Calls through the socket this peer has inside `netns` (one of options.extra_netns).
@@ -223,6 +289,8 @@ class RPCPeer {
   static json describe(const std::vector<std::string>& names, std::tuple<A...>*) {
     return detail::describe_method<std::invoke_result_t<F&, A...>, A...>(names);
   }
+  // rpc.subscribe and rpc.unsubscribe (peer_events.cpp).
+  void register_event_methods();
   // `description`: the method's OpenRPC description (params, result), for rpc.discover.
   void register_described(std::string name, RawHandler handler, std::vector<std::string> param_names,
                           json description);

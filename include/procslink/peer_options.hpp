@@ -35,6 +35,9 @@ struct CallContext {
   Credentials credentials;  // as the kernel reported them (see README, "Trust")
   std::string netns;        // the network namespace the call came in through; "" = the peer's own
   std::string method;
+  // The procslinkhdr.seq of a request that came in one datagram (0 for a fragmented one, and
+  // from the reference): the sender's message counter, or an event's number (PROTOCOL.md).
+  std::uint32_t message_seq = 0;
 };
 
 // Allows callers by uid or gid. Empty sets allow everybody (the reference's behaviour).
@@ -80,6 +83,16 @@ struct PeerOptions {
   // done or this has passed (see stop()).
   std::chrono::milliseconds stop_grace{5000};
   AccessPolicy policy;
+  // Subscriptions to this peer's events it keeps at most, and at most for one uid (0: a
+  // quarter of max_subscriptions). When full, the uid holding the most gives way
+  // (docs/security.md); a uid at its own limit is refused -32004.
+  std::size_t max_subscriptions = 4096;
+  std::size_t max_subscriptions_per_uid = 0;
+  // How old the kernel's socket table may be when emit checks that each subscriber's port id is
+  // still held by the socket that subscribed (port ids are reused); 0: read before every emit.
+  // A process that binds a departed subscriber's port id may receive the events emitted up to
+  // this long after the table was last read (PROTOCOL.md, Events).
+  std::chrono::milliseconds subscriber_check{100};
 };
 
 struct CallOptions {
@@ -90,6 +103,9 @@ struct CallOptions {
 // The params are handed over as an rvalue: the request is done with them, so a handler that
 // takes them by value (json params) owns them without a copy. Handlers taking const json& work too.
 using RawHandler = std::function<json(json&& params, const CallContext& context)>;
+
+// Receives an event's params (Channel::subscribe), on one of the subscribing peer's threads.
+using EventCallback = std::function<void(const json& params)>;
 
 // An outcome delivered to an asynchronous callback: the result, or the exception
 // (RemoteError, TransportError) the synchronous call would have thrown.

@@ -21,7 +21,7 @@ from .jsonrpc import (JSONRPCAppError, JSONRPCError, JSONRPCInternalError,
 from .netlink import NetlinkMessage, NetlinkMessageHeader
 from .peer import RPCPeer
 from .procslink import ProcslinkMessage, ProcslinkMessageHeader
-from ._core import port_id_for_name
+from ._core import Subscription, port_id_for_name
 
 __version__ = "0.2.0"
 
@@ -31,5 +31,5 @@ __all__ = [
     "JSONRPCMethodNotFoundError", "JSONRPCInvalidParamsError", "JSONRPCInternalError",
     "JSONRPCServerError", "JSONRPCAppError", "JSONRPCRequest", "JSONRPCResponse",
     "NetlinkMessage", "NetlinkMessageHeader", "ProcslinkMessage", "ProcslinkMessageHeader",
-    "port_id_for_name",
+    "port_id_for_name", "Subscription",
 ]

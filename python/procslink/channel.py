@@ -3,7 +3,8 @@
 `channel.hello("x")` calls the remote method hello; so do `channel.call("hello", "x")` and
 `channel.method("hello")("x")` (for remote methods named like the Channel's own attributes).
 Beyond the reference: notify, call_async (a concurrent.futures.Future), acall and `channel.aio`
-(asyncio awaitables that never block the event loop), batch.
+(asyncio awaitables that never block the event loop), batch; events: subscribe (a callback) and
+events (an async iterator).
 """
 
 import asyncio
@@ -87,6 +88,28 @@ class Channel:
         (RemoteError / TransportError, not raised) per call, in order."""
         requests = [(m, list(p) if isinstance(p, tuple) else p) for m, p in calls]
         return [value for _, value in self._core.call_batch(requests)]
+
+    def subscribe(self, event, callback):
+        """Subscribes to the remote peer's `event`: callback(params) runs for each one, on one of
+        this peer's threads. Returns a Subscription: cancel() (or losing it) unsubscribes;
+        .missed counts the events lost because this peer did not read fast enough."""
+        return self._core.subscribe(event, callback)
+
+    async def events(self, event):
+        """The params of each `event` as it comes: `async for params in channel.events("tick")`.
+        Subscribes when iteration starts and unsubscribes when it ends."""
+        loop = asyncio.get_running_loop()
+        queue = asyncio.Queue()
+
+        def arrived(params):
+            loop.call_soon_threadsafe(queue.put_nowait, params)
+
+        subscription = await loop.run_in_executor(None, self._core.subscribe, event, arrived)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            subscription.cancel()
 
     def method(self, name):
         """The remote method `name` as a callable (a _core.RemoteMethod: one C++ call per use)."""

@@ -138,6 +138,25 @@ class RPCPeer:
         """This peer's port id inside one of its extra namespaces."""
         return self._core.nl_pid_in(netns)
 
+    def emit(self, event, *args, **kwargs):
+        """Sends the notification `event` to every subscriber of it, without waiting for any;
+        returns how many it was sent to."""
+        if args and kwargs:
+            raise ValueError("emit takes positional or named params, not both")
+        params = list(args) if args else (dict(kwargs) if kwargs else None)
+        return self._core.emit(event, params)
+
+    def declare_event(self, event, allow_uids=None, allow_gids=None):
+        """Declares an event this peer publishes (listed by rpc.discover); with allow_uids or
+        allow_gids, only those may subscribe to it."""
+        self._core.declare_event(event, None if allow_uids is None else set(allow_uids),
+                                 None if allow_gids is None else set(allow_gids))
+
+    @property
+    def subscription_count(self):
+        """Subscriptions to this peer's events."""
+        return self._core.subscription_count()
+
     def unregister(self, name):
         self._core.unregister(name)
         self._functions.pop(name, None)

@@ -21,6 +21,7 @@
 #include "procslink/transport.hpp"
 #include "py_call.hpp"
 #include "py_errors.hpp"
+#include "py_events.hpp"
 #include "py_gil.hpp"
 #include "py_handler.hpp"
 #include "py_json.hpp"
@@ -182,7 +183,8 @@ PYBIND11_MODULE(_core, m) {
   m.def("list_peers", &peers_of_namespace, py::arg("netns"), py::arg("timeout"),
         py::arg("include_silent"));
 
-  py::class_<Channel>(m, "Channel")
+  py::class_<Channel> channel(m, "Channel");
+  channel
       .def_property_readonly("target", &Channel::target)
       .def("with_options", &with_call_options, py::arg("timeout"), py::arg("require_uid"),
            py::keep_alive<0, 1>())
@@ -195,7 +197,8 @@ PYBIND11_MODULE(_core, m) {
       .def("call_async", &call_async)
       .def("call_batch", &call_batch);
 
-  py::class_<RPCPeer, PeerHolder>(m, "Peer")
+  py::class_<RPCPeer, PeerHolder> peer(m, "Peer");
+  peer
       .def(py::init([](std::uint32_t nl_pid, std::string name, std::string netns,
                        std::vector<std::string> extra_netns, std::size_t workers, double timeout,
                        std::set<uid_t> uids, std::set<gid_t> gids) {
@@ -236,5 +239,6 @@ PYBIND11_MODULE(_core, m) {
       .def("talk_to_name", py::overload_cast<std::string_view>(&RPCPeer::talk_to),
            py::keep_alive<0, 1>(), py::call_guard<py::gil_scoped_release>());
 
+  python::bind_events(m, channel, peer);
   python::bind_remote_method(m);
 }

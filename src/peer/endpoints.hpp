@@ -37,6 +37,7 @@ struct Origin {
   std::size_t endpoint;
   std::uint32_t nl_pid;
   Credentials credentials;
+  std::uint32_t seq = 0;  // procslinkhdr.seq of a message that came in one datagram, else 0
 };
 
 // "nl_pid N (pid P, uid U)", for log lines.

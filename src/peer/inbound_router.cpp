@@ -38,7 +38,8 @@ void InboundRouter::handle(const Incoming& incoming) {
   ProcslinkMessage message;
   if (!frame(incoming, message)) return;
   const ReceivedDatagram& d = incoming.datagram;
-  Origin origin{incoming.endpoint, d.sender_nl_pid, d.credentials};
+  Origin origin{incoming.endpoint, d.sender_nl_pid, d.credentials,
+                message.header.is_fragment() ? 0 : message.header.seq};
   // While a handler runs here, ServingReceiver::hand_back_socket finds this thread's socket.
   DrainingNow draining{&receiver_, incoming.endpoint, incoming.drain_stamp,
                        message.payload_type() == PayloadType::request};

@@ -48,6 +48,24 @@ class MessageSender {
     }
   }
 
+  // An event to one subscriber: a message that fits one datagram carries `seq` (the
+  // subscription's event counter) in procslinkhdr.seq; a larger one is fragmented as usual,
+  // under the sender's message counter (fragments are reassembled by it). Never waits.
+  void send_event(std::size_t endpoint, std::uint32_t dest, std::string_view body,
+                  std::uint32_t seq) {
+    if (kDatagramHeadersSize + body.size() > kReferenceMaxDatagram) {
+      send(endpoint, dest, PayloadType::request, std::span<const std::string_view>(&body, 1), false);
+      return;
+    }
+    const NetlinkSocket& socket = endpoints_[endpoint];
+    const DatagramFields fields{socket.nl_pid(), PayloadType::request, seq, realtime_ns(), 0, 0};
+    std::uint8_t headers[kDatagramHeadersSize];
+    encode_datagram_headers(fields, body.size(), headers);
+    const iovec parts[2] = {{headers, sizeof headers},
+                            {const_cast<char*>(body.data()), body.size()}};
+    socket.send(dest, parts, false);
+  }
+
   std::size_t max_message_size() const { return max_message_size_; }
 
  private:

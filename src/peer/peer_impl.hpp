@@ -17,6 +17,9 @@
 //   InboundRouter        a datagram to the request server or the call table
 //   WorkerPool           the serving threads
 //   Caller               the calls a Channel makes
+//   PortInodes           which socket holds a port id now (subscribers' port-id reuse)
+//   Subscriptions        a publisher's subscribers (rpc.subscribe, emit)
+//   EventSinks           a subscriber's event callbacks (Channel::subscribe)
 #pragma once
 
 #include <atomic>
@@ -26,15 +29,18 @@
 #include "caller.hpp"
 #include "caller_lead.hpp"
 #include "endpoints.hpp"
+#include "event_sinks.hpp"
 #include "file_descriptors.hpp"
 #include "inbound_reassembly.hpp"
 #include "inbound_router.hpp"
 #include "message_sender.hpp"
 #include "method_table.hpp"
 #include "pool_state.hpp"
+#include "port_inodes.hpp"
 #include "procslink/peer.hpp"
 #include "request_server.hpp"
 #include "serving_receiver.hpp"
+#include "subscriptions.hpp"
 #include "worker_pool.hpp"
 
 namespace procslink::detail {
@@ -57,6 +63,9 @@ struct PeerImpl {
   InboundRouter router;
   WorkerPool workers;
   Caller caller;
+  PortInodes ports;
+  Subscriptions subscriptions;
+  EventSinks sinks;
   EventFd stop_fd;  // written by stop(), for run_server_forever
   std::atomic<bool> closed{false};  // the RPCPeer is gone; its channels may not call
 };

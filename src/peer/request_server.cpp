@@ -192,7 +192,7 @@ inline json RequestServer::run(JsonRpcRequest& request, const Origin& origin) {
   if (!method) throw JsonRpcError(error_code::method_not_found, "Method not found");
   const ThreadTurn turn(*this, origin);
   CallContext context{origin.nl_pid, origin.credentials, endpoints_[origin.endpoint].netns(),
-                      request.method};
+                      request.method, origin.seq};
   json result = request.params ? method->handler(std::move(*request.params), context)
                                : method->handler(json(), context);
   if (request.params) keep_params_array(*request.params);

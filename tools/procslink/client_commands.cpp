@@ -119,6 +119,10 @@ int run_list(const TargetOptions& t) {
   Connection connection(t);
   json discovered = connection.channel.call("rpc.discover");
   for (const auto& m : discovered.at("methods")) std::cout << m.at("name").get<std::string>() << '\n';
+  // The events it declares (an older peer's document has none), each as "event NAME".
+  for (const auto& e : discovered.value("x-events", json::array())) {
+    std::cout << "event " << e.at("name").get<std::string>() << '\n';
+  }
   return kExitOk;
 }
 
@@ -177,7 +181,9 @@ void add_client_commands(CLI::App& app, std::function<int()>& run) {
   send->add_option("RAW_BODY", a->raw_body, "the body, sent as is")->required();
   send->callback([&run, a] { run = [a] { return run_send(a->target, a->raw_body); }; });
 
-  auto* list = app.add_subcommand("list", "print TARGET's method names, one per line");
+  auto* list = app.add_subcommand(
+      "list", "print TARGET's method names, one per line, then the events it declares as "
+              "'event NAME'");
   add_target_options(list, a->target);
   list->callback([&run, a] { run = [a] { return run_list(a->target); }; });
 

@@ -25,6 +25,7 @@ void add_demo_server(CLI::App& app, std::function<int()>& run);
 void add_client_commands(CLI::App& app, std::function<int()>& run);
 void add_introspect(CLI::App& app, std::function<int()>& run);
 void add_peers(CLI::App& app, std::function<int()>& run);
+void add_subscribe(CLI::App& app, std::function<int()>& run);
 void add_monitor(CLI::App& app, std::function<int()>& run);
 void add_completion(CLI::App& app, std::function<int()>& run);
 

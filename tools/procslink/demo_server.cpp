@@ -71,6 +71,11 @@ json require_number(const json& value, const char* what) {
 }
 
 void register_demo_methods(RPCPeer& peer) {
+  peer.declare_event("tick");
+  peer.register_function(
+      "emit",
+      [&peer](const std::string& event, json value) { return peer.emit(event, std::move(value)); },
+      {"event", "value"});
   peer.register_function("hello", [](const std::string& name) { return "Hello, " + name + "!"; },
                          {"name"});
   peer.register_function("echo", [](json value) { return value; }, {"value"});

@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   cli::add_client_commands(app, run);
   cli::add_introspect(app, run);
   cli::add_peers(app, run);
+  cli::add_subscribe(app, run);
   cli::add_monitor(app, run);
   cli::add_completion(app, run);
   try {

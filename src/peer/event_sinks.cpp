@@ -1,0 +1,151 @@
+// event_sinks.cpp - the subscriber's callbacks: adding, removing (saying what is left), and
+// delivering an event to those of its publisher.
+#include "event_sinks.hpp"
+
+#include <vector>
+
+#include "procslink/log.hpp"
+
+namespace procslink::detail {
+
+std::size_t EventSinks::count_locked(std::string_view event,
+                                     const SubscriberAddress* publisher) const {
+  std::size_t n = 0;
+  for (const auto& [id, sink] : sinks_) {
+    if (sink.event == event && (publisher == nullptr || sink.publisher == *publisher)) ++n;
+  }
+  return n;
+}
+
+EventSinks::Added EventSinks::add(std::string event, SubscriberAddress publisher,
+                                  EventCallback callback,
+                                  const std::function<void()>& on_first_for_name) {
+  std::lock_guard lock(mutex_);
+  const bool first = count_locked(event, nullptr) == 0;
+  if (first) on_first_for_name();
+  const std::uint64_t id = next_id_++;
+  auto runner = std::make_shared<Runner>();
+  runner->callback = std::move(callback);
+  sinks_.emplace(id, Sink{std::move(event), publisher, std::move(runner)});
+  return {id, first};
+}
+
+EventSinks::Removed EventSinks::remove(
+    std::uint64_t id, const std::function<void(const std::string&)>& on_last_for_name) {
+  std::lock_guard lock(mutex_);
+  Removed removed;
+  const auto it = sinks_.find(id);
+  if (it == sinks_.end()) return removed;
+  removed.found = true;
+  removed.event = std::move(it->second.event);
+  removed.publisher = it->second.publisher;
+  {
+    std::lock_guard runner_lock(it->second.runner->mutex);
+    it->second.runner->removed = true;
+    it->second.runner->queue.clear();
+  }
+  it->second.runner->arrived.notify_all();  // a runner holding at a gap stops holding
+  sinks_.erase(it);
+  removed.last_for_publisher = count_locked(removed.event, &removed.publisher) == 0;
+  removed.last_for_name = count_locked(removed.event, nullptr) == 0;
+  if (removed.last_for_name) on_last_for_name(removed.event);
+  return removed;
+}
+
+bool EventSinks::deliver(std::string_view event, SubscriberAddress publisher,
+                         const json& params, std::uint32_t seq) {
+  std::vector<std::shared_ptr<Runner>> runners;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [id, sink] : sinks_) {
+      if (sink.event == event && sink.publisher == publisher) runners.push_back(sink.runner);
+    }
+  }
+  for (const auto& runner : runners) run(*runner, params, seq);
+  return !runners.empty();
+}
+
+std::uint64_t EventSinks::missed(std::uint64_t id) const {
+  std::shared_ptr<Runner> runner;
+  {
+    std::lock_guard lock(mutex_);
+    const auto it = sinks_.find(id);
+    if (it == sinks_.end()) return 0;
+    runner = it->second.runner;
+  }
+  std::lock_guard lock(runner->mutex);
+  return runner->missed;
+}
+
+void EventSinks::count_gap_locked(Runner& runner, std::uint32_t seq) {
+  if (seq == 0) {
+    runner.last_seq = 0;  // a fragmented event carries no number: count afresh after it
+    return;
+  }
+  if (runner.last_seq == 0) {
+    runner.last_seq = seq;
+    return;
+  }
+  const std::uint32_t ahead = seq - runner.last_seq;  // modulo 2^32
+  if (ahead != 0 && ahead < (1u << 31)) {
+    // A number past the next one: the publisher numbered events it could not send here.
+    runner.missed += ahead - 1;
+    runner.last_seq = seq;
+  } else if (ahead != 0 && runner.missed > 0) {
+    // Behind: overtaken by a later one (two serving threads, or emits from two threads at
+    // once), which counted it missed.
+    --runner.missed;
+  }
+}
+
+void EventSinks::enqueue_locked(Runner& runner, json params, std::uint32_t seq) {
+  auto at = runner.queue.end();
+  if (seq != 0) {
+    while (at != runner.queue.begin() && std::prev(at)->first != 0 &&
+           seq - std::prev(at)->first >= (1u << 31)) {
+      --at;  // queued events numbered after this one go behind it
+    }
+  }
+  runner.queue.emplace(at, seq, std::move(params));
+}
+
+bool EventSinks::take_next_locked(Runner& runner, std::unique_lock<std::mutex>& lock,
+                                  json& params) {
+  const auto next_is_due = [&] {
+    if (runner.removed || runner.queue.empty()) return true;
+    const std::uint32_t seq = runner.queue.front().first;
+    const std::uint32_t ahead = seq - runner.last_run;
+    return seq == 0 || runner.last_run == 0 || ahead <= 1 || ahead >= (1u << 31);
+  };
+  if (!next_is_due()) runner.arrived.wait_for(lock, kGapHold, next_is_due);
+  if (runner.removed || runner.queue.empty()) return false;
+  auto& [seq, queued] = runner.queue.front();
+  if (seq == 0 || runner.last_run == 0 || seq - runner.last_run < (1u << 31)) runner.last_run = seq;
+  params = std::move(queued);
+  runner.queue.pop_front();
+  return true;
+}
+
+void EventSinks::run(Runner& runner, json params, std::uint32_t seq) {
+  std::unique_lock lock(runner.mutex);
+  if (runner.removed) return;
+  count_gap_locked(runner, seq);
+  enqueue_locked(runner, std::move(params), seq);
+  runner.arrived.notify_all();
+  if (runner.running) return;  // the running thread takes it
+  runner.running = true;
+  while (take_next_locked(runner, lock, params)) {
+    lock.unlock();
+    try {
+      runner.callback(params);
+    } catch (const std::exception& e) {
+      log(LogLevel::warning, "an event callback threw: ", e.what());
+    } catch (...) {
+      log(LogLevel::warning, "an event callback threw a non-standard exception");
+    }
+    lock.lock();
+  }
+  runner.running = false;
+}
+
+}  // namespace procslink::detail

@@ -1,0 +1,96 @@
+// event_sinks.hpp - a subscriber's side of events: the callbacks its Channel::subscribe calls
+// registered, keyed by event name and publisher (the socket and the publisher's port id), and
+// handing an arriving event to the callbacks of exactly that publisher. Socket-free; used by
+// RPCPeer and Channel (peer.cpp), which register one method per event name that calls
+// deliver().
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include "procslink/peer_options.hpp"
+#include "subscriptions.hpp"
+
+namespace procslink::detail {
+
+class EventSinks {
+ public:
+  struct Added {
+    std::uint64_t id;
+    bool first_for_name;  // no other sink has this event name: its method is to be registered
+  };
+  // `on_first_for_name` runs under the lock when no other sink has `event` (to register its
+  // method); if it throws, nothing is added.
+  Added add(std::string event, SubscriberAddress publisher, EventCallback callback,
+            const std::function<void()>& on_first_for_name);
+
+  struct Removed {
+    bool found = false;
+    bool last_for_publisher = false;  // then the publisher is to be told (rpc.unsubscribe)
+    bool last_for_name = false;       // then the event's method is to be unregistered
+    std::string event;
+    SubscriberAddress publisher;
+  };
+  // `on_last_for_name` runs under the lock when no sink is left for the event's name (to
+  // unregister its method).
+  Removed remove(std::uint64_t id, const std::function<void(const std::string&)>& on_last_for_name);
+
+  // Hands an event to the callbacks `publisher` has for `event`; false when there are none
+  // (the sender is not that publisher). One sink's callback runs one event at a time, in the
+  // order of the events' numbers: a thread that finds the sink's callback running elsewhere
+  // queues the event for that thread and returns. An event whose number is past the next one
+  // waits up to kGapHold for the ones before it, which another serving thread may have
+  // received first and not handed over yet (they never come if the publisher could not send
+  // them). A callback that throws is logged (warning).
+  // `seq`: the event's number in its subscription (procslinkhdr.seq; 0 unknown): a gap
+  // between two numbers counts the events the publisher could not send as missed.
+  bool deliver(std::string_view event, SubscriberAddress publisher, const json& params,
+               std::uint32_t seq = 0);
+  // The events sink `id` learnt it missed (0 for an unknown id).
+  std::uint64_t missed(std::uint64_t id) const;
+
+  static constexpr std::chrono::microseconds kGapHold{2000};
+
+ private:
+  // The callback and its queue live apart from the table, so that a sink removed while its
+  // callback runs finishes that event (and drops the rest).
+  struct Runner {
+    EventCallback callback;
+    std::mutex mutex;
+    std::deque<std::pair<std::uint32_t, json>> queue;  // (number, params), by number
+    std::condition_variable arrived;  // an event was queued (for a runner holding at a gap)
+    bool running = false;
+    bool removed = false;
+    std::uint32_t last_seq = 0;  // the last event number seen (0: none, or unknown)
+    std::uint32_t last_run = 0;  // the number of the last event run (0: none, or unknown)
+    std::uint64_t missed = 0;
+  };
+  struct Sink {
+    std::string event;
+    SubscriberAddress publisher;
+    std::shared_ptr<Runner> runner;
+  };
+  static void run(Runner& runner, json params, std::uint32_t seq);
+  // Counts the gap before event `seq` as missed; an event behind the last one (its gap was
+  // counted when the later one came) takes its count back. Under the runner's lock.
+  static void count_gap_locked(Runner& runner, std::uint32_t seq);
+  // Queues an event behind the running callback, before any queued event numbered after it.
+  static void enqueue_locked(Runner& runner, json params, std::uint32_t seq);
+  // The next queued event to run, after holding at a gap; false when there is none.
+  static bool take_next_locked(Runner& runner, std::unique_lock<std::mutex>& lock, json& params);
+  std::size_t count_locked(std::string_view event, const SubscriberAddress* publisher) const;
+
+  mutable std::mutex mutex_;
+  std::map<std::uint64_t, Sink> sinks_;  // by id: in the order they were added
+  std::uint64_t next_id_ = 1;
+};
+
+}  // namespace procslink::detail

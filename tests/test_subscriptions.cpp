@@ -1,0 +1,256 @@
+// The subscriber tables without sockets: a publisher's Subscriptions (adding, limits and who
+// gives way, removing, counting, declared events and their policies) and a subscriber's
+// EventSinks (delivery to exactly one publisher's callbacks, one event at a time, in order).
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "../src/peer/event_sinks.hpp"
+#include "../src/peer/subscriptions.hpp"
+
+namespace procslink::detail {
+namespace {
+
+using Added = Subscriptions::Added;
+
+std::vector<SubscriberAddress> addresses(const std::vector<Subscriber>& subscribers) {
+  std::vector<SubscriberAddress> out;
+  for (const Subscriber& s : subscribers) out.push_back(s.who);
+  return out;
+}
+
+TEST(Subscriptions, AddsOncePerSubscriberAndEventAndListsInOrder) {
+  Subscriptions table(10, 10);
+  EXPECT_EQ(table.add("tick", {0, 7}, 1000), Added::added);
+  EXPECT_EQ(table.add("tick", {0, 7}, 1000), Added::already);
+  EXPECT_EQ(table.add("tick", {1, 7}, 1000), Added::added);  // another socket: another one
+  EXPECT_EQ(table.add("tock", {0, 7}, 1000), Added::added);
+  EXPECT_EQ(table.size(), 3u);
+  EXPECT_EQ(addresses(table.subscribers("tick")), (std::vector<SubscriberAddress>{{0, 7}, {1, 7}}));
+  EXPECT_TRUE(table.subscribers("none").empty());
+}
+
+TEST(Subscriptions, RemoveAndRemoveAll) {
+  Subscriptions table(10, 10);
+  table.add("tick", {0, 7}, 1);
+  table.add("tock", {0, 7}, 1);
+  table.add("tick", {0, 8}, 1);
+  EXPECT_TRUE(table.remove("tick", {0, 8}));
+  EXPECT_FALSE(table.remove("tick", {0, 8}));
+  EXPECT_EQ(table.remove_all({0, 7}), 2u);
+  EXPECT_EQ(table.size(), 0u);
+  // Freed places count again.
+  for (std::uint32_t p = 0; p < 10; ++p) EXPECT_EQ(table.add("tick", {0, p}, 1), Added::added);
+}
+
+TEST(Subscriptions, ASubscriptionFromAnotherSocketAtThePortIdIsStale) {
+  Subscriptions table(10, 10);
+  table.add("a", {0, 7}, 1, 100);
+  table.add("b", {0, 7}, 1, 100);
+  table.add("c", {0, 7}, 1, 0);  // inode unknown: never judged stale
+  EXPECT_EQ(table.remove_stale({0, 7}, 100), 0u);
+  // A later socket at port 7 subscribes to "b": the subscription is its own now.
+  EXPECT_EQ(table.add("b", {0, 7}, 1, 200), Added::already);
+  EXPECT_EQ(table.remove_stale({0, 7}, 200), 1u);  // "a" was the old socket's
+  ASSERT_EQ(table.subscribers("b").size(), 1u);
+  EXPECT_EQ(table.subscribers("b")[0].inode, 200u);
+  EXPECT_EQ(table.remove_stale({0, 7}, 0), 1u);  // nothing bound: "b" goes, "c" stays
+  EXPECT_EQ(table.size(), 1u);
+  EXPECT_EQ(table.stats().at("stale"), 2);
+}
+
+TEST(Subscriptions, AUidAtItsLimitIsRefused) {
+  Subscriptions table(10, 2);
+  EXPECT_EQ(table.add("e", {0, 1}, 5), Added::added);
+  EXPECT_EQ(table.add("e", {0, 2}, 5), Added::added);
+  EXPECT_EQ(table.add("e", {0, 3}, 5), Added::refused);
+  EXPECT_EQ(table.add("e", {0, 3}, 6), Added::added);
+  EXPECT_EQ(table.stats().at("refused"), 1);
+}
+
+TEST(Subscriptions, WhenFullTheLargestUidGivesWayOldestFirst) {
+  Subscriptions table(4, 4);
+  for (std::uint32_t p = 1; p <= 4; ++p) ASSERT_EQ(table.add("e", {0, p}, 5), Added::added);
+  // The flooding uid cannot push itself further, but another uid takes a place from it.
+  EXPECT_EQ(table.add("e", {0, 9}, 5), Added::refused);
+  EXPECT_EQ(table.add("e", {0, 20}, 6), Added::added);
+  EXPECT_EQ(addresses(table.subscribers("e")),
+            (std::vector<SubscriberAddress>{{0, 2}, {0, 3}, {0, 4}, {0, 20}}));
+  EXPECT_EQ(table.add("e", {0, 21}, 6), Added::added);  // 3 against 1: uid 5 gives way again
+  // 2 against 2: neither holds more, so a third subscription of uid 6 is refused.
+  EXPECT_EQ(table.add("e", {0, 22}, 6), Added::refused);
+  EXPECT_EQ(table.stats().at("evicted"), 2);
+}
+
+TEST(Subscriptions, CountsSentAndMissedPerEvent) {
+  Subscriptions table(10, 10);
+  table.add("e", {0, 1}, 1);
+  table.add("e", {0, 2}, 1);
+  table.count("e", {0, 1}, true);
+  table.count("e", {0, 2}, false);
+  table.count("e", {0, 2}, true);
+  table.count("e", {0, 3}, true);  // not a subscriber: ignored
+  const json e = table.stats().at("by_event").at("e");
+  EXPECT_EQ(e.at("subscribers"), 2);
+  EXPECT_EQ(e.at("sent"), 2);
+  EXPECT_EQ(e.at("missed"), 1);
+}
+
+TEST(Subscriptions, DeclaredEventsAndTheirPolicies) {
+  Subscriptions table(10, 10);
+  table.declare("open", std::nullopt, json::object());
+  table.declare("closed", AccessPolicy{{0}, {}}, json{{"x-restricted", true}});
+  Credentials root;
+  root.uid = 0;
+  Credentials user;
+  user.uid = 1000;
+  user.gid = 1000;
+  EXPECT_TRUE(table.allows("open", user));
+  EXPECT_TRUE(table.allows("undeclared", user));
+  EXPECT_FALSE(table.allows("closed", user));
+  EXPECT_TRUE(table.allows("closed", root));
+  const json described = table.describe();
+  ASSERT_EQ(described.size(), 2u);
+  EXPECT_EQ(described[0].at("name"), "closed");
+  EXPECT_EQ(described[0].at("x-restricted"), true);
+  EXPECT_EQ(described[1].at("name"), "open");
+}
+
+TEST(EventSinks, DeliversOnlyToThatPublishersCallbacks) {
+  EventSinks sinks;
+  std::vector<json> got;
+  int registered = 0;
+  const auto a = sinks.add("tick", {0, 7}, [&](const json& p) { got.push_back(p); },
+                           [&] { ++registered; });
+  const auto b = sinks.add("tick", {0, 8}, [&](const json& p) { got.push_back(p); },
+                           [&] { ++registered; });
+  EXPECT_TRUE(a.first_for_name);
+  EXPECT_FALSE(b.first_for_name);
+  EXPECT_EQ(registered, 1);
+  EXPECT_TRUE(sinks.deliver("tick", {0, 7}, 1));
+  EXPECT_FALSE(sinks.deliver("tick", {0, 9}, 2));  // a stranger
+  EXPECT_FALSE(sinks.deliver("tock", {0, 7}, 3));
+  EXPECT_EQ(got, std::vector<json>{1});
+
+  std::vector<std::string> unregistered;
+  const auto unregister = [&](const std::string& e) { unregistered.push_back(e); };
+  const auto ra = sinks.remove(a.id, unregister);
+  EXPECT_TRUE(ra.found);
+  EXPECT_TRUE(ra.last_for_publisher);
+  EXPECT_FALSE(ra.last_for_name);
+  EXPECT_FALSE(sinks.deliver("tick", {0, 7}, 4));
+  const auto rb = sinks.remove(b.id, unregister);
+  EXPECT_TRUE(rb.last_for_name);
+  EXPECT_EQ(unregistered, std::vector<std::string>{"tick"});
+  EXPECT_FALSE(sinks.remove(b.id, unregister).found);
+}
+
+TEST(EventSinks, AGapInTheEventNumbersCountsMissedEvents) {
+  EventSinks sinks;
+  const auto a = sinks.add("e", {0, 1}, [](const json&) {}, [] {});
+  sinks.deliver("e", {0, 1}, 1, 1);
+  sinks.deliver("e", {0, 1}, 2, 2);
+  EXPECT_EQ(sinks.missed(a.id), 0u);
+  sinks.deliver("e", {0, 1}, 5, 5);  // 3 and 4 missed, so far
+  EXPECT_EQ(sinks.missed(a.id), 2u);
+  sinks.deliver("e", {0, 1}, 4, 4);  // overtaken by 5, not missed after all
+  EXPECT_EQ(sinks.missed(a.id), 1u);
+  sinks.deliver("e", {0, 1}, 3, 3);
+  EXPECT_EQ(sinks.missed(a.id), 0u);
+  sinks.deliver("e", {0, 1}, 7, 7);  // 6 missed
+  EXPECT_EQ(sinks.missed(a.id), 1u);
+  sinks.deliver("e", {0, 1}, 0, 0);  // unnumbered (fragmented): counting starts afresh
+  sinks.deliver("e", {0, 1}, 9, 9);
+  EXPECT_EQ(sinks.missed(a.id), 1u);
+  sinks.deliver("e", {0, 1}, 11, 11);
+  EXPECT_EQ(sinks.missed(a.id), 2u);
+  EXPECT_EQ(sinks.missed(a.id + 1), 0u);
+}
+
+// Events queued behind a running callback run in the order of their numbers.
+TEST(EventSinks, QueuedEventsRunInTheOrderOfTheirNumbers) {
+  EventSinks sinks;
+  std::mutex mutex;
+  std::condition_variable changed;
+  bool release = false;
+  bool first_running = false;
+  std::vector<int> order;
+  sinks.add("e", {0, 1},
+            [&](const json& p) {
+              std::unique_lock lock(mutex);
+              order.push_back(p.get<int>());
+              if (p == 1) {
+                first_running = true;
+                changed.notify_all();
+                changed.wait(lock, [&] { return release; });
+              }
+            },
+            [] {});
+  std::thread first([&] { sinks.deliver("e", {0, 1}, 1, 1); });
+  {
+    std::unique_lock lock(mutex);
+    changed.wait(lock, [&] { return first_running; });
+  }
+  sinks.deliver("e", {0, 1}, 3, 3);  // both queued behind 1, 3 before 2
+  sinks.deliver("e", {0, 1}, 2, 2);
+  {
+    std::lock_guard lock(mutex);
+    release = true;
+  }
+  changed.notify_all();
+  first.join();
+  EXPECT_EQ(order, (std::vector<int>{1, 2, 3}));
+}
+
+TEST(EventSinks, AFailedRegistrationAddsNothing) {
+  EventSinks sinks;
+  EXPECT_THROW(sinks.add("tick", {0, 7}, [](const json&) {}, [] { throw std::invalid_argument("taken"); }),
+               std::invalid_argument);
+  EXPECT_FALSE(sinks.deliver("tick", {0, 7}, 1));
+}
+
+// Events delivered from several threads at once run one at a time, none lost.
+TEST(EventSinks, OneSinksCallbackRunsOneEventAtATime) {
+  EventSinks sinks;
+  std::atomic<int> running{0};
+  std::atomic<int> overlapped{0};
+  std::atomic<int> count{0};
+  sinks.add("e", {0, 1},
+            [&](const json&) {
+              if (running.fetch_add(1) != 0) overlapped.fetch_add(1);
+              std::this_thread::yield();
+              running.fetch_sub(1);
+              count.fetch_add(1);
+            },
+            [] {});
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 500; ++i) sinks.deliver("e", {0, 1}, i);
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(count.load(), 2000);
+  EXPECT_EQ(overlapped.load(), 0);
+}
+
+TEST(EventSinks, ACallbackThatThrowsDoesNotStopTheNextEvents) {
+  EventSinks sinks;
+  int seen = 0;
+  sinks.add("e", {0, 1},
+            [&](const json& p) {
+              ++seen;
+              if (p == 1) throw std::runtime_error("bad event");
+            },
+            [] {});
+  sinks.deliver("e", {0, 1}, 1);
+  sinks.deliver("e", {0, 1}, 2);
+  EXPECT_EQ(seen, 2);
+}
+
+}  // namespace
+}  // namespace procslink::detail
