@@ -60,7 +60,9 @@ PeerImpl::PeerImpl(PeerOptions opts)
 // ---- RPCPeer ----
 
 RPCPeer::RPCPeer(PeerOptions options)
-    : impl_(std::make_shared<detail::PeerImpl>(std::move(options))) {
+    : impl_(std::make_unique<detail::PeerImpl>(std::move(options))),
+      handle_(std::make_shared<detail::PeerHandle>()) {
+  handle_->impl.store(impl_.get());
   register_described("rpc.ping", [](const json&, const CallContext&) { return json(true); }, {},
                      detail::describe_method<bool>({}));
   register_raw("rpc.identity", [this](const json&, const CallContext&) {
@@ -93,7 +95,7 @@ RPCPeer::RPCPeer(PeerOptions options)
 RPCPeer::~RPCPeer() {
   stop();
   impl_->workers.join_all();
-  impl_->closed.store(true);
+  handle_->impl.store(nullptr);  // its channels and subscriptions may no longer use it
   // Asynchronous calls still waiting would otherwise vanish with their callbacks (a future
   // would only report a broken promise): give each its outcome now that no thread receives.
   std::unique_lock lock(impl_->mutex);
@@ -177,17 +179,17 @@ bool RPCPeer::serving() const {
   return impl_->pool.running;
 }
 
-Channel RPCPeer::talk_to(std::uint32_t nl_pid) { return Channel(impl_, nl_pid, 0); }
+Channel RPCPeer::talk_to(std::uint32_t nl_pid) { return Channel(handle_, nl_pid, 0); }
 
 Channel RPCPeer::talk_to(std::uint32_t nl_pid, const std::string& netns) {
-  if (const auto i = impl_->endpoints.index_of(netns)) return Channel(impl_, nl_pid, *i);
+  if (const auto i = impl_->endpoints.index_of(netns)) return Channel(handle_, nl_pid, *i);
   throw TransportError(TransportError::Kind::other,
                        "this peer has no socket in network namespace '" + netns +
                            "' (open it with PeerOptions::extra_netns)");
 }
 
 Channel RPCPeer::talk_to(std::string_view service_name) {
-  Channel channel(impl_, port_id_for_name(service_name), 0);
+  Channel channel(handle_, port_id_for_name(service_name), 0);
   json identity;
   try {
     identity = channel.call("rpc.identity");
@@ -219,11 +221,12 @@ Channel RPCPeer::talk_to(std::string_view service_name) {
 // ---- Channel ----
 
 inline detail::PeerImpl& Channel::peer() const {
-  if (peer_->closed.load(std::memory_order_relaxed)) {
+  detail::PeerImpl* const peer = peer_->impl.load(std::memory_order_acquire);
+  if (peer == nullptr) {
     throw TransportError(TransportError::Kind::other,
                          "this channel's RPCPeer was destroyed: it can no longer call");
   }
-  return *peer_;
+  return *peer;
 }
 
 json Channel::call_with(std::string_view method, const json& params) const {

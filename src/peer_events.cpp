@@ -173,17 +173,20 @@ Subscription Channel::subscribe(const std::string& event, EventCallback callback
 }
 
 std::uint64_t Subscription::missed() const {
-  return id_ == 0 ? 0 : peer_->sinks.missed(id_);
+  detail::PeerImpl* const peer = id_ == 0 ? nullptr : peer_->impl.load();
+  return peer == nullptr ? 0 : peer->sinks.missed(id_);
 }
 
 void Subscription::drop(bool tell_publisher) noexcept {
   if (id_ == 0) return;
-  const std::shared_ptr<detail::PeerImpl> peer = std::move(peer_);
+  const std::shared_ptr<detail::PeerHandle> handle = std::move(peer_);
   const std::uint64_t id = std::exchange(id_, 0);
+  detail::PeerImpl* const peer = handle->impl.load();
+  if (peer == nullptr) return;  // the peer is gone, and its callbacks with it
   try {
     const auto removed =
         peer->sinks.remove(id, [&](const std::string& event) { peer->methods.remove(event); });
-    if (!tell_publisher || !removed.last_for_publisher || peer->closed.load()) return;
+    if (!tell_publisher || !removed.last_for_publisher) return;
     static const CallOptions kDefaults;
     const json params = json::array({removed.event});
     peer->caller.notify({removed.publisher.nl_pid, removed.publisher.endpoint, kDefaults},

@@ -133,6 +133,21 @@ TEST(PeerLifetime, ChannelOutlivingItsPeerRefusesCalls) {
   EXPECT_EQ(transport_error_kind([&] { copy.call("echo", 4); }), TransportError::Kind::other);
 }
 
+// A channel held by a handler of its own peer (a server calling back, say) does not keep the
+// peer's machinery, and so itself, alive for ever: the handler goes with the peer.
+TEST(PeerLifetime, AHandlerHoldingAChannelToItsOwnPeerIsFreedWithThePeer) {
+  const auto sentinel = std::make_shared<int>(7);
+  {
+    RPCPeer peer;
+    const Channel self = peer.talk_to(peer.nl_pid());
+    peer.register_raw("m", [self, sentinel](const json&, const CallContext&) {
+      return json(*sentinel);
+    });
+    EXPECT_EQ(sentinel.use_count(), 2);
+  }
+  EXPECT_EQ(sentinel.use_count(), 1) << "the handler outlived its peer";
+}
+
 TEST(TypedHandler, ConstJsonParameterBindsToTheArgumentWithoutACopy) {
   json params = json::array({std::string(1000, 'x'), 7});
   const json* seen = nullptr;

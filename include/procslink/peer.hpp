@@ -60,7 +60,8 @@ MemberMethod<M> method(std::string name, M method, std::vector<std::string> para
 
 
 namespace detail {
-struct PeerImpl;  // the peer's machinery (src/peer/)
+struct PeerImpl;    // the peer's machinery (src/peer/)
+struct PeerHandle;  // how a Channel or Subscription finds it, while the RPCPeer lives
 // Throws ResultTypeError for `method`'s `result`, which did not convert (`why`).
 [[noreturn]] void throw_result_type_error(std::string_view method, const json& result,
                                           const char* why);
@@ -91,14 +92,14 @@ class Subscription {
  private:
   friend class Channel;
   void drop(bool tell_publisher) noexcept;
-  Subscription(std::shared_ptr<detail::PeerImpl> peer, std::uint64_t id, std::string event)
+  Subscription(std::shared_ptr<detail::PeerHandle> peer, std::uint64_t id, std::string event)
       : peer_(std::move(peer)), id_(id), event_(std::move(event)) {}
   void swap(Subscription& other) noexcept {
     std::swap(peer_, other.peer_);
     std::swap(id_, other.id_);
     std::swap(event_, other.event_);
   }
-  std::shared_ptr<detail::PeerImpl> peer_;
+  std::shared_ptr<detail::PeerHandle> peer_;
   std::uint64_t id_ = 0;
   std::string event_;
 };
@@ -178,12 +179,12 @@ class Channel {
   friend class RPCPeer;
   json call_positional(std::string_view method, std::span<const detail::ParamArg> args) const;
   void notify_positional(std::string_view method, std::span<const detail::ParamArg> args) const;
-  Channel(std::shared_ptr<detail::PeerImpl> peer, std::uint32_t target, std::size_t endpoint)
+  Channel(std::shared_ptr<detail::PeerHandle> peer, std::uint32_t target, std::size_t endpoint)
       : peer_(std::move(peer)), target_(target), endpoint_(endpoint) {}
-  // The peer's machinery lives as long as any of its channels: a call through a channel whose
-  // RPCPeer is gone throws TransportError (kind other) instead of touching freed memory.
+  // A channel may outlive its RPCPeer: a call through it then throws TransportError (kind
+  // other) instead of touching freed memory.
   detail::PeerImpl& peer() const;
-  std::shared_ptr<detail::PeerImpl> peer_;
+  std::shared_ptr<detail::PeerHandle> peer_;
   std::uint32_t target_;
   std::size_t endpoint_;
   CallOptions options_;
@@ -307,7 +308,10 @@ class RPCPeer {
         std::move(m.param_names));
   }
 
-  std::shared_ptr<detail::PeerImpl> impl_;
+  std::unique_ptr<detail::PeerImpl> impl_;
+  // What its channels and subscriptions hold: the machinery while this peer lives, null after
+  // (they own none of it, so a handler that captures a channel makes no ownership cycle).
+  std::shared_ptr<detail::PeerHandle> handle_;
 };
 
 }  // namespace procslink

@@ -67,7 +67,13 @@ struct PeerImpl {
   Subscriptions subscriptions;
   EventSinks sinks;
   EventFd stop_fd;  // written by stop(), for run_server_forever
-  std::atomic<bool> closed{false};  // the RPCPeer is gone; its channels may not call
+};
+
+// What a Channel or Subscription holds of its peer: the machinery while the RPCPeer lives,
+// null once it is destroyed. The peer does not own its handle's holders' lifetime, nor they
+// the peer's, so a handler that captures a channel to its own peer makes no ownership cycle.
+struct PeerHandle {
+  std::atomic<PeerImpl*> impl{nullptr};
 };
 
 }  // namespace procslink::detail
