@@ -67,9 +67,11 @@ struct PeerOptions {
   std::chrono::milliseconds timeout{5000};     // default call deadline
   std::chrono::microseconds spin{0};           // busy-poll before blocking (low-latency mode)
   // Low-latency mode: how often idle threads look whether the spinning thread is stuck in a
-  // handler, to receive in its place. Each look wakes a thread; on a CPU shared with the
-  // spinner that briefly preempts it, which is what sets the tail latency (README).
-  std::chrono::microseconds spin_takeover{200};
+  // handler, to receive in its place (so also about how long a slow handler delays the
+  // requests behind it). Each look wakes a thread; on a CPU shared with the spinner that
+  // briefly preempts it, which is what sets the tail latency: at 200 us the cross-core spin
+  // echo's p99 was ~5x raw netlink's, at 1 ms ~1.5x (docs/performance.md).
+  std::chrono::microseconds spin_takeover{1000};
   std::size_t max_message_size = 256u << 20;   // larger messages are refused, both ways
   std::size_t fragment_size = 64u << 10;       // body bytes per fragment (<= 256 KiB - 40)
   std::chrono::milliseconds reassembly_timeout{10000};

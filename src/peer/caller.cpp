@@ -89,7 +89,7 @@ inline bool Caller::own_result(const Incoming& incoming, const CallAddress& to, 
          read_result_layout(message.body, id, result);
 }
 
-// A synchronous call by the lead caller, which it became on entry (one socket, no spinning,
+// A synchronous call by the lead caller, which it became on entry (one socket,
 // no serving threads). While it leads, nobody else reads the socket, so its own reply can only
 // come to it: the call is not registered, and its reply is taken straight from the receive
 // (own_result). Whatever else arrives meanwhile (a request, a reply for a follower, an error,

@@ -3,8 +3,9 @@
 // A synchronous call on a peer without serving threads must receive its reply itself. One
 // caller at a time leads: it receives for everybody and handles what it gets (requests too);
 // the others follow, waiting on their condition variables until their reply is handled for
-// them or the lead passes to them. With one socket and no spinning the lead caller blocks in
-// recvmsg on the socket itself (receives_directly); else it polls every socket and an eventfd.
+// them or the lead passes to them. With one socket the lead caller receives on the socket
+// itself (receives_directly: spinning on it in spin mode, then blocking in recvmsg); else it
+// polls every socket and an eventfd.
 // Its state lives under the peer's mutex (`_locked` members). Used by Caller and WorkerPool.
 #pragma once
 
@@ -40,13 +41,11 @@ class CallerLead {
     std::list<Follower*>::iterator position;
   };
 
-  // With one socket and no spinning, the lead caller blocks in recvmsg on the socket itself:
-  // a call then costs a send and a receive, as with a plain socket, where ppoll on the socket
-  // and the wake-up eventfd cost a third system call (a tenth of a round trip pinned to one
-  // core). wake_locked() wakes it through the socket instead.
-  bool receives_directly() const {
-    return endpoints_.size() == 1 && options_.spin.count() == 0;
-  }
+  // With one socket the lead caller receives on the socket itself (spinning on it first in
+  // spin mode, then blocking in recvmsg): a call then costs a send and a receive, as with a
+  // plain socket, where ppoll on the socket and the wake-up eventfd cost a third system call
+  // (a tenth of a round trip pinned to one core). wake() wakes it through the socket instead.
+  bool receives_directly() const { return endpoints_.size() == 1; }
 
   // Takes the lead if nobody leads and no pool serves. `unregistered`: for a call that is not
   // in the call table (Caller::call_leading), which must also find no earlier lead caller
@@ -130,6 +129,15 @@ inline void CallerLead::promote_locked() {
 inline std::optional<Incoming> CallerLead::receive_directly(std::span<std::uint8_t> buffer,
                                                      Clock::time_point deadline,
                                                      Clock::time_point now) {
+  if (options_.spin.count() > 0) {
+    // Polls the socket itself for the spin budget before blocking on it. The clock is read
+    // afresh: `now` may be a coarse reading (call_start), a few milliseconds off.
+    const auto until = std::min(deadline, Clock::now() + options_.spin);
+    do {
+      if (auto d = endpoints_[0].receive(buffer, false)) return Incoming{0, *d};
+    } while (Clock::now() < until);
+    now = kUnknownTime;
+  }
   for (;;) {
     const auto left = deadline - (now != kUnknownTime ? now : Clock::now());
     now = kUnknownTime;

@@ -175,7 +175,7 @@ void add_demo_server(CLI::App& app, std::function<int()>& run) {
     std::vector<std::string> netns;
     std::vector<uid_t> allow_uids;
     long spin_us = 0;
-    long takeover_us = 200;
+    long takeover_us = static_cast<long>(PeerOptions{}.spin_takeover.count());
     std::size_t workers = 0;
     long stop_grace_ms = PeerOptions{}.stop_grace.count();
     LimitArgs limits;
