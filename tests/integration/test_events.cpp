@@ -28,9 +28,6 @@ using test::procslink_cli;
 using test::run_command;
 using test::start_demo_server;
 
-const std::string kReference =
-    std::string(PROCSLINK_TEST_DATA) + "/../../shared/reference/procslink-0.1.2";
-
 // Waits for `done` to hold; false if it still does not after `limit` (a guard against a hang,
 // not a timing requirement).
 bool eventually(const std::function<bool()>& done,
@@ -444,14 +441,14 @@ TEST(EventsCli, ListShowsTheDeclaredEvents) {
 // ---- a reference Python peer subscribes as it is ----
 
 TEST(EventsReference, AReferencePeerSubscribesAndReceivesEventsAsCalls) {
-  if (access((kReference + "/procslink").c_str(), R_OK) != 0 ||
+  if (access((test::kReferencePackage + "/procslink").c_str(), R_OK) != 0 ||
       access("/usr/bin/python3", X_OK) != 0) {
-    GTEST_SKIP() << "no reference peer at " << kReference << " or no /usr/bin/python3";
+    GTEST_SKIP() << "no reference peer at " << test::kReferencePackage << " or no /usr/bin/python3";
   }
   RPCPeer publisher;
   publisher.start();
   const std::string script =
-      "import sys; sys.path.insert(0, '" + kReference + "')\n"
+      "import sys; sys.path.insert(0, '" + test::kReferencePackage + "')\n"
       "from procslink import RPCPeer\n"
       "p = RPCPeer()\n"
       "def tick(value): print('tick', value, flush=True)\n"

@@ -22,8 +22,6 @@ using test::procslink_cli;
 using test::run_command;
 using test::start_demo_server;
 
-const std::string kReference = std::string(PROCSLINK_TEST_DATA) + "/../../shared/reference/procslink-0.1.2";
-
 // The entry of `list` (a peers --json array) whose nl_pid is `nl_pid`, or null.
 json entry_for(const json& list, std::uint32_t nl_pid) {
   for (const json& e : list) {
@@ -42,7 +40,7 @@ json peers_json(std::vector<std::string> extra = {}) {
 
 // A reference Python peer serving forever; its first stdout line is its nl_pid.
 std::uint32_t start_reference_peer(std::unique_ptr<ChildProcess>& child) {
-  const std::string script = "import sys; sys.path.insert(0, '" + kReference +
+  const std::string script = "import sys; sys.path.insert(0, '" + test::kReferencePackage +
                              "'); from procslink import RPCPeer; p = RPCPeer(); "
                              "print(p.nl_pid, flush=True); p.run_server_forever()";
   child = std::make_unique<ChildProcess>(std::vector<std::string>{"/usr/bin/python3", "-c", script});
@@ -50,8 +48,9 @@ std::uint32_t start_reference_peer(std::unique_ptr<ChildProcess>& child) {
 }
 
 TEST(Peers, ListsNamedAndUnnamedDemoServersAndAReferencePeer) {
-  if (access((kReference + "/procslink").c_str(), R_OK) != 0 || access("/usr/bin/python3", X_OK) != 0) {
-    GTEST_SKIP() << "no reference peer at " << kReference << " or no /usr/bin/python3";
+  if (access((test::kReferencePackage + "/procslink").c_str(), R_OK) != 0 ||
+      access("/usr/bin/python3", X_OK) != 0) {
+    GTEST_SKIP() << "no reference peer at " << test::kReferencePackage << " or no /usr/bin/python3";
   }
   std::unique_ptr<ChildProcess> named, unnamed, reference;
   const std::string name = "peers-test-" + std::to_string(::getpid());

@@ -71,6 +71,11 @@ inline CommandResult run_command(const std::vector<std::string>& argv, const std
   return result;
 }
 
+// The Python reference package, procslink 0.1.2, in ../shared beside the checkout (interop
+// tests run it as a separate process; they skip when it is not there).
+inline const std::string kReferencePackage =
+    std::string(PROCSLINK_TEST_DATA) + "/../../shared/reference/procslink-0.1.2";
+
 // Runs the procslink CLI with these arguments.
 inline CommandResult procslink_cli(std::vector<std::string> args, const std::string& input = "") {
   args.insert(args.begin(), PROCSLINK_CLI);
