@@ -172,38 +172,50 @@ TEST(EventSinks, AGapInTheEventNumbersCountsMissedEvents) {
 }
 
 // Events queued behind a running callback run in the order of their numbers.
-TEST(EventSinks, QueuedEventsRunInTheOrderOfTheirNumbers) {
-  EventSinks sinks;
+// A callback that records each event's params and holds on event 1 until released, so that
+// the events delivered meanwhile queue behind it. Event 1 is delivered on a thread of its own.
+struct HeldFirstEvent {
   std::mutex mutex;
   std::condition_variable changed;
-  bool release = false;
+  bool released = false;
   bool first_running = false;
   std::vector<int> order;
-  sinks.add("e", {0, 1},
-            [&](const json& p) {
-              std::unique_lock lock(mutex);
-              order.push_back(p.get<int>());
-              if (p == 1) {
-                first_running = true;
-                changed.notify_all();
-                changed.wait(lock, [&] { return release; });
-              }
-            },
-            [] {});
-  std::thread first([&] { sinks.deliver("e", {0, 1}, 1, 1); });
-  {
+  std::thread first;
+
+  EventCallback callback() {
+    return [this](const json& p) {
+      std::unique_lock lock(mutex);
+      order.push_back(p.get<int>());
+      if (p != 1) return;
+      first_running = true;
+      changed.notify_all();
+      changed.wait(lock, [&] { return released; });
+    };
+  }
+  void deliver_first(EventSinks& sinks) {
+    first = std::thread([&sinks] { sinks.deliver("e", {0, 1}, 1, 1); });
     std::unique_lock lock(mutex);
     changed.wait(lock, [&] { return first_running; });
   }
+  void release() {
+    {
+      std::lock_guard lock(mutex);
+      released = true;
+    }
+    changed.notify_all();
+    first.join();
+  }
+};
+
+TEST(EventSinks, QueuedEventsRunInTheOrderOfTheirNumbers) {
+  EventSinks sinks;
+  HeldFirstEvent held;
+  sinks.add("e", {0, 1}, held.callback(), [] {});
+  held.deliver_first(sinks);
   sinks.deliver("e", {0, 1}, 3, 3);  // both queued behind 1, 3 before 2
   sinks.deliver("e", {0, 1}, 2, 2);
-  {
-    std::lock_guard lock(mutex);
-    release = true;
-  }
-  changed.notify_all();
-  first.join();
-  EXPECT_EQ(order, (std::vector<int>{1, 2, 3}));
+  held.release();
+  EXPECT_EQ(held.order, (std::vector<int>{1, 2, 3}));
 }
 
 TEST(EventSinks, AFailedRegistrationAddsNothing) {
@@ -213,13 +225,14 @@ TEST(EventSinks, AFailedRegistrationAddsNothing) {
   EXPECT_FALSE(sinks.deliver("tick", {0, 7}, 1));
 }
 
-// Events delivered from several threads at once run one at a time, none lost.
+// Events delivered from several threads at once run one at a time, none lost: each one runs
+// or, past the queue's bound, is counted missed.
 TEST(EventSinks, OneSinksCallbackRunsOneEventAtATime) {
   EventSinks sinks;
   std::atomic<int> running{0};
   std::atomic<int> overlapped{0};
   std::atomic<int> count{0};
-  sinks.add("e", {0, 1},
+  const auto added = sinks.add("e", {0, 1},
             [&](const json&) {
               if (running.fetch_add(1) != 0) overlapped.fetch_add(1);
               std::this_thread::yield();
@@ -234,8 +247,27 @@ TEST(EventSinks, OneSinksCallbackRunsOneEventAtATime) {
     });
   }
   for (auto& t : threads) t.join();
-  EXPECT_EQ(count.load(), 2000);
+  EXPECT_EQ(count.load() + static_cast<int>(sinks.missed(added.id)), 2000);
   EXPECT_EQ(overlapped.load(), 0);
+}
+
+// A publisher faster than the callback: kMaxQueued events wait, the rest are dropped and
+// counted missed, and the queue takes events again once it has room.
+TEST(EventSinks, EventsBeyondTheQueuesBoundAreDroppedAndCountedMissed) {
+  EventSinks sinks;
+  HeldFirstEvent held;
+  const auto added = sinks.add("e", {0, 1}, held.callback(), [] {});
+  held.deliver_first(sinks);
+  const std::uint32_t extra = 10;
+  const auto last = static_cast<std::uint32_t>(1 + EventSinks::kMaxQueued + extra);
+  for (std::uint32_t seq = 2; seq <= last; ++seq) sinks.deliver("e", {0, 1}, seq, seq);
+  EXPECT_EQ(sinks.missed(added.id), extra);
+  held.release();
+  EXPECT_EQ(held.order.size(), 1 + EventSinks::kMaxQueued);
+  EXPECT_EQ(held.order.back(), static_cast<int>(1 + EventSinks::kMaxQueued));
+  EXPECT_TRUE(sinks.deliver("e", {0, 1}, last + 1, last + 1));  // room again
+  EXPECT_EQ(held.order.size(), 2 + EventSinks::kMaxQueued);
+  EXPECT_EQ(sinks.missed(added.id), extra);
 }
 
 TEST(EventSinks, ACallbackThatThrowsDoesNotStopTheNextEvents) {

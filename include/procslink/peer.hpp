@@ -82,8 +82,9 @@ class Subscription {
 
   const std::string& event() const { return event_; }
   bool active() const { return id_ != 0; }
-  // How many of the publisher's events this subscription missed so far (its receive buffer
-  // was full): known when a later event arrives, by the gap in the events' numbers.
+  // How many of the publisher's events this subscription missed so far: those the publisher
+  // could not send (its receive buffer was full), known when a later event arrives by the gap
+  // in the events' numbers, and those dropped because 1,024 already waited for the callback.
   std::uint64_t missed() const;
   // Removes the callback and tells the publisher (rpc.unsubscribe as a notification, unless
   // another Subscription of this peer still wants the same event from it). Never throws.

@@ -98,7 +98,16 @@ void EventSinks::count_gap_locked(Runner& runner, std::uint32_t seq) {
   }
 }
 
-void EventSinks::enqueue_locked(Runner& runner, json params, std::uint32_t seq) {
+bool EventSinks::enqueue_locked(Runner& runner, json params, std::uint32_t seq) {
+  if (runner.queue.size() >= kMaxQueued) {
+    ++runner.missed;
+    if (!runner.dropping) {
+      runner.dropping = true;
+      log(LogLevel::warning, "an event callback is ", kMaxQueued,
+          " events behind its publisher: dropping events (counted missed)");
+    }
+    return false;
+  }
   auto at = runner.queue.end();
   if (seq != 0) {
     while (at != runner.queue.begin() && std::prev(at)->first != 0 &&
@@ -107,6 +116,7 @@ void EventSinks::enqueue_locked(Runner& runner, json params, std::uint32_t seq) 
     }
   }
   runner.queue.emplace(at, seq, std::move(params));
+  return true;
 }
 
 bool EventSinks::take_next_locked(Runner& runner, std::unique_lock<std::mutex>& lock,
@@ -118,7 +128,10 @@ bool EventSinks::take_next_locked(Runner& runner, std::unique_lock<std::mutex>& 
     return seq == 0 || runner.last_run == 0 || ahead <= 1 || ahead >= (1u << 31);
   };
   if (!next_is_due()) runner.arrived.wait_for(lock, kGapHold, next_is_due);
-  if (runner.removed || runner.queue.empty()) return false;
+  if (runner.removed || runner.queue.empty()) {
+    runner.dropping = false;
+    return false;
+  }
   auto& [seq, queued] = runner.queue.front();
   if (seq == 0 || runner.last_run == 0 || seq - runner.last_run < (1u << 31)) runner.last_run = seq;
   params = std::move(queued);
@@ -130,7 +143,7 @@ void EventSinks::run(Runner& runner, json params, std::uint32_t seq) {
   std::unique_lock lock(runner.mutex);
   if (runner.removed) return;
   count_gap_locked(runner, seq);
-  enqueue_locked(runner, std::move(params), seq);
+  if (!enqueue_locked(runner, std::move(params), seq)) return;
   runner.arrived.notify_all();
   if (runner.running) return;  // the running thread takes it
   runner.running = true;

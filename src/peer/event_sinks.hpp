@@ -51,13 +51,18 @@ class EventSinks {
   // received first and not handed over yet (they never come if the publisher could not send
   // them). A callback that throws is logged (warning).
   // `seq`: the event's number in its subscription (procslinkhdr.seq; 0 unknown): a gap
-  // between two numbers counts the events the publisher could not send as missed.
+  // between two numbers counts the events the publisher could not send as missed, as does an
+  // event dropped because kMaxQueued wait already.
   bool deliver(std::string_view event, SubscriberAddress publisher, const json& params,
                std::uint32_t seq = 0);
   // The events sink `id` learnt it missed (0 for an unknown id).
   std::uint64_t missed(std::uint64_t id) const;
 
   static constexpr std::chrono::microseconds kGapHold{2000};
+  // Events one sink holds behind its running callback; more are dropped and counted missed
+  // (a warning is logged when a sink starts dropping), so a publisher faster than the callback
+  // cannot grow the subscriber's memory without bound.
+  static constexpr std::size_t kMaxQueued = 1024;
 
  private:
   // The callback and its queue live apart from the table, so that a sink removed while its
@@ -72,6 +77,7 @@ class EventSinks {
     std::uint32_t last_seq = 0;  // the last event number seen (0: none, or unknown)
     std::uint32_t last_run = 0;  // the number of the last event run (0: none, or unknown)
     std::uint64_t missed = 0;
+    bool dropping = false;  // the queue was full; logged once until it empties again
   };
   struct Sink {
     std::string event;
@@ -82,8 +88,9 @@ class EventSinks {
   // Counts the gap before event `seq` as missed; an event behind the last one (its gap was
   // counted when the later one came) takes its count back. Under the runner's lock.
   static void count_gap_locked(Runner& runner, std::uint32_t seq);
-  // Queues an event behind the running callback, before any queued event numbered after it.
-  static void enqueue_locked(Runner& runner, json params, std::uint32_t seq);
+  // Queues an event behind the running callback, before any queued event numbered after it;
+  // false (dropped, counted missed) when kMaxQueued wait already.
+  static bool enqueue_locked(Runner& runner, json params, std::uint32_t seq);
   // The next queued event to run, after holding at a gap; false when there is none.
   static bool take_next_locked(Runner& runner, std::unique_lock<std::mutex>& lock, json& params);
   std::size_t count_locked(std::string_view event, const SubscriberAddress* publisher) const;
