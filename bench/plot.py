@@ -75,7 +75,7 @@ def latency_charts(rows, directory, fmt, subtitle):
         groups.setdefault(key, collections.OrderedDict()).setdefault(row["series"], []).append(
             (float(row["percentile"]), float(row["us"])))
     for (placement, mode), series in groups.items():
-        fig, (cdf, tail) = plt.subplots(1, 2, figsize=(12, 4.8))
+        fig, (cdf, tail) = plt.subplots(1, 2, figsize=(12, 6))
         for name, points in series.items():
             points.sort()
             percents = [p for p, _ in points]
@@ -85,11 +85,14 @@ def latency_charts(rows, directory, fmt, subtitle):
             nines = [(-math.log10(1 - p / 100), us) for p, us in points if 50 <= p < 100]
             tail.plot([x for x, _ in nines], [us for _, us in nines], label=name, **style(name))
         cdf.set_xscale("log")
+        # From the fastest call to the slowest p99.9: the rare slower calls are the tail panel's.
+        fastest = min(us for points in series.values() for _, us in points)
+        slowest = max(us for points in series.values() for p, us in points if p <= 99.9)
+        cdf.set_xlim(fastest / 1.2, slowest * 1.2)
         cdf.set_xlabel("round trip (us, log scale)")
         cdf.set_ylabel("calls done within that time (%)")
         cdf.set_ylim(0, 100)
         cdf.grid(True, which="both", alpha=0.3)
-        cdf.legend(fontsize="small")
         tail.set_yscale("log")
         tail.set_xlim(TAIL_FROM, TAIL_NINES)
         tail.set_xticks([TAIL_FROM] + list(range(1, TAIL_NINES + 1)))
@@ -98,6 +101,10 @@ def latency_charts(rows, directory, fmt, subtitle):
         tail.set_ylabel("round trip (us, log scale)")
         tail.grid(True, which="both", alpha=0.3)
         fig.suptitle("Echo of a short string, %s, %s\n%s" % (mode, placement, subtitle))
+        # Below both panels, where it hides no curve.
+        handles, labels = cdf.get_legend_handles_labels()
+        fig.legend(handles, labels, loc="lower center", ncol=3, fontsize="small", frameon=False)
+        fig.subplots_adjust(bottom=0.1 + 0.035 * math.ceil(len(labels) / 3))
         save(fig, directory, "latency-%s-%s" % (slug(placement), slug(mode)), fmt)
 
 

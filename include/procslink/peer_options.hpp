@@ -62,15 +62,14 @@ struct PeerOptions {
   // How long a serving thread may run one handler before another thread takes its socket over:
   // about how long a slow handler delays the requests queued behind it. Also how often an idle
   // thread looks while requests come; on a CPU shared with the serving thread each look
-  // preempts it (at 200 us the pinned echo's p99 was ~30 us, at 1 ms ~11 us; README).
+  // preempts it briefly (docs/performance.md: the pinned echo's latency distribution).
   std::chrono::microseconds hand_off{1000};
   std::chrono::milliseconds timeout{5000};     // default call deadline
   std::chrono::microseconds spin{0};           // busy-poll before blocking (low-latency mode)
   // Low-latency mode: how often idle threads look whether the spinning thread is stuck in a
   // handler, to receive in its place (so also about how long a slow handler delays the
   // requests behind it). Each look wakes a thread; on a CPU shared with the spinner that
-  // briefly preempts it, which is what sets the tail latency: at 200 us the cross-core spin
-  // echo's p99 was ~5x raw netlink's, at 1 ms ~1.5x (docs/performance.md).
+  // briefly preempts it, which is what sets the tail latency (docs/performance.md, spinning).
   std::chrono::microseconds spin_takeover{1000};
   std::size_t max_message_size = 256u << 20;   // larger messages are refused, both ways
   std::size_t fragment_size = 64u << 10;       // body bytes per fragment (<= 256 KiB - 40)
