@@ -62,7 +62,7 @@ struct PeerOptions {
   // How long a serving thread may run one handler before another thread takes its socket over:
   // about how long a slow handler delays the requests queued behind it. Also how often an idle
   // thread looks while requests come; on a CPU shared with the serving thread each look
-  // preempts it briefly (docs/performance.md: the pinned echo's latency distribution).
+  // preempts it briefly, which is what sets the pinned echo's p99 (docs/performance.md).
   std::chrono::microseconds hand_off{1000};
   std::chrono::milliseconds timeout{5000};     // default call deadline
   std::chrono::microseconds spin{0};           // busy-poll before blocking (low-latency mode)
