@@ -113,11 +113,12 @@ std::optional<Incoming> WorkerPool::drain_streak(std::span<std::uint8_t> buffer,
 
 void WorkerPool::handle(const Incoming& incoming) {
   struct Handled {
-    ReceiveBatch* batch;
+    const Incoming& incoming;
     ~Handled() {
-      if (batch != nullptr) batch->handled();  // its slot may be filled again
+      // Its slot may be filled again.
+      if (incoming.batch != nullptr) incoming.batch->handled(incoming.orphan);
     }
-  } handled{incoming.batch};
+  } handled{incoming};
   router_.handle(incoming);
 }
 
