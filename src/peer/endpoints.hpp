@@ -37,7 +37,6 @@ struct Incoming {
   // datagram is not the one behind it).
   ReceiveBatch* batch = nullptr;
   bool more_in_batch = false;
-  bool orphan = false;  // claimed by a thread that does not drain its socket
 };
 
 // Who sent a message, as the kernel says.

@@ -62,13 +62,6 @@ ReceiveBatch::Fill ReceiveBatch::fill(int fd, bool wait) {
   return Fill::filled;
 }
 
-std::optional<ReceiveBatch::Claimed> ReceiveBatch::claim_orphan() {
-  if (orphan_turn_.exchange(true, std::memory_order_acq_rel)) return std::nullopt;
-  std::optional<Claimed> claimed = claim();
-  if (!claimed) orphan_turn_.store(false, std::memory_order_release);
-  return claimed;
-}
-
 std::optional<ReceiveBatch::Claimed> ReceiveBatch::claim() {
   for (;;) {
     std::uint32_t s = state_.load(std::memory_order_acquire);

@@ -52,16 +52,8 @@ class ReceiveBatch {
   // A datagram longer than a slot (so cut short) is dropped with a log line, as
   // NetlinkSocket::receive drops it.
   std::optional<Claimed> claim();
-  // The same for a thread that does not drain the socket (after a hand-off): one such claim
-  // at a time, until handled(true), so the datagrams left behind are still handled one after
-  // another, in order, as the socket's next drainer would have read them.
-  std::optional<Claimed> claim_orphan();
-  // A claimed datagram's handling has ended: its slot may be refilled. `orphan`: it came from
-  // claim_orphan(), whose turn passes on.
-  void handled(bool orphan = false) {
-    if (orphan) orphan_turn_.store(false, std::memory_order_release);
-    handled_.fetch_add(1, std::memory_order_acq_rel);
-  }
+  // A claimed datagram's handling has ended: its slot may be refilled.
+  void handled() { handled_.fetch_add(1, std::memory_order_acq_rel); }
 
   bool has_unclaimed() const {
     const std::uint32_t s = state_.load(std::memory_order_acquire);
@@ -85,7 +77,6 @@ class ReceiveBatch {
   std::atomic<std::uint32_t> state_{0};    // next slot to claim | count << 16
   std::atomic<std::uint32_t> handled_{0};  // claimed datagrams handled since the fill
   std::atomic<bool> filling_{false};
-  std::atomic<bool> orphan_turn_{false};  // an orphan claimed and not yet handled
   mmsghdr headers_[kSlots]{};
   iovec iov_[kSlots]{};
   sockaddr_nl senders_[kSlots]{};

@@ -117,10 +117,9 @@ bool ServingReceiver::has_orphans() const {
 std::optional<Incoming> ServingReceiver::claim_orphaned() {
   for (std::size_t i = 0; i < endpoints_.size(); ++i) {
     if (drain_state_[i].load() != kArmed || !batches_[i].has_unclaimed()) continue;
-    if (auto claimed = batches_[i].claim_orphan()) {
+    if (auto claimed = batches_[i].claim()) {
       Incoming incoming{i, claimed->datagram};
       incoming.batch = &batches_[i];
-      incoming.orphan = true;
       return incoming;
     }
   }
@@ -281,11 +280,6 @@ std::optional<Incoming> ServingReceiver::drain_next(std::span<std::uint8_t> buff
                                                     std::optional<std::size_t>& drained,
                                                     std::int64_t& stamp) {
   const std::size_t i = *drained;
-  if (drain_state_[i].load() != stamp) {
-    // Handed off: what its batch still holds is claimed as orphans, one at a time, in order.
-    drained.reset();
-    return std::nullopt;
-  }
   std::optional<Incoming> incoming;
   try {
     incoming = read_drained(i, buffer, false);
@@ -448,20 +442,6 @@ std::optional<Incoming> ServingReceiver::take_datagram(std::size_t endpoint,
                                                        std::span<std::uint8_t> buffer,
                                                        std::optional<std::size_t>* drained,
                                                        bool may_wait) {
-  // Datagrams a handed-off drainer's batch still holds came before anything in the socket:
-  // the thread that takes the socket takes them first, and drains it after them.
-  if (drained && batches_[endpoint].has_unclaimed()) {
-    if (auto claimed = batches_[endpoint].claim_orphan()) {
-      Incoming incoming{endpoint, claimed->datagram};
-      incoming.batch = &batches_[endpoint];
-      incoming.more_in_batch = claimed->more_behind;
-      incoming.orphan = true;
-      drain_state_[endpoint].store(drain_stamp(incoming.datagram));
-      *drained = endpoint;
-      if (watchers_.load() == 0) kick_watcher();
-      return incoming;
-    }
-  }
   std::optional<ReceivedDatagram> d;
   try {
     d = endpoints_[endpoint].receive(buffer, false);

@@ -113,12 +113,11 @@ std::optional<Incoming> WorkerPool::drain_streak(std::span<std::uint8_t> buffer,
 
 void WorkerPool::handle(const Incoming& incoming) {
   struct Handled {
-    const Incoming& incoming;
+    ReceiveBatch* batch;
     ~Handled() {
-      // Its slot may be filled again.
-      if (incoming.batch != nullptr) incoming.batch->handled(incoming.orphan);
+      if (batch != nullptr) batch->handled();  // its slot may be filled again
     }
-  } handled{incoming};
+  } handled{incoming.batch};
   router_.handle(incoming);
 }
 
