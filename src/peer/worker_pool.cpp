@@ -70,7 +70,7 @@ void WorkerPool::handle_locked(std::unique_lock<std::mutex>& lock, std::span<std
       spawn_locked();
     }
     lock.unlock();
-    handle(*incoming);
+    router_.handle(*incoming);
     incoming.reset();
     if (drain.may_wait && drain.socket) incoming = drain_streak(buffer, drain);
     lock.lock();
@@ -102,23 +102,11 @@ std::optional<Incoming> WorkerPool::drain_streak(std::span<std::uint8_t> buffer,
       return std::nullopt;
     }
     if (!incoming) return std::nullopt;
-    // Its socket is still this thread's (wait_on_drained); the socket's next datagram is the
-    // one behind it, unless its batch holds more.
-    incoming->exclusive = !incoming->more_in_batch;
+    incoming->exclusive = true;  // its socket is still this thread's (wait_on_drained)
     incoming->drain_stamp = &drain.stamp;
     if (pool_.idle_count.load(relaxed) == 0) return incoming;
-    handle(*incoming);
+    router_.handle(*incoming);
   }
-}
-
-void WorkerPool::handle(const Incoming& incoming) {
-  struct Handled {
-    ReceiveBatch* batch;
-    ~Handled() {
-      if (batch != nullptr) batch->handled();  // its slot may be filled again
-    }
-  } handled{incoming.batch};
-  router_.handle(incoming);
 }
 
 // A thread spawned beyond `workers` leaves once two others are waiting again: threads added
@@ -127,19 +115,12 @@ void WorkerPool::handle(const Incoming& incoming) {
 // leaving now, a thread per call or two.
 bool WorkerPool::should_retire_locked(const Drain& drain) const {
   return options_.spin.count() == 0 && !drain.socket && pool_.waiting_locked() > 1 &&
-         pool_.threads > options_.workers && !receiver_.has_orphans();
+         pool_.threads > options_.workers;
 }
 
 void WorkerPool::leave_locked(std::unique_lock<std::mutex>& lock, std::span<std::uint8_t> buffer,
                               Drain& drain) {
   receiver_.release_drained(drain.socket, drain.stamp);
-  // What a batch still holds would stay unread with nobody serving (a lead caller reads the
-  // socket itself): it is handled now, before leaving.
-  while (std::optional<Incoming> leftover = receiver_.take_leftover()) {
-    lock.unlock();
-    handle(*leftover);
-    lock.lock();
-  }
   if (!pool_.stop_answerer && server_.handlers_running() > 0) {
     pool_.stop_answerer = true;
     answer_while_stopping(lock, buffer);
