@@ -157,17 +157,15 @@ TEST(EventSinks, AGapInTheEventNumbersCountsMissedEvents) {
   EXPECT_EQ(sinks.missed(a.id), 0u);
   sinks.deliver("e", {0, 1}, 5, 5);  // 3 and 4 missed, so far
   EXPECT_EQ(sinks.missed(a.id), 2u);
-  sinks.deliver("e", {0, 1}, 4, 4);  // overtaken by 5, not missed after all
-  EXPECT_EQ(sinks.missed(a.id), 1u);
-  sinks.deliver("e", {0, 1}, 3, 3);
-  EXPECT_EQ(sinks.missed(a.id), 0u);
+  sinks.deliver("e", {0, 1}, 4, 4);  // came after 5 ran: stays missed, not run
+  EXPECT_EQ(sinks.missed(a.id), 2u);
   sinks.deliver("e", {0, 1}, 7, 7);  // 6 missed
-  EXPECT_EQ(sinks.missed(a.id), 1u);
+  EXPECT_EQ(sinks.missed(a.id), 3u);
   sinks.deliver("e", {0, 1}, 0, 0);  // unnumbered (fragmented): counting starts afresh
   sinks.deliver("e", {0, 1}, 9, 9);
-  EXPECT_EQ(sinks.missed(a.id), 1u);
+  EXPECT_EQ(sinks.missed(a.id), 3u);
   sinks.deliver("e", {0, 1}, 11, 11);
-  EXPECT_EQ(sinks.missed(a.id), 2u);
+  EXPECT_EQ(sinks.missed(a.id), 4u);
   EXPECT_EQ(sinks.missed(a.id + 1), 0u);
 }
 
@@ -207,15 +205,17 @@ struct HeldFirstEvent {
   }
 };
 
+// An event overtaken by a later one that has not run yet is not missed after all.
 TEST(EventSinks, QueuedEventsRunInTheOrderOfTheirNumbers) {
   EventSinks sinks;
   HeldFirstEvent held;
-  sinks.add("e", {0, 1}, held.callback(), [] {});
+  const auto a = sinks.add("e", {0, 1}, held.callback(), [] {});
   held.deliver_first(sinks);
   sinks.deliver("e", {0, 1}, 3, 3);  // both queued behind 1, 3 before 2
   sinks.deliver("e", {0, 1}, 2, 2);
   held.release();
   EXPECT_EQ(held.order, (std::vector<int>{1, 2, 3}));
+  EXPECT_EQ(sinks.missed(a.id), 0u);
 }
 
 TEST(EventSinks, AFailedRegistrationAddsNothing) {
@@ -261,13 +261,53 @@ TEST(EventSinks, EventsBeyondTheQueuesBoundAreDroppedAndCountedMissed) {
   const std::uint32_t extra = 10;
   const auto last = static_cast<std::uint32_t>(1 + EventSinks::kMaxQueued + extra);
   for (std::uint32_t seq = 2; seq <= last; ++seq) sinks.deliver("e", {0, 1}, seq, seq);
-  EXPECT_EQ(sinks.missed(added.id), extra);
+  EXPECT_EQ(sinks.missed(added.id), 0u);  // while event 1 runs: none was lost before it
   held.release();
   EXPECT_EQ(held.order.size(), 1 + EventSinks::kMaxQueued);
   EXPECT_EQ(held.order.back(), static_cast<int>(1 + EventSinks::kMaxQueued));
   EXPECT_TRUE(sinks.deliver("e", {0, 1}, last + 1, last + 1));  // room again
   EXPECT_EQ(held.order.size(), 2 + EventSinks::kMaxQueued);
   EXPECT_EQ(sinks.missed(added.id), extra);
+}
+
+// A callback asking missed() learns the events lost before the one it runs, not those lost
+// while it ran: each loss counts with the first event that came after it.
+TEST(EventSinks, ACallbackSeesTheLossesBeforeItsEventOnly) {
+  EventSinks sinks;
+  std::vector<std::uint64_t> seen;
+  std::uint64_t id = 0;
+  id = sinks.add("e", {0, 1}, [&](const json&) { seen.push_back(sinks.missed(id)); }, [] {}).id;
+  sinks.deliver("e", {0, 1}, 1, 1);
+  sinks.deliver("e", {0, 1}, 2, 2);
+  sinks.deliver("e", {0, 1}, 5, 5);  // 3 and 4 were not sent
+  sinks.deliver("e", {0, 1}, 6, 6);
+  EXPECT_EQ(seen, (std::vector<std::uint64_t>{0, 0, 2, 2}));
+  sinks.deliver("e", {0, 1}, 9, 9);  // 7 and 8
+  EXPECT_EQ(sinks.missed(id), 4u);
+}
+
+// An overtaken event dropped at the queue's bound counts with the first event queued after it,
+// not with a later one.
+TEST(EventSinks, ADroppedOvertakenEventCountsWithTheEventAfterIt) {
+  EventSinks sinks;
+  HeldFirstEvent held;
+  std::vector<std::uint64_t> seen;  // missed() as each event ran
+  std::uint64_t id = 0;
+  id = sinks.add("e", {0, 1},
+                 [&, inner = held.callback()](const json& p) {
+                   inner(p);
+                   seen.push_back(sinks.missed(id));
+                 },
+                 [] {}).id;
+  held.deliver_first(sinks);
+  const auto last = static_cast<std::uint32_t>(2 + EventSinks::kMaxQueued);
+  for (std::uint32_t seq = 3; seq <= last; ++seq) sinks.deliver("e", {0, 1}, seq, seq);
+  sinks.deliver("e", {0, 1}, 2, 2);  // overtaken by 3, and the queue is full
+  held.release();
+  ASSERT_EQ(seen.size(), 1 + EventSinks::kMaxQueued);
+  EXPECT_EQ(seen[0], 0u);
+  EXPECT_EQ(seen[1], 1u);  // event 3: 2 was lost before it
+  EXPECT_EQ(seen.back(), 1u);
 }
 
 TEST(EventSinks, ACallbackThatThrowsDoesNotStopTheNextEvents) {

@@ -74,33 +74,60 @@ std::uint64_t EventSinks::missed(std::uint64_t id) const {
     runner = it->second.runner;
   }
   std::lock_guard lock(runner->mutex);
-  return runner->missed;
+  if (runner->running) return runner->missed_run;
+  std::uint64_t total = runner->missed_run + runner->missed_pending;
+  for (const auto& queued : runner->queue) total += queued.missed_before;
+  return total;
 }
 
-void EventSinks::count_gap_locked(Runner& runner, std::uint32_t seq) {
+EventSinks::Arrival EventSinks::count_gap_locked(Runner& runner, std::uint32_t seq) {
   if (seq == 0) {
     runner.last_seq = 0;  // a fragmented event carries no number: count afresh after it
-    return;
+    return Arrival::newest;
   }
-  if (runner.last_seq == 0) {
-    runner.last_seq = seq;
-    return;
+  if (runner.last_run != 0 && seq - runner.last_run - 1 >= (1u << 31)) {
+    // Late: an event numbered after it ran already, and counted it missed then.
+    return Arrival::late;
   }
   const std::uint32_t ahead = seq - runner.last_seq;  // modulo 2^32
-  if (ahead != 0 && ahead < (1u << 31)) {
+  if (runner.last_seq == 0 || (ahead != 0 && ahead < (1u << 31))) {
     // A number past the next one: the publisher numbered events it could not send here.
-    runner.missed += ahead - 1;
+    if (runner.last_seq != 0) runner.missed_pending += ahead - 1;
     runner.last_seq = seq;
-  } else if (ahead != 0 && runner.missed > 0) {
-    // Behind: overtaken by a later one (two serving threads, or emits from two threads at
-    // once), which counted it missed.
-    --runner.missed;
+    return Arrival::newest;
   }
+  // Behind: overtaken by a later one that has not run yet (two serving threads, or emits
+  // from two threads at once), which counted it missed.
+  if (ahead != 0) take_back_locked(runner, seq);
+  return Arrival::behind;
 }
 
-bool EventSinks::enqueue_locked(Runner& runner, json params, std::uint32_t seq) {
+void EventSinks::take_back_locked(Runner& runner, std::uint32_t seq) {
+  for (auto& queued : runner.queue) {
+    if (queued.seq != 0 && queued.seq - seq < (1u << 31) && queued.missed_before > 0) {
+      --queued.missed_before;
+      return;
+    }
+  }
+  if (runner.missed_pending > 0) --runner.missed_pending;  // the later one was dropped
+}
+
+void EventSinks::count_drop_locked(Runner& runner, std::uint32_t seq, Arrival arrival) {
+  if (arrival == Arrival::behind) {
+    for (auto& queued : runner.queue) {
+      if (queued.seq != 0 && queued.seq - seq < (1u << 31)) {
+        ++queued.missed_before;  // the first one queued after it
+        return;
+      }
+    }
+  }
+  ++runner.missed_pending;
+}
+
+bool EventSinks::enqueue_locked(Runner& runner, json params, std::uint32_t seq,
+                                Arrival arrival) {
   if (runner.queue.size() >= kMaxQueued) {
-    ++runner.missed;
+    count_drop_locked(runner, seq, arrival);
     if (!runner.dropping) {
       runner.dropping = true;
       log(LogLevel::warning, "an event callback is ", kMaxQueued,
@@ -110,12 +137,15 @@ bool EventSinks::enqueue_locked(Runner& runner, json params, std::uint32_t seq) 
   }
   auto at = runner.queue.end();
   if (seq != 0) {
-    while (at != runner.queue.begin() && std::prev(at)->first != 0 &&
-           seq - std::prev(at)->first >= (1u << 31)) {
+    while (at != runner.queue.begin() && std::prev(at)->seq != 0 &&
+           seq - std::prev(at)->seq >= (1u << 31)) {
       --at;  // queued events numbered after this one go behind it
     }
   }
-  runner.queue.emplace(at, seq, std::move(params));
+  // The losses not yet counted with an event are all numbered before the newest one.
+  const std::uint64_t missed_before = arrival == Arrival::newest ? runner.missed_pending : 0;
+  if (arrival == Arrival::newest) runner.missed_pending = 0;
+  runner.queue.insert(at, Runner::Queued{seq, std::move(params), missed_before});
   return true;
 }
 
@@ -123,7 +153,7 @@ bool EventSinks::take_next_locked(Runner& runner, std::unique_lock<std::mutex>& 
                                   json& params) {
   const auto next_is_due = [&] {
     if (runner.removed || runner.queue.empty()) return true;
-    const std::uint32_t seq = runner.queue.front().first;
+    const std::uint32_t seq = runner.queue.front().seq;
     const std::uint32_t ahead = seq - runner.last_run;
     return seq == 0 || runner.last_run == 0 || ahead <= 1 || ahead >= (1u << 31);
   };
@@ -132,9 +162,12 @@ bool EventSinks::take_next_locked(Runner& runner, std::unique_lock<std::mutex>& 
     runner.dropping = false;
     return false;
   }
-  auto& [seq, queued] = runner.queue.front();
-  if (seq == 0 || runner.last_run == 0 || seq - runner.last_run < (1u << 31)) runner.last_run = seq;
-  params = std::move(queued);
+  auto& next = runner.queue.front();
+  if (next.seq == 0 || runner.last_run == 0 || next.seq - runner.last_run < (1u << 31)) {
+    runner.last_run = next.seq;
+  }
+  params = std::move(next.params);
+  runner.missed_run += next.missed_before;
   runner.queue.pop_front();
   return true;
 }
@@ -142,8 +175,9 @@ bool EventSinks::take_next_locked(Runner& runner, std::unique_lock<std::mutex>& 
 void EventSinks::run(Runner& runner, json params, std::uint32_t seq) {
   std::unique_lock lock(runner.mutex);
   if (runner.removed) return;
-  count_gap_locked(runner, seq);
-  if (!enqueue_locked(runner, std::move(params), seq)) return;
+  const Arrival arrival = count_gap_locked(runner, seq);
+  if (arrival == Arrival::late) return;
+  if (!enqueue_locked(runner, std::move(params), seq, arrival)) return;
   runner.arrived.notify_all();
   if (runner.running) return;  // the running thread takes it
   runner.running = true;

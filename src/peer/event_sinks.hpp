@@ -49,13 +49,15 @@ class EventSinks {
   // queues the event for that thread and returns. An event whose number is past the next one
   // waits up to kGapHold for the ones before it, which another serving thread may have
   // received first and not handed over yet (they never come if the publisher could not send
-  // them). A callback that throws is logged (warning).
+  // them); one that comes after a later one ran is not run, and stays counted missed. A
+  // callback that throws is logged (warning).
   // `seq`: the event's number in its subscription (procslinkhdr.seq; 0 unknown): a gap
   // between two numbers counts the events the publisher could not send as missed, as does an
   // event dropped because kMaxQueued wait already.
   bool deliver(std::string_view event, SubscriberAddress publisher, const json& params,
                std::uint32_t seq = 0);
-  // The events sink `id` learnt it missed (0 for an unknown id).
+  // The events sink `id` learnt it missed (0 for an unknown id). While its callback runs, those
+  // before the event it runs: each loss counts with the first event queued after it.
   std::uint64_t missed(std::uint64_t id) const;
 
   static constexpr std::chrono::microseconds kGapHold{2000};
@@ -70,13 +72,19 @@ class EventSinks {
   struct Runner {
     EventCallback callback;
     std::mutex mutex;
-    std::deque<std::pair<std::uint32_t, json>> queue;  // (number, params), by number
+    struct Queued {
+      std::uint32_t seq;
+      json params;
+      std::uint64_t missed_before;  // events lost since the one queued before it
+    };
+    std::deque<Queued> queue;  // by number
     std::condition_variable arrived;  // an event was queued (for a runner holding at a gap)
     bool running = false;
     bool removed = false;
     std::uint32_t last_seq = 0;  // the last event number seen (0: none, or unknown)
     std::uint32_t last_run = 0;  // the number of the last event run (0: none, or unknown)
-    std::uint64_t missed = 0;
+    std::uint64_t missed_run = 0;      // losses before the events handed to the callback
+    std::uint64_t missed_pending = 0;  // losses since the last event queued
     bool dropping = false;  // the queue was full; logged once until it empties again
   };
   struct Sink {
@@ -85,12 +93,25 @@ class EventSinks {
     std::shared_ptr<Runner> runner;
   };
   static void run(Runner& runner, json params, std::uint32_t seq);
-  // Counts the gap before event `seq` as missed; an event behind the last one (its gap was
-  // counted when the later one came) takes its count back. Under the runner's lock.
-  static void count_gap_locked(Runner& runner, std::uint32_t seq);
+  enum class Arrival {
+    newest,  // numbered past every event seen (or unnumbered)
+    behind,  // overtaken by a later one that has not run yet
+    late,    // overtaken by a later one that ran: stays counted missed and is not run
+  };
+  // Counts the gap before event `seq` as missed; an event behind the last one seen (its gap
+  // was counted when the later one came) takes its count back. Under the runner's lock.
+  static Arrival count_gap_locked(Runner& runner, std::uint32_t seq);
+  // Takes back the loss counted for event `seq`, which came after all: from the first event
+  // queued after it that counted one, else from those not yet attributed (the later event
+  // was dropped).
+  static void take_back_locked(Runner& runner, std::uint32_t seq);
   // Queues an event behind the running callback, before any queued event numbered after it;
-  // false (dropped, counted missed) when kMaxQueued wait already.
-  static bool enqueue_locked(Runner& runner, json params, std::uint32_t seq);
+  // the newest takes the losses not yet counted with an event. False (dropped, counted
+  // missed) when kMaxQueued wait already.
+  static bool enqueue_locked(Runner& runner, json params, std::uint32_t seq, Arrival arrival);
+  // Counts event `seq`, dropped, with the first event queued after it (else with the next
+  // newest one).
+  static void count_drop_locked(Runner& runner, std::uint32_t seq, Arrival arrival);
   // The next queued event to run, after holding at a gap; false when there is none.
   static bool take_next_locked(Runner& runner, std::unique_lock<std::mutex>& lock, json& params);
   std::size_t count_locked(std::string_view event, const SubscriberAddress* publisher) const;

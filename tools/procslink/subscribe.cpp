@@ -89,7 +89,7 @@ int run_subscribe(const SubscribeArgs& a) {
           connection.channel.subscribe(event, [&printer, &w, event](const json& params) {
             const Subscription* handle = w.handle.load();
             const std::uint64_t total = handle ? handle->missed() : w.reported;
-            printer.print(event, params, total - w.reported);
+            printer.print(event, params, total > w.reported ? total - w.reported : 0);
             w.reported = total;
           }));
       w.handle.store(&subscriptions.back());
