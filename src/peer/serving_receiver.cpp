@@ -121,6 +121,13 @@ void ServingReceiver::wake_waiting_drainer() noexcept {
   }
 }
 
+bool ServingReceiver::drainer_waiting() const noexcept {
+  for (std::size_t i = 0; i < endpoints_.size(); ++i) {
+    if (drain_state_[i].load() == kWaiting) return true;
+  }
+  return false;
+}
+
 std::optional<Incoming> ServingReceiver::receive(std::span<std::uint8_t> buffer,
                                                  std::optional<Clock::time_point> deadline,
                                                  std::optional<std::size_t>& drained,

@@ -95,6 +95,8 @@ class ServingReceiver {
   }
   // Wakes a drainer waiting in wait_on_drained. Nothing is sent when none waits.
   void wake_waiting_drainer() noexcept;
+  // Whether a drainer waits in wait_on_drained (in a streak or idle).
+  bool drainer_waiting() const noexcept;
 
  private:
   static constexpr std::uint64_t kWakeToken = ~std::uint64_t{0};

@@ -154,10 +154,11 @@ void WorkerPool::answer_while_stopping(std::unique_lock<std::mutex>& lock,
   const auto until = stop_deadline();
   while (server_.handlers_running() > 0 && Clock::now() < until) {
     lock.unlock();
-    if (pool_.streak_waiting.load() != 0) {
-      // A drainer still blocked in recvmsg (wait_on_drained) leaves on the wake-up stop()
-      // sent to its socket: read nothing until it has, or this thread might take that
-      // wake-up. No drainer starts waiting once `stopping` is set.
+    if (receiver_.drainer_waiting()) {
+      // A drainer still blocked in recvmsg (wait_on_drained: in a streak, or an idle thread)
+      // leaves on the wake-up stop() sent to its socket: read nothing until it has, or this
+      // thread might take that wake-up, and the drainer would wait on for good. No drainer
+      // starts waiting once `stopping` is set.
       receiver_.wake_waiting_drainer();
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
       lock.lock();
