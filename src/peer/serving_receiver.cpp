@@ -47,7 +47,8 @@ ServingReceiver::ServingReceiver(const PeerOptions& options, Endpoints& endpoint
       epoll_fd_(epoll_create1(EPOLL_CLOEXEC)),
       drain_state_(std::make_unique<std::atomic<std::int64_t>[]>(endpoints.size())),
       quiet_reads_(std::make_unique<std::atomic<std::uint32_t>[]>(endpoints.size())),
-      in_epoll_(std::make_unique<std::atomic<bool>[]>(endpoints.size())) {
+      in_epoll_(std::make_unique<std::atomic<bool>[]>(endpoints.size())),
+      blocked_(std::make_unique<std::atomic<std::uint32_t>[]>(endpoints.size())) {
   if (epoll_fd_.get() < 0) {
     throw TransportError(TransportError::Kind::other,
                          std::string("cannot create epoll: ") + std::strerror(errno));
@@ -117,13 +118,13 @@ void ServingReceiver::signal_stop() noexcept {
 
 void ServingReceiver::wake_waiting_drainer() noexcept {
   for (std::size_t i = 0; i < endpoints_.size(); ++i) {
-    if (drain_state_[i].load() == kWaiting) endpoints_.wake(i);
+    if (blocked_[i].load() != 0) endpoints_.wake(i);
   }
 }
 
 bool ServingReceiver::drainer_waiting() const noexcept {
   for (std::size_t i = 0; i < endpoints_.size(); ++i) {
-    if (drain_state_[i].load() == kWaiting) return true;
+    if (blocked_[i].load() != 0) return true;
   }
   return false;
 }
@@ -279,17 +280,20 @@ std::optional<Incoming> ServingReceiver::wait_on_drained(std::span<std::uint8_t>
   }
   struct Waiting {
     std::atomic<std::size_t>* count;
+    std::atomic<std::uint32_t>& blocked;
     ~Waiting() {
       if (count != nullptr) count->store(0, std::memory_order_relaxed);
+      blocked.fetch_sub(1);
     }
-  } waiting{in_streak ? &pool_.streak_waiting : nullptr};
+  } waiting{in_streak ? &pool_.streak_waiting : nullptr, blocked_[i]};
   if (in_streak) pool_.streak_waiting.store(1, std::memory_order_relaxed);
+  blocked_[i].fetch_add(1);
   const auto give_up = [&] {
     drained.reset();
     drain_state_[i].store(kArmed);
     arm(i);
   };
-  // Read after kWaiting is written; stop() writes `stopping` before it reads the state, so
+  // Read after blocked_ is counted up; stop() writes `stopping` before it reads blocked_, so
   // either this sees the stop or stop() sees the waiting drainer and wakes it.
   if (pool_.stopping.load()) {
     give_up();

@@ -93,9 +93,9 @@ class ServingReceiver {
     std::thread::id self = std::this_thread::get_id();
     spinner_id_.compare_exchange_strong(self, std::thread::id{});
   }
-  // Wakes a drainer waiting in wait_on_drained. Nothing is sent when none waits.
+  // Wakes a drainer waiting in wait_on_drained's receive. Nothing is sent when none waits.
   void wake_waiting_drainer() noexcept;
-  // Whether a drainer waits in wait_on_drained (in a streak or idle).
+  // Whether a drainer waits in wait_on_drained's receive (in a streak or idle).
   bool drainer_waiting() const noexcept;
 
  private:
@@ -148,6 +148,11 @@ class ServingReceiver {
   // costs the sender's kernel a look at the set (~40 ns), armed or not; so a socket is added
   // when first armed and taken out while a drainer waits on it alone (wait_on_drained).
   std::unique_ptr<std::atomic<bool>[]> in_epoll_;
+  // Per socket: threads inside wait_on_drained's blocking receive (or about to enter it). What
+  // stop() wakes, counted apart from drain_state_: a state another thread rewrote (re-armed)
+  // must not hide a thread blocked in recvmsg from the wake-up, or RPCPeer's destructor waits
+  // for it for good.
+  std::unique_ptr<std::atomic<std::uint32_t>[]> blocked_;
   std::atomic<int> watchers_{0};             // 1 while a waiting thread watches drainers
   std::atomic<bool> watcher_kicked_{false};  // a kick is written and not yet read
   std::atomic<std::int64_t> waiter_took_{0};  // when (ticks) a waiting drainer last took one

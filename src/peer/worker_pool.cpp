@@ -121,6 +121,9 @@ bool WorkerPool::should_retire_locked(const Drain& drain) const {
 void WorkerPool::leave_locked(std::unique_lock<std::mutex>& lock, std::span<std::uint8_t> buffer,
                               Drain& drain) {
   receiver_.release_drained(drain.socket, drain.stamp);
+  // This thread may have read the wake-up stop() sent a drainer still blocked in recvmsg (a
+  // socket re-armed under it is also in the epoll set): send it another.
+  receiver_.wake_waiting_drainer();
   if (!pool_.stop_answerer && server_.handlers_running() > 0) {
     pool_.stop_answerer = true;
     answer_while_stopping(lock, buffer);
