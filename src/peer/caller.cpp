@@ -133,7 +133,7 @@ inline json Caller::call_leading(const CallAddress& to, std::string_view method,
 json Caller::call(const CallAddress& to, std::string_view method, const CallParams& params) {
   const std::int64_t id = next_id_++;
   const auto timeout = to.options.timeout.value_or(options_.timeout);
-  const auto started = call_start(timeout);
+  const auto started = Clock::now();
   const auto deadline = started + timeout;
   if (u_.lead.receives_directly()) {
     std::unique_lock lock(u_.mutex);

@@ -130,8 +130,7 @@ inline std::optional<Incoming> CallerLead::receive_directly(std::span<std::uint8
                                                      Clock::time_point deadline,
                                                      Clock::time_point now) {
   if (options_.spin.count() > 0) {
-    // Polls the socket itself for the spin budget before blocking on it. The clock is read
-    // afresh: `now` may be a coarse reading (call_start), a few milliseconds off.
+    // Polls the socket itself for the spin budget before blocking on it.
     const auto until = std::min(deadline, Clock::now() + options_.spin);
     do {
       if (auto d = endpoints_[0].receive(buffer, false)) return Incoming{0, *d};

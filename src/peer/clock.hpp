@@ -33,45 +33,6 @@ inline std::uint64_t realtime_ns() {
          static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
-// The coarse monotonic clock's resolution, when it runs on the steady clock's epoch and is
-// fine enough to stand in for it (zero otherwise).
-inline Clock::duration coarse_resolution() {
-  static const Clock::duration resolution = [] {
-    timespec res{}, coarse{};
-    if (clock_getres(CLOCK_MONOTONIC_COARSE, &res) != 0 ||
-        clock_gettime(CLOCK_MONOTONIC_COARSE, &coarse) != 0) {
-      return Clock::duration::zero();
-    }
-    const auto step = std::chrono::seconds(res.tv_sec) + std::chrono::nanoseconds(res.tv_nsec);
-    const auto now = Clock::now().time_since_epoch();
-    const auto seen =
-        std::chrono::seconds(coarse.tv_sec) + std::chrono::nanoseconds(coarse.tv_nsec);
-    // Another epoch (steady_clock is not CLOCK_MONOTONIC here), or too coarse to matter less.
-    if (now - seen > std::chrono::milliseconds(100) ||
-        seen - now > std::chrono::milliseconds(100) || step > std::chrono::milliseconds(10)) {
-      return Clock::duration::zero();
-    }
-    return std::chrono::duration_cast<Clock::duration>(step);
-  }();
-  return resolution;
-}
-
-// The start of a call, for its deadline. With a timeout of a second or more the coarse clock
-// does (~4 ns a read against ~18 ns for the precise one in a VM): moved forward by its
-// resolution (a few ms), it is never earlier than the precise time, so a deadline is never
-// early, at most that much late.
-inline Clock::time_point call_start(std::chrono::milliseconds timeout) {
-  const Clock::duration resolution = coarse_resolution();
-  timespec ts{};
-  if (timeout < std::chrono::seconds(1) || resolution == Clock::duration::zero() ||
-      clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) != 0) {
-    return Clock::now();
-  }
-  return Clock::time_point(std::chrono::duration_cast<Clock::duration>(
-             std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec))) +
-         resolution;
-}
-
 // What is left until `deadline`, as a wait's timeout (zero once it has passed).
 inline timespec timeout_until(Clock::time_point deadline) {
   const auto left = std::max(Clock::duration::zero(), deadline - Clock::now());
