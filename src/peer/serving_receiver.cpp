@@ -140,9 +140,8 @@ std::optional<Incoming> ServingReceiver::receive(std::span<std::uint8_t> buffer,
   }
   if (!incoming) {
     incoming = options_.spin.count() == 0
-                   ? epoll_receive(buffer, deadline, false, &drained, may_wait)
+                   ? epoll_receive(buffer, deadline, false, &drained, &stamp, may_wait)
                    : receive_spinning(buffer, deadline);
-    if (drained) stamp = drain_state_[*drained].load();
   }
   if (incoming && drained && *drained == incoming->endpoint) {
     incoming->exclusive = true;
@@ -335,7 +334,7 @@ std::optional<Incoming> ServingReceiver::epoll_receive(std::span<std::uint8_t> b
                                                        std::optional<Clock::time_point> deadline,
                                                        bool spin,
                                                        std::optional<std::size_t>* drained,
-                                                       bool may_wait) {
+                                                       std::int64_t* stamp, bool may_wait) {
   const auto spin_until = Clock::now() + options_.spin;
   for (;;) {
     const auto now = Clock::now();
@@ -354,7 +353,7 @@ std::optional<Incoming> ServingReceiver::epoll_receive(std::span<std::uint8_t> b
         wait_for_token(now, deadline, drained != nullptr, stop);
     if (stop) return std::nullopt;
     if (!token) continue;
-    if (auto incoming = take_datagram(*token, buffer, drained, may_wait)) return incoming;
+    if (auto incoming = take_datagram(*token, buffer, drained, stamp, may_wait)) return incoming;
   }
 }
 
@@ -407,7 +406,7 @@ std::optional<std::uint64_t> ServingReceiver::wait_for_token(
 std::optional<Incoming> ServingReceiver::take_datagram(std::size_t endpoint,
                                                        std::span<std::uint8_t> buffer,
                                                        std::optional<std::size_t>* drained,
-                                                       bool may_wait) {
+                                                       std::int64_t* stamp, bool may_wait) {
   std::optional<ReceivedDatagram> d;
   try {
     d = endpoints_[endpoint].receive(buffer, false);
@@ -418,7 +417,11 @@ std::optional<Incoming> ServingReceiver::take_datagram(std::size_t endpoint,
   if (drained && d && (may_wait || more_fragments_follow(d->bytes) || burst_behind(endpoint))) {
     // A burst, or the rest of a fragmented message: drain it, in order. Make sure some
     // waiting thread watches the drainer.
-    drain_state_[endpoint].store(drain_stamp(*d));
+    // The stamp is handed back as written, never read back from the state: by then a watcher
+    // may have handed the socket off (kArmed), and a drainer holding a sentinel as its stamp
+    // would take the socket back with a compare-exchange while it is in the epoll set.
+    *stamp = drain_stamp(*d);
+    drain_state_[endpoint].store(*stamp);
     *drained = endpoint;
     if (watchers_.load() == 0) kick_watcher();
     return Incoming{endpoint, *d};

@@ -118,7 +118,7 @@ class ServingReceiver {
   std::optional<Incoming> epoll_receive(std::span<std::uint8_t> buffer,
                                         std::optional<Clock::time_point> deadline, bool spin,
                                         std::optional<std::size_t>* drained = nullptr,
-                                        bool may_wait = false);
+                                        std::int64_t* stamp = nullptr, bool may_wait = false);
   // One epoll_wait, watching the drainers meanwhile if no other waiting thread does: the
   // event's token, or nullopt (timeout, interrupted, or a wake-up or kick, already handled:
   // then `stop` is set).
@@ -126,9 +126,11 @@ class ServingReceiver {
                                               std::optional<Clock::time_point> deadline,
                                               bool serving, bool& stop);
   // Reads the datagram behind a socket's event, keeping the socket to drain it when more
-  // follow (a burst, or the rest of a fragmented message).
+  // follow (a burst, or the rest of a fragmented message): then `drained` names it and
+  // `stamp` is its drain state as written.
   std::optional<Incoming> take_datagram(std::size_t endpoint, std::span<std::uint8_t> buffer,
-                                        std::optional<std::size_t>* drained, bool may_wait);
+                                        std::optional<std::size_t>* drained,
+                                        std::int64_t* stamp, bool may_wait);
   static std::int64_t drain_stamp(const ReceivedDatagram& d, std::int64_t now = ticks_now());
   void hand_off_slow_drainers();
   bool burst_behind(std::size_t endpoint);
