@@ -684,6 +684,38 @@ TEST_F(PeerTest, BlockedHandlerInABurstDoesNotHoldUpTheCallsQueuedBehindIt) {
   EXPECT_EQ(blocked.get(), json(true));
 }
 
+// Requests queued before the server starts are read in batches (one recvmmsg takes several):
+// the ones a batch holds behind a blocked handler are taken by another serving thread once the
+// socket is handed off, rather than waiting in the blocked thread's batch.
+TEST(PeerServing, CallsBatchedBehindABlockedHandlerAreAnsweredMeanwhile) {
+  PeerOptions options;
+  options.workers = 2;
+  RPCPeer server(options);
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  server.register_function("block", [released] {
+    released.wait();
+    return true;
+  });
+  server.register_function("echo", [](int x) { return x; });
+  RPCPeer client;
+  const Channel channel = client.talk_to(server.nl_pid());
+  std::vector<std::future<json>> fast;
+  fast.push_back(channel.async_call("echo", 0));
+  std::future<json> blocked = channel.async_call("block");
+  for (int i = 1; i <= 10; ++i) fast.push_back(channel.async_call("echo", i));
+  auto served = std::async(std::launch::async, [&] { server.run_server_forever(); });
+  for (int i = 0; i <= 10; ++i) {
+    EXPECT_EQ(fast[i].wait_for(kLiveness), std::future_status::ready) << "call " << i;
+  }
+  EXPECT_NE(blocked.wait_for(0ms), std::future_status::ready) << "returned before its release";
+  release.set_value();  // also when a call above failed: the server can stop then
+  for (int i = 0; i <= 10; ++i) EXPECT_EQ(fast[i].get(), json(i));
+  EXPECT_EQ(blocked.get(), json(true));
+  server.stop();
+  ASSERT_EQ(served.wait_for(kLiveness), std::future_status::ready);
+}
+
 TEST_F(PeerTest, AsyncCallReturnsFuture) {
   std::future<json> slow = channel().async_call("sleep", 100);
   std::future<json> fast = channel().async_call("subtract", 5, 3);
@@ -1046,10 +1078,11 @@ pid_t wait_for_thread_blocked_in(long syscall, pid_t except = 0,
   return 0;
 }
 
-// Between requests a serving thread waits for the next one in recvmsg on the socket itself,
-// as a plain receive loop does (not in epoll_wait, which costs a re-arm per request too), and
-// stop() still wakes it: the peer stops and serves again.
-TEST(PeerServing, IdleServingThreadWaitsInRecvmsgOnTheSocketAndStopWakesIt) {
+// Between requests a serving thread waits for the next one in a receive on the socket itself
+// (recvmmsg, which also takes the datagrams queued behind it), as a plain receive loop does
+// (not in epoll_wait, which costs a re-arm per request too), and stop() still wakes it: the
+// peer stops and serves again.
+TEST(PeerServing, IdleServingThreadWaitsInRecvmmsgOnTheSocketAndStopWakesIt) {
   PeerOptions options;
   options.workers = 2;
   RPCPeer peer(options);
@@ -1063,7 +1096,7 @@ TEST(PeerServing, IdleServingThreadWaitsInRecvmsgOnTheSocketAndStopWakesIt) {
     const auto give_up = std::chrono::steady_clock::now() + kLiveness;
     for (int i = 0; waiting == 0 && std::chrono::steady_clock::now() < give_up; ++i) {
       EXPECT_EQ(client.talk_to(peer.nl_pid()).call<int>("echo", i), i);
-      waiting = wait_for_thread_blocked_in(SYS_recvmsg, 0, 200ms);
+      waiting = wait_for_thread_blocked_in(SYS_recvmmsg, 0, 200ms);
     }
     EXPECT_NE(waiting, 0) << "round " << round;
     peer.stop();

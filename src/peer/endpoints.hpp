@@ -19,6 +19,8 @@
 
 namespace procslink::detail {
 
+class ReceiveBatch;
+
 // A datagram as a receiver hands it on.
 struct Incoming {
   std::size_t endpoint;
@@ -30,6 +32,12 @@ struct Incoming {
   // For a draining thread: its drain stamp (see ServingReceiver), refreshed when a handler is
   // about to run, so a slow one is handed off as usual.
   std::int64_t* drain_stamp = nullptr;
+  // For a datagram claimed from a ReceiveBatch: the batch, told once it has been handled, and
+  // whether unclaimed datagrams follow it there (then it is not exclusive: the socket's next
+  // datagram is not the one behind it).
+  ReceiveBatch* batch = nullptr;
+  bool more_in_batch = false;
+  bool orphan = false;  // claimed by a thread that does not drain its socket
 };
 
 // Who sent a message, as the kernel says.

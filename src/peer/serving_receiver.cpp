@@ -48,7 +48,8 @@ ServingReceiver::ServingReceiver(const PeerOptions& options, Endpoints& endpoint
       drain_state_(std::make_unique<std::atomic<std::int64_t>[]>(endpoints.size())),
       quiet_reads_(std::make_unique<std::atomic<std::uint32_t>[]>(endpoints.size())),
       in_epoll_(std::make_unique<std::atomic<bool>[]>(endpoints.size())),
-      blocked_(std::make_unique<std::atomic<std::uint32_t>[]>(endpoints.size())) {
+      blocked_(std::make_unique<std::atomic<std::uint32_t>[]>(endpoints.size())),
+      batches_(std::make_unique<ReceiveBatch[]>(endpoints.size())) {
   if (epoll_fd_.get() < 0) {
     throw TransportError(TransportError::Kind::other,
                          std::string("cannot create epoll: ") + std::strerror(errno));
@@ -83,8 +84,48 @@ void ServingReceiver::arm(std::size_t endpoint) {
   if (rc != 0) log(LogLevel::error, "epoll_ctl re-arm failed: ", std::strerror(errno));
 }
 
-void ServingReceiver::rearm_if(std::size_t endpoint, std::int64_t expected) {
-  if (drain_state_[endpoint].compare_exchange_strong(expected, kArmed)) arm(endpoint);
+bool ServingReceiver::rearm_if(std::size_t endpoint, std::int64_t expected) {
+  if (!drain_state_[endpoint].compare_exchange_strong(expected, kArmed)) return false;
+  arm(endpoint);
+  return true;
+}
+
+std::optional<Incoming> ServingReceiver::read_drained(std::size_t i,
+                                                      std::span<std::uint8_t> buffer, bool wait) {
+  ReceiveBatch& batch = batches_[i];
+  for (;;) {
+    if (auto claimed = batch.claim()) {
+      Incoming incoming{i, claimed->datagram};
+      incoming.batch = &batch;
+      incoming.more_in_batch = claimed->more_behind;
+      return incoming;
+    }
+    const ReceiveBatch::Fill fill = batch.fill(endpoints_[i].fd(), wait);
+    if (fill == ReceiveBatch::Fill::nothing) return std::nullopt;
+    if (fill == ReceiveBatch::Fill::busy) break;
+  }
+  if (auto d = endpoints_[i].receive(buffer, wait)) return Incoming{i, *d};
+  return std::nullopt;
+}
+
+bool ServingReceiver::has_orphans() const {
+  for (std::size_t i = 0; i < endpoints_.size(); ++i) {
+    if (drain_state_[i].load() == kArmed && batches_[i].has_unclaimed()) return true;
+  }
+  return false;
+}
+
+std::optional<Incoming> ServingReceiver::claim_orphaned() {
+  for (std::size_t i = 0; i < endpoints_.size(); ++i) {
+    if (drain_state_[i].load() != kArmed || !batches_[i].has_unclaimed()) continue;
+    if (auto claimed = batches_[i].claim_orphan()) {
+      Incoming incoming{i, claimed->datagram};
+      incoming.batch = &batches_[i];
+      incoming.orphan = true;
+      return incoming;
+    }
+  }
+  return std::nullopt;
 }
 
 void ServingReceiver::remove_from_epoll(std::size_t endpoint) {
@@ -138,12 +179,13 @@ std::optional<Incoming> ServingReceiver::receive(std::span<std::uint8_t> buffer,
     incoming =
         may_wait ? wait_on_drained(buffer, drained, stamp) : drain_next(buffer, drained, stamp);
   }
+  if (!incoming) incoming = claim_orphaned();
   if (!incoming) {
     incoming = options_.spin.count() == 0
                    ? epoll_receive(buffer, deadline, false, &drained, &stamp, may_wait)
                    : receive_spinning(buffer, deadline);
   }
-  if (incoming && drained && *drained == incoming->endpoint) {
+  if (incoming && drained && *drained == incoming->endpoint && !incoming->more_in_batch) {
     incoming->exclusive = true;
     incoming->drain_stamp = &stamp;
   }
@@ -246,22 +288,27 @@ std::optional<Incoming> ServingReceiver::drain_next(std::span<std::uint8_t> buff
                                                     std::optional<std::size_t>& drained,
                                                     std::int64_t& stamp) {
   const std::size_t i = *drained;
-  std::optional<ReceivedDatagram> d;
+  if (drain_state_[i].load() != stamp) {
+    // Handed off: what its batch still holds is claimed as orphans, one at a time, in order.
+    drained.reset();
+    return std::nullopt;
+  }
+  std::optional<Incoming> incoming;
   try {
-    d = endpoints_[i].receive(buffer, false);
+    incoming = read_drained(i, buffer, false);
   } catch (...) {
     release_drained(drained, stamp);
     throw;
   }
-  if (!d) {
+  if (!incoming) {
     release_drained(drained, stamp);
     return std::nullopt;
   }
-  const std::int64_t now = drain_stamp(*d);
+  const std::int64_t now = drain_stamp(incoming->datagram);
   // Handed off meanwhile: the datagram is ours to handle all the same, the socket is not.
   if (!drain_state_[i].compare_exchange_strong(stamp, now)) drained.reset();
   stamp = now;
-  return Incoming{i, *d};
+  return incoming;
 }
 
 // For request/response traffic this makes serving a call cost one receive and one send, as in
@@ -273,6 +320,8 @@ std::optional<Incoming> ServingReceiver::wait_on_drained(std::span<std::uint8_t>
                                                          std::optional<std::size_t>& drained,
                                                          std::int64_t& stamp, bool in_streak) {
   const std::size_t i = *drained;
+  // What the last receive took is still there: the next one costs no system call.
+  if (batches_[i].has_unclaimed()) return drain_next(buffer, drained, stamp);
   if (!drain_state_[i].compare_exchange_strong(stamp, kWaiting)) {
     drained.reset();  // handed off meanwhile
     return std::nullopt;
@@ -300,23 +349,23 @@ std::optional<Incoming> ServingReceiver::wait_on_drained(std::span<std::uint8_t>
   }
   // Nobody else arms the socket while it is kWaiting; whoever arms it later adds it back.
   remove_from_epoll(i);
-  std::optional<ReceivedDatagram> d;
+  std::optional<Incoming> incoming;
   try {
-    d = endpoints_[i].receive(buffer, true);
+    incoming = read_drained(i, buffer, true);
   } catch (...) {
     give_up();
     throw;
   }
-  if (!d) {
+  if (!incoming) {
     give_up();
     return std::nullopt;
   }
   const std::int64_t now = ticks_now();  // one clock read per request for both
-  stamp = drain_stamp(*d, now);
+  stamp = drain_stamp(incoming->datagram, now);
   drain_state_[i].store(stamp);
   waiter_took_.store(now, std::memory_order_relaxed);
   if (watchers_.load() == 0) kick_watcher();
-  return Incoming{i, *d};
+  return incoming;
 }
 
 void ServingReceiver::release_drained(std::optional<std::size_t>& drained, std::int64_t stamp) {
@@ -337,6 +386,8 @@ std::optional<Incoming> ServingReceiver::epoll_receive(std::span<std::uint8_t> b
                                                        std::int64_t* stamp, bool may_wait) {
   const auto spin_until = Clock::now() + options_.spin;
   for (;;) {
+    // A hand-off (by this thread, as the watcher) may have left datagrams unclaimed.
+    if (auto orphan = claim_orphaned()) return orphan;
     const auto now = Clock::now();
     if (spin && now < spin_until) {
       // Poll the sockets themselves: a datagram is then read by the call that finds it, not
@@ -407,6 +458,21 @@ std::optional<Incoming> ServingReceiver::take_datagram(std::size_t endpoint,
                                                        std::span<std::uint8_t> buffer,
                                                        std::optional<std::size_t>* drained,
                                                        std::int64_t* stamp, bool may_wait) {
+  // Datagrams a handed-off drainer's batch still holds came before anything in the socket:
+  // the thread that takes the socket takes them first, and drains it after them.
+  if (drained && batches_[endpoint].has_unclaimed()) {
+    if (auto claimed = batches_[endpoint].claim_orphan()) {
+      Incoming incoming{endpoint, claimed->datagram};
+      incoming.batch = &batches_[endpoint];
+      incoming.more_in_batch = claimed->more_behind;
+      incoming.orphan = true;
+      *stamp = drain_stamp(incoming.datagram);
+      drain_state_[endpoint].store(*stamp);
+      *drained = endpoint;
+      if (watchers_.load() == 0) kick_watcher();
+      return incoming;
+    }
+  }
   std::optional<ReceivedDatagram> d;
   try {
     d = endpoints_[endpoint].receive(buffer, false);
@@ -444,7 +510,8 @@ void ServingReceiver::hand_back_socket(bool only_for_requests) {
   if (d == nullptr || d->receiver != this || d->stamp == nullptr) return;
   if (only_for_requests && !d->request) return;
   std::int64_t expected = *d->stamp;
-  rearm_if(d->endpoint, expected);
+  // Datagrams its batch still holds would wait for this handler: a waiting thread takes them.
+  if (rearm_if(d->endpoint, expected) && batches_[d->endpoint].has_unclaimed()) kick();
   d->stamp = nullptr;
 }
 

@@ -15,6 +15,11 @@
 // off (re-arms it), so a slow handler delays the datagrams behind it by about hand_off. The
 // drainer notices when its compare-exchange on the socket's state fails.
 //
+// A drainer reads its socket in batches (ReceiveBatch, one per socket): one recvmmsg takes the
+// datagram it waits for and those queued behind it, and it claims them one by one before it
+// reads again. When its socket is handed off or back, the datagrams it has not claimed yet go
+// to whichever serving thread looks first (claim_orphaned; the hand-back kicks one).
+//
 // In spin mode (PeerOptions::spin) one thread, the spinner, polls the sockets without sleeping
 // and runs what it receives; the others park and take over when it has been in a handler
 // longer than spin_takeover.
@@ -38,6 +43,7 @@
 #include "file_descriptors.hpp"
 #include "pool_state.hpp"
 #include "procslink/peer_options.hpp"
+#include "receive_batch.hpp"
 
 namespace procslink::detail {
 
@@ -59,6 +65,13 @@ class ServingReceiver {
                                           std::int64_t& stamp, bool in_streak = false);
   // Gives a drained socket back to the epoll set (unless it was handed off meanwhile).
   void release_drained(std::optional<std::size_t>& drained, std::int64_t stamp);
+  // A serving thread about to leave takes the datagrams still unclaimed in the batches of
+  // sockets nobody drains, one at a time, so none stays unread when the pool stops.
+  std::optional<Incoming> take_leftover() { return claim_orphaned(); }
+  // Whether a socket nobody drains has datagrams left unclaimed in its batch: a serving
+  // thread that would retire stays to take them (the others may sleep in epoll_wait, which
+  // they do not wake it for).
+  bool has_orphans() const;
   // Whether the drainer may wait for its next datagram in a blocking receive: only with one
   // socket (a blocking receive watches one), without spinning, and with another serving thread
   // in epoll_wait to watch it and to run timeouts (`pool_threads` >= 2).
@@ -108,8 +121,14 @@ class ServingReceiver {
   void add_to_epoll(int fd, std::uint64_t token);
   void arm(std::size_t endpoint);
   // Takes a socket from its drainer back into the epoll set, unless its state is no longer
-  // `expected` (the drainer moved on, or someone else took it).
-  void rearm_if(std::size_t endpoint, std::int64_t expected);
+  // `expected` (the drainer moved on, or someone else took it). Whether it did.
+  bool rearm_if(std::size_t endpoint, std::int64_t expected);
+  // The drainer's next datagram from socket `i`: the next one its batch holds, or else a new
+  // batch's first (waiting for it with `wait`); read alone into `buffer` while a datagram of
+  // the last batch is still being handled elsewhere.
+  std::optional<Incoming> read_drained(std::size_t i, std::span<std::uint8_t> buffer, bool wait);
+  // A datagram left unclaimed in the batch of a socket nobody drains any more.
+  std::optional<Incoming> claim_orphaned();
   void remove_from_epoll(std::size_t endpoint);
   std::optional<Incoming> receive_spinning(std::span<std::uint8_t> buffer,
                                            std::optional<Clock::time_point> deadline);
@@ -155,6 +174,7 @@ class ServingReceiver {
   // must not hide a thread blocked in recvmsg from the wake-up, or RPCPeer's destructor waits
   // for it for good.
   std::unique_ptr<std::atomic<std::uint32_t>[]> blocked_;
+  std::unique_ptr<ReceiveBatch[]> batches_;  // per socket
   std::atomic<int> watchers_{0};             // 1 while a waiting thread watches drainers
   std::atomic<bool> watcher_kicked_{false};  // a kick is written and not yet read
   std::atomic<std::int64_t> waiter_took_{0};  // when (ticks) a waiting drainer last took one

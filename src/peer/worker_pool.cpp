@@ -70,7 +70,7 @@ void WorkerPool::handle_locked(std::unique_lock<std::mutex>& lock, std::span<std
       spawn_locked();
     }
     lock.unlock();
-    router_.handle(*incoming);
+    handle(*incoming);
     incoming.reset();
     if (drain.may_wait && drain.socket) incoming = drain_streak(buffer, drain);
     lock.lock();
@@ -102,11 +102,24 @@ std::optional<Incoming> WorkerPool::drain_streak(std::span<std::uint8_t> buffer,
       return std::nullopt;
     }
     if (!incoming) return std::nullopt;
-    incoming->exclusive = true;  // its socket is still this thread's (wait_on_drained)
+    // Its socket is still this thread's (wait_on_drained); the socket's next datagram is the
+    // one behind it, unless its batch holds more.
+    incoming->exclusive = !incoming->more_in_batch;
     incoming->drain_stamp = &drain.stamp;
     if (pool_.idle_count.load(relaxed) == 0) return incoming;
-    router_.handle(*incoming);
+    handle(*incoming);
   }
+}
+
+void WorkerPool::handle(const Incoming& incoming) {
+  struct Handled {
+    const Incoming& incoming;
+    ~Handled() {
+      // Its slot may be filled again.
+      if (incoming.batch != nullptr) incoming.batch->handled(incoming.orphan);
+    }
+  } handled{incoming};
+  router_.handle(incoming);
 }
 
 // A thread spawned beyond `workers` leaves once two others are waiting again: threads added
@@ -115,12 +128,19 @@ std::optional<Incoming> WorkerPool::drain_streak(std::span<std::uint8_t> buffer,
 // leaving now, a thread per call or two.
 bool WorkerPool::should_retire_locked(const Drain& drain) const {
   return options_.spin.count() == 0 && !drain.socket && pool_.waiting_locked() > 1 &&
-         pool_.threads > options_.workers;
+         pool_.threads > options_.workers && !receiver_.has_orphans();
 }
 
 void WorkerPool::leave_locked(std::unique_lock<std::mutex>& lock, std::span<std::uint8_t> buffer,
                               Drain& drain) {
   receiver_.release_drained(drain.socket, drain.stamp);
+  // What a batch still holds would stay unread with nobody serving (a lead caller reads the
+  // socket itself): it is handled now, before leaving.
+  while (std::optional<Incoming> leftover = receiver_.take_leftover()) {
+    lock.unlock();
+    handle(*leftover);
+    lock.lock();
+  }
   // This thread may have read the wake-up stop() sent a drainer still blocked in recvmsg (a
   // socket re-armed under it is also in the epoll set): send it another.
   receiver_.wake_waiting_drainer();

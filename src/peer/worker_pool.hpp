@@ -61,6 +61,8 @@ class WorkerPool {
     bool may_wait = false;
   };
 
+  // Runs the router on a received datagram, then gives its batch slot back.
+  void handle(const Incoming& incoming);
   // A serving thread. `spawned`: a pool thread (not a caller of run_server_forever), which
   // may retire early.
   void run_thread(bool spawned);
