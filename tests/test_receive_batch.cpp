@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "../src/peer/receive_batch.hpp"
+#include "procslink/message.hpp"
 #include "procslink/transport.hpp"
 
 namespace procslink::detail {
@@ -73,6 +74,40 @@ TEST(ReceiveBatch, IsFilledAgainOnlyOnceEveryClaimedDatagramWasHandled) {
   ASSERT_TRUE(third);
   EXPECT_EQ(text_of(*third), "third");
   EXPECT_FALSE(third->more_behind);
+}
+
+void send_datagram(const NetlinkSocket& from, const NetlinkSocket& to, std::uint16_t flag,
+                   std::uint16_t index) {
+  const std::vector<std::uint8_t> datagram = build_datagram(
+      {from.nl_pid(), PayloadType::request, 7, 0, flag, index, 5}, "[1,2]");
+  const iovec part{const_cast<std::uint8_t*>(datagram.data()), datagram.size()};
+  from.send(to.nl_pid(), std::span<const iovec>(&part, 1));
+}
+
+// Claims every datagram of the last fill and hands them back; how many there were.
+unsigned claim_all(ReceiveBatch& batch) {
+  unsigned n = 0;
+  while (batch.claim()) ++n;
+  for (unsigned i = 0; i < n; ++i) batch.handled();
+  return n;
+}
+
+// A fill that took a fragment is followed by one that takes a single datagram, so that the
+// next large message's first fragment is read alone (and the rest can land in its buffer);
+// once a fill takes no fragment, batches are whole again.
+TEST(ReceiveBatch, AfterAFragmentTheNextFillTakesOneDatagram) {
+  NetlinkSocket receiver, sender;
+  send_datagram(sender, receiver, 0, 0);
+  send_datagram(sender, receiver, kFlagFragment, 0);
+  send_datagram(sender, receiver, kFlagFragment | kFlagLastFragment, 1);
+  ReceiveBatch batch;
+  ASSERT_EQ(batch.fill(receiver.fd(), false), ReceiveBatch::Fill::filled);
+  EXPECT_EQ(claim_all(batch), 3u) << "no fragment before: a whole batch";
+  for (int i = 0; i < 3; ++i) send_datagram(sender, receiver, 0, 0);
+  ASSERT_EQ(batch.fill(receiver.fd(), false), ReceiveBatch::Fill::filled);
+  EXPECT_EQ(claim_all(batch), 1u) << "after a fill with fragments";
+  ASSERT_EQ(batch.fill(receiver.fd(), false), ReceiveBatch::Fill::filled);
+  EXPECT_EQ(claim_all(batch), 2u) << "after a fill without";
 }
 
 TEST(ReceiveBatch, TakesAtMostItsSlotsAndLeavesTheRestQueued) {

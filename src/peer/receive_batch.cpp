@@ -9,8 +9,21 @@
 #include <string>
 
 #include "procslink/log.hpp"
+#include "procslink/message.hpp"
 
 namespace procslink::detail {
+
+namespace {
+
+// Whether the `length` bytes at `datagram` are a fragment of a larger message (a glance at the
+// flag, as more_fragments_follow does; parsing checks it later).
+bool is_fragment(const std::uint8_t* datagram, std::size_t length) {
+  if (length < kDatagramHeadersSize || length > kMaxDatagramSize) return false;
+  const std::uint16_t flag = load_be16(datagram + kNetlinkHeaderSize + 2);
+  return (flag & (kFlagFragment | kFlagLastFragment)) != 0;
+}
+
+}  // namespace
 
 ReceiveBatch::~ReceiveBatch() {
   if (memory_ != nullptr) munmap(memory_, std::size_t{kSlots} * kMaxDatagramSize);
@@ -48,14 +61,19 @@ ReceiveBatch::Fill ReceiveBatch::fill(int fd, bool wait) {
   }
   // MSG_TRUNC: each msg_len is the datagram's real length, so a cut one is noticed.
   const int flags = MSG_TRUNC | (wait ? MSG_WAITFORONE : MSG_DONTWAIT);
+  const unsigned most = single_next_ ? 1 : kSlots;
   int got;
   for (;;) {
-    got = ::recvmmsg(fd, headers_, kSlots, flags, nullptr);
+    got = ::recvmmsg(fd, headers_, most, flags, nullptr);
     if (got > 0) break;
     if (got == 0 || errno == EAGAIN || errno == EWOULDBLOCK) return Fill::nothing;
     if (errno == EINTR || errno == ENOBUFS) continue;  // ENOBUFS: the kernel dropped some
     throw TransportError(TransportError::Kind::other,
                          std::string("receive on netlink socket failed: ") + std::strerror(errno));
+  }
+  single_next_ = false;
+  for (int j = 0; j < got; ++j) {
+    single_next_ = single_next_ || is_fragment(slot(j), headers_[j].msg_len);
   }
   handled_.store(0, std::memory_order_relaxed);
   state_.store(static_cast<std::uint32_t>(got) << 16, std::memory_order_release);

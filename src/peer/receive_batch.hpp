@@ -46,6 +46,10 @@ class ReceiveBatch {
   // receive timeout, if it has one), then takes those already queued behind it, up to kSlots;
   // without, takes only what is queued. `busy` (and nothing read) unless reusable() and no
   // other thread fills it right now (a drainer whose socket was just handed off, say).
+  // After a fill that took a fragment of a larger message, the next fill takes one datagram
+  // only: the fragments a batch holds are copied out of their slots, while a fragment read
+  // alone lets its reader land the ones behind it in the message's buffer
+  // (InboundReassembly::land), so a stream of large messages is read without that copy.
   // Throws TransportError.
   Fill fill(int fd, bool wait);
   // The next unclaimed datagram, in the order they arrived; nullopt when all are claimed.
@@ -86,6 +90,9 @@ class ReceiveBatch {
   std::atomic<std::uint32_t> handled_{0};  // claimed datagrams handled since the fill
   std::atomic<bool> filling_{false};
   std::atomic<bool> orphan_turn_{false};  // an orphan claimed and not yet handled
+  // The last fill took a fragment: the next takes one datagram, so that a large message's
+  // first fragment is read alone and the rest can land straight in its buffer.
+  bool single_next_ = false;
   mmsghdr headers_[kSlots]{};
   iovec iov_[kSlots]{};
   sockaddr_nl senders_[kSlots]{};
