@@ -12,14 +12,18 @@
 namespace procslink::detail {
 
 struct ReassemblyHooks {
-  // Above this a recycled buffer's pages are given back to the kernel lazily (see recycle).
+  // Above this a recycled buffer's pages are given back to the kernel lazily once it is idle
+  // (see release_spare).
   static constexpr std::size_t kKeptCapacity = 4u << 20;
   // Takes a completed body back once its reader is done with it. The next fragmented message
   // is assembled in that buffer, so a stream of large messages does not fault in fresh pages
   // for each one. One buffer is kept, the largest handed back, of at most twice max_message
-  // bytes. Above kKeptCapacity its pages are given back to the kernel lazily (MADV_FREE): kept
-  // while memory is plentiful, reclaimed without swapping when it is short.
+  // bytes.
   static void recycle(FragmentReassembler& reassembler, std::string&& body);
+  // For a time when no message is incomplete: gives the kept buffer's pages back to the kernel
+  // lazily (MADV_FREE) if it is larger than kKeptCapacity: kept while memory is plentiful,
+  // reclaimed without swapping when it is short. True if it did.
+  static bool release_spare(FragmentReassembler& reassembler);
   // Where the body of fragment `index` of message `seq` from `sender`, `length` bytes, may be
   // received in place: inside the message's buffer, when it is the fragment expected next and
   // the buffer has that much room already (a recycled buffer keeps its size). Receive it there,

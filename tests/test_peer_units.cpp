@@ -17,6 +17,7 @@
 #include "../src/peer/call_table.hpp"
 #include "../src/peer/inbound_reassembly.hpp"
 #include "../src/peer/method_table.hpp"
+#include "../src/reassembly_hooks.hpp"
 #include "procslink/message.hpp"
 
 namespace procslink::detail {
@@ -423,6 +424,21 @@ TEST(InboundReassembly, RoomBehindForAnExclusiveReceiverWithARecycledBuffer) {
           << "exclusive " << exclusive << ", recycled " << recycled;
     }
   }
+}
+
+// The buffer kept for the next message keeps its pages until the peer's reaper finds it idle;
+// then a large one gives them back, once, until a buffer is handed back again.
+TEST(InboundReassembly, AKeptLargeBufferGivesItsPagesBackOnceWhenAskedAfterIdling) {
+  FragmentReassembler small;
+  ReassemblyHooks::recycle(small, std::string(1 << 20, '\0'));
+  EXPECT_FALSE(ReassemblyHooks::release_spare(small)) << "at most kKeptCapacity stays as is";
+  FragmentReassembler large;
+  EXPECT_FALSE(ReassemblyHooks::release_spare(large)) << "nothing kept yet";
+  ReassemblyHooks::recycle(large, std::string(ReassemblyHooks::kKeptCapacity + 1, '\0'));
+  EXPECT_TRUE(ReassemblyHooks::release_spare(large));
+  EXPECT_FALSE(ReassemblyHooks::release_spare(large)) << "already given back";
+  ReassemblyHooks::recycle(large, std::string(2 * ReassemblyHooks::kKeptCapacity, '\0'));
+  EXPECT_TRUE(ReassemblyHooks::release_spare(large)) << "a buffer handed back since";
 }
 
 TEST(InboundReassembly, SendersOnDifferentSocketsAreKeptApart) {

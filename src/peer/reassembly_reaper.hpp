@@ -3,18 +3,21 @@
 // A fragmented message whose sender stops half way must not hold its memory until that sender,
 // or anyone, sends again. While a peer has incomplete messages, this thread sleeps until the
 // oldest one expires, drops what has expired, and hands freed memory back to the system
-// (malloc_trim: freed heap pages would otherwise stay with the allocator, counted in the RSS).
+// (malloc_trim: freed heap pages would otherwise stay with the allocator, counted in the RSS),
+// and gives the pages of a large buffer kept for the next message back lazily once it idles.
 // It starts with the first fragment a peer receives and ends with the peer.
 #pragma once
 
 #include <malloc.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
 
 #include "procslink/log.hpp"
 #include "procslink/message.hpp"
+#include "../reassembly_hooks.hpp"
 
 namespace procslink::detail {
 
@@ -56,6 +59,8 @@ class ReassemblyReaper {
   static constexpr std::size_t kTrimAbove = 1u << 20;
   // How much dropped messages free between trims while messages keep coming.
   static constexpr std::size_t kTrimAfter = 8u << 20;
+  // How long the buffer kept for the next large message stays as it is while none comes.
+  static constexpr std::chrono::seconds kSpareIdle{1};
 
   void run() {
     std::unique_lock lock(mutex_);
@@ -75,7 +80,12 @@ class ReassemblyReaper {
       }
       if (!next) {
         armed_ = false;
-        cv_.wait(lock, [this] { return quit_ || armed_ || trim_; });
+        // A large buffer kept for the next message is given back once no message came for
+        // kSpareIdle (giving it back at once would fault in every page of the next one).
+        if (!cv_.wait_for(lock, kSpareIdle, [this] { return quit_ || armed_ || trim_; })) {
+          ReassemblyHooks::release_spare(reassembler_);
+          cv_.wait(lock, [this] { return quit_ || armed_ || trim_; });
+        }
         continue;
       }
       armed_ = true;
