@@ -9,7 +9,6 @@
 #include <array>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <future>
 #include <memory>
 #include <optional>
@@ -94,36 +93,22 @@ TEST(CliDemoServer, ExitsZeroOnSigterm) {
   EXPECT_EQ(server->stop(SIGTERM), 0);
 }
 
-// Bytes queued unread on a NETLINK_USERSOCK port, from /proc/net/netlink; -1 if not bound.
-long queued_bytes(std::uint32_t nl_pid) {
-  std::ifstream table("/proc/net/netlink");
-  std::string line;
-  std::getline(table, line);  // column titles
-  while (std::getline(table, line)) {
-    std::istringstream fields(line);
-    std::string sk, groups;
-    unsigned protocol = 0;
-    std::uint32_t port = 0;
-    long rmem = -1;
-    fields >> sk >> protocol >> port >> groups >> rmem;
-    if (protocol == 2 /* NETLINK_USERSOCK */ && port == nl_pid) return rmem;
-  }
-  return -1;
-}
-
 TEST(CliDemoServer, FinishesTheRunningHandlerAndExitsZeroOnSigterm) {
   std::unique_ptr<ChildProcess> server;
   const std::uint32_t nl_pid = start_demo_server(server);
   RPCPeer client;
-  // Returns once the request sits in the server's receive queue.
   auto in_flight =
       client.talk_to(nl_pid).with_timeout(std::chrono::seconds(20)).async_call("sleep", 300);
-  // An empty queue means a serving thread has taken the request: its handler is running.
+  // The handler runs once rpc.stats counts two running handlers (itself and sleep): a request
+  // that was read but not yet started would be answered -32003 on SIGTERM, rightly.
+  const auto running = [&] {
+    return client.talk_to(nl_pid).call("rpc.stats")["threads"]["running_handlers"].get<int>();
+  };
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (queued_bytes(nl_pid) != 0 && std::chrono::steady_clock::now() < deadline) {
+  while (running() < 2 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
-  ASSERT_EQ(queued_bytes(nl_pid), 0);
+  ASSERT_EQ(running(), 2);
   EXPECT_EQ(server->stop(SIGTERM), 0);
   ASSERT_EQ(in_flight.wait_for(std::chrono::seconds(20)), std::future_status::ready);
   EXPECT_EQ(in_flight.get(), json(300)) << "the reply of a running handler is still sent";
