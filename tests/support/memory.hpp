@@ -4,6 +4,7 @@
 #include <sys/types.h>
 
 #include <fstream>
+#include <sstream>
 #include <string>
 
 namespace procslink::test {
@@ -30,6 +31,33 @@ inline long rss_kib(pid_t pid) {
     status.ignore(4096, '\n');
   }
   return -1;
+}
+
+// The mappings of `pid` that hold at least `min_kib` resident, one line each with their Rss,
+// LazyFree and AnonHugePages: what a test prints when a resident size stays too high.
+inline std::string resident_mappings(pid_t pid, long min_kib = 1024) {
+  std::ifstream smaps("/proc/" + std::to_string(pid) + "/smaps");
+  std::ostringstream out;
+  std::string line, range, fields;
+  long rss = 0;
+  const auto flush = [&] {
+    if (!range.empty() && rss >= min_kib) out << range << "\n   " << fields << "\n";
+  };
+  while (std::getline(smaps, line)) {
+    std::istringstream words(line);
+    std::string key;
+    long kib = 0;
+    words >> key >> kib;
+    if (key.find('-') != std::string::npos && key.back() != ':') {
+      flush();
+      range = line, fields.clear(), rss = 0;
+    } else if (key == "Rss:" || key == "LazyFree:" || key == "AnonHugePages:") {
+      if (key == "Rss:") rss = kib;
+      fields += key + " " + std::to_string(kib) + " kB  ";
+    }
+  }
+  flush();
+  return out.str();
 }
 
 }  // namespace procslink::test

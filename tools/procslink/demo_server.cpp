@@ -1,4 +1,5 @@
 // procslink demo-server: the demo methods, served until SIGINT or SIGTERM.
+#include <malloc.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -27,6 +28,13 @@ extern "C" void on_stop_signal(int) {
   }
   if (g_serving) g_serving->stop();  // async-signal-safe: an atomic store and a write()
 }
+
+// A server that anyone in the namespace can make allocate gives that memory back to the system
+// once it is freed. glibc by default raises its mmap threshold to the largest buffer freed so
+// far (up to 32 MiB), after which large buffers come from each thread's arena, and freed memory
+// at the top of an arena stays resident up to twice that threshold (malloc_trim does not
+// shrink those tops). A fixed threshold maps and unmaps every buffer of 1 MiB or more whole.
+void give_large_buffers_back_when_freed() { (void)mallopt(M_MMAP_THRESHOLD, 1 << 20); }
 
 // --name: a service name must be reachable by name, so neither empty nor a decimal number
 // (which TARGET would read as an nl_pid).
@@ -203,6 +211,7 @@ void add_demo_server(CLI::App& app, std::function<int()>& run) {
   cmd->callback([&run, args, cmd] {
     run = [args, name_given = cmd->count("--name") > 0] {
       if (name_given) check_service_name(args->name);
+      give_large_buffers_back_when_freed();
       PeerOptions options;
       options.name = args->name;
       options.extra_netns = args->netns;
