@@ -57,6 +57,7 @@ struct FragmentReassembler::State {
   bool release_spare();
   char* landing_room(std::uint64_t sender, std::uint32_t seq, std::uint16_t index,
                      std::size_t length);
+  detail::ReassemblyHooks::Room next_room(std::uint64_t sender, std::uint32_t seq);
 
   // The sender's entry and the fragment's message, started if it is new.
   std::pair<SenderMap::iterator, MessageMap::iterator> message_for(
@@ -129,6 +130,11 @@ char* detail::ReassemblyHooks::landing_room(FragmentReassembler& reassembler,
                                             std::uint64_t sender, std::uint32_t seq,
                                             std::uint16_t index, std::size_t length) {
   return reassembler.state_->landing_room(sender, seq, index, length);
+}
+detail::ReassemblyHooks::Room detail::ReassemblyHooks::next_room(FragmentReassembler& reassembler,
+                                                                 std::uint64_t sender,
+                                                                 std::uint32_t seq) {
+  return reassembler.state_->next_room(sender, seq);
 }
 
 std::optional<FragmentReassembler::Complete> FragmentReassembler::State::add(
@@ -365,6 +371,20 @@ char* FragmentReassembler::State::landing_room(std::uint64_t sender_key, std::ui
     return nullptr;
   }
   return partial.body.data() + partial.filled;
+}
+
+detail::ReassemblyHooks::Room FragmentReassembler::State::next_room(std::uint64_t sender_key,
+                                                                    std::uint32_t seq) {
+  const auto sender = senders_.find(sender_key);
+  if (sender == senders_.end()) return {};
+  const auto it = sender->second.messages.find(seq);
+  if (it == sender->second.messages.end()) return {};
+  Partial& partial = it->second;
+  if (partial.poisoned || partial.next > std::numeric_limits<std::uint16_t>::max() || partial.body.size() <= partial.filled) {
+    return {};
+  }
+  return {partial.body.data() + partial.filled, partial.body.size() - partial.filled,
+          static_cast<std::uint16_t>(partial.next)};
 }
 
 std::int64_t FragmentReassembler::State::Partial::highest_index() const {

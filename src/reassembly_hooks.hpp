@@ -31,6 +31,16 @@ struct ReassemblyHooks {
   // room stays valid until the reassembler is next used.
   static char* landing_room(FragmentReassembler& reassembler, std::uint64_t sender,
                             std::uint32_t seq, std::uint16_t index, std::size_t length);
+  // The room for whichever fragment of message `seq` from `sender` comes next: where it starts
+  // in the message's buffer, how many bytes the buffer has there, and the fragment's index.
+  // Empty (length 0) when the message is unknown, refused, or its buffer has no room left.
+  // Valid as landing_room's.
+  struct Room {
+    char* at = nullptr;
+    std::size_t length = 0;
+    std::uint16_t index = 0;
+  };
+  static Room next_room(FragmentReassembler& reassembler, std::uint64_t sender, std::uint32_t seq);
 };
 
 }  // namespace procslink::detail

@@ -3,6 +3,8 @@
 #include "inbound_reassembly.hpp"
 
 #include <algorithm>
+#include <memory>
+#include <span>
 
 #include "../reassembly_hooks.hpp"
 #include "../socket_receive.hpp"
@@ -76,62 +78,67 @@ void InboundReassembly::log_evictions_locked(
   unlogged_evictions_ = 0;
 }
 
+namespace {
+
+// Where a datagram other than the expected fragment spills when a receive aims at a message's
+// room: as large as any datagram, allocated on a thread's first landing and written to only
+// by such a datagram.
+std::span<std::uint8_t> spill_room() {
+  thread_local std::unique_ptr<std::uint8_t[]> room;
+  if (!room) room.reset(new std::uint8_t[kMaxDatagramSize]);
+  return {room.get(), kMaxDatagramSize};
+}
+
+// Whether a datagram received with its body aimed at `room` is that room's fragment: from
+// `sender`, of message `seq`, the index expected next, its body wholly in the room.
+bool is_expected_fragment(const ScatteredDatagram& got, std::span<const std::uint8_t> headers,
+                          std::uint32_t sender, std::uint32_t seq,
+                          const ReassemblyHooks::Room& room) {
+  if (got.sender_nl_pid != sender || got.length <= kDatagramHeadersSize ||
+      got.length - kDatagramHeadersSize > room.length) {
+    return false;
+  }
+  const ProcslinkHeader header = ProcslinkHeader::decode(headers.subspan(kNetlinkHeaderSize));
+  return header.seq == seq && header.is_fragment() && header.reserved == room.index;
+}
+
+}  // namespace
+
 InboundReassembly::Landed InboundReassembly::land(const NetlinkSocket& socket,
                                                   std::size_t endpoint, std::uint32_t sender,
                                                   std::uint32_t seq, Origin& origin) {
-  Headers peeked_bytes;
   for (;;) {
-    const std::optional<PeekedDatagram> peeked = peek(socket, peeked_bytes);
-    // One longer than any receive buffer is left to the usual receive, which drops it.
-    if (!peeked || peeked->sender_nl_pid != sender || peeked->length <= kDatagramHeadersSize ||
-        peeked->length > kMaxDatagramSize || !more_fragments_follow(peeked->head)) {
-      return {};
-    }
-    // Which fragment it says it is; the parse in land_one checks everything once in place.
-    const ProcslinkHeader next = ProcslinkHeader::decode(peeked->head.subspan(kNetlinkHeaderSize));
-    if (next.seq != seq) return {};
-    Step step = land_one(socket, endpoint, sender, seq, peeked_bytes, peeked->length, origin);
+    Step step = land_one(socket, endpoint, sender, seq, origin);
     if (step.stop || step.complete) return {std::move(step.complete), std::move(step.stray)};
   }
 }
 
 InboundReassembly::Step InboundReassembly::land_one(const NetlinkSocket& socket,
                                                     std::size_t endpoint, std::uint32_t sender,
-                                                    std::uint32_t seq, const Headers& peeked,
-                                                    std::size_t peeked_length, Origin& origin) {
-  const std::size_t length = peeked_length - kDatagramHeadersSize;
-  const std::uint16_t index =
-      ProcslinkHeader::decode(std::span<const std::uint8_t>(peeked).subspan(kNetlinkHeaderSize))
-          .reserved;
+                                                    std::uint32_t seq, Origin& origin) {
   const std::uint64_t key = sender_key(endpoint, sender);
   Headers headers;
   Step step;
   step.stop = true;
   std::lock_guard lock(mutex_);
-  char* room = ReassemblyHooks::landing_room(reassembler_, key, seq, index, length);
-  if (room == nullptr) return step;
-  const std::span<std::uint8_t> body(reinterpret_cast<std::uint8_t*>(room), length);
-  const std::optional<ScatteredDatagram> got = receive_scattered(socket, headers, body, false);
+  const ReassemblyHooks::Room room = ReassemblyHooks::next_room(reassembler_, key, seq);
+  if (room.length == 0) return step;
+  // The headers apart, the body in the room, and whatever is longer than the room spills.
+  const std::span<std::uint8_t> spill = spill_room();
+  iovec iov[3] = {{headers.data(), headers.size()},
+                  {room.at, room.length},
+                  {spill.data(), spill.size()}};
+  const std::optional<ScatteredDatagram> got =
+      receive_datagram(socket.fd(), iov, MSG_DONTWAIT);
   if (!got) return step;
-  if (got->sender_nl_pid != sender || got->length != peeked_length || headers != peeked) {
-    // A datagram other than the one peeked at (a race): handed back whole, if it fits here.
-    const std::size_t kept = std::min(got->length, headers.size() + length);
-    std::vector<std::uint8_t> stray(headers.begin(),
-                                    headers.begin() + std::min(kept, headers.size()));
-    if (kept > headers.size()) {
-      stray.insert(stray.end(), body.begin(), body.begin() + (kept - headers.size()));
-    }
-    if (got->length > kept) {  // cut off: cannot be framed
-      log(LogLevel::warning, "dropped a ", got->length, "-byte datagram from nl_pid ",
-          got->sender_nl_pid, ": it changed under a peek");
-    } else {
-      step.stray = Stray{got->sender_nl_pid, got->credentials, std::move(stray)};
-    }
+  if (!is_expected_fragment(*got, headers, sender, seq, room)) {
+    step.stray = take_stray(*got, headers, room, spill);
     return step;
   }
+  const std::size_t length = got->length - kDatagramHeadersSize;
   try {
     const ProcslinkMessage message =
-        ProcslinkMessage::parse(headers, std::string_view(room, length));
+        ProcslinkMessage::parse(headers, std::string_view(room.at, length));
     if (message.netlink.pid != sender) throw FramingError("nl_pid in the header differs");
     if (!add_locked(key, message, sender, got->credentials, step.complete)) return step;
   } catch (const FramingError& e) {
@@ -142,6 +149,28 @@ InboundReassembly::Step InboundReassembly::land_one(const NetlinkSocket& socket,
   origin.credentials = got->credentials;
   step.stop = false;
   return step;
+}
+
+// A datagram that came instead of the room's fragment, copied out of the room and the spill
+// in one piece, to be handled as if received the usual way; nullopt (logged) if it was cut.
+std::optional<InboundReassembly::Stray> InboundReassembly::take_stray(
+    const ScatteredDatagram& got, const Headers& headers, const ReassemblyHooks::Room& room,
+    std::span<const std::uint8_t> spill) {
+  const std::size_t capacity = headers.size() + room.length + spill.size();
+  if (got.length > capacity) {
+    log(LogLevel::warning, "dropped a ", got.length, "-byte datagram from nl_pid ",
+        got.sender_nl_pid, ": longer than any receive buffer");
+    return std::nullopt;
+  }
+  std::vector<std::uint8_t> bytes(headers.begin(),
+                                  headers.begin() + std::min(got.length, headers.size()));
+  std::size_t left = got.length - bytes.size();
+  const auto* in_room = reinterpret_cast<const std::uint8_t*>(room.at);
+  const std::size_t from_room = std::min(left, room.length);
+  bytes.insert(bytes.end(), in_room, in_room + from_room);
+  left -= from_room;
+  bytes.insert(bytes.end(), spill.begin(), spill.begin() + static_cast<std::ptrdiff_t>(left));
+  return Stray{got.sender_nl_pid, got.credentials, std::move(bytes)};
 }
 
 void InboundReassembly::recycle(std::string&& body) {

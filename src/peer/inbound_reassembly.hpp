@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,7 @@
 #include "endpoints.hpp"
 #include "procslink/message.hpp"
 #include "procslink/peer_options.hpp"
+#include "../socket_receive.hpp"
 #include "reassembly_reaper.hpp"
 
 namespace procslink::detail {
@@ -38,8 +40,8 @@ class InboundReassembly {
   // or a limit: then neither field is set).
   Added add(const Incoming& incoming, const ProcslinkMessage& fragment);
 
-  // A datagram that came instead of the one peeked at (a race), copied out of the buffer it
-  // landed in: it is handled as if received the usual way.
+  // A datagram that came when land() expected the next fragment, copied out of the message's
+  // room: it is handled as if received the usual way.
   struct Stray {
     std::uint32_t sender_nl_pid;
     Credentials credentials;
@@ -49,13 +51,13 @@ class InboundReassembly {
     std::optional<Complete> complete;
     std::optional<Stray> stray;
   };
-  // After a fragment with room behind it: receives the fragments that follow on the socket,
-  // as long as they are the next ones of message `seq` from `sender` and its buffer has room
-  // for them, straight into that buffer (a peek at each one's headers first, then one read with
-  // the headers apart and the body in place): for a large message, one pass over its bytes
-  // saved. Stops before a last fragment, so no handler runs in here, unless fragments came out
-  // of order and one of these completes the message: it is returned, and `origin` takes its
-  // sender's latest credentials. Anything else it leaves queued for the usual receive.
+  // After a fragment with room behind it: receives what is queued on the socket straight into
+  // the message's buffer, as long as each datagram is the next fragment of message `seq` from
+  // `sender` and the buffer has room for it (one read each, the headers apart): for a large
+  // message, one pass over its bytes saved. Stops at an empty queue, at the first datagram
+  // that is anything else (returned as the stray, to be handled next), or when the message is
+  // complete (returned; `origin` takes its sender's latest credentials). No handler runs in
+  // here.
   Landed land(const NetlinkSocket& socket, std::size_t endpoint, std::uint32_t sender,
               std::uint32_t seq, Origin& origin);
 
@@ -71,7 +73,7 @@ class InboundReassembly {
                   const Credentials& credentials, std::optional<Complete>& complete);
   void log_evictions_locked(const std::vector<FragmentReassembler::Eviction>& evicted,
                             const Credentials& credentials);
-  // land()'s one step: the fragment peeked at, received in place. Nullopt to stop landing.
+  // land()'s one step: the next datagram, received aimed at the message's room.
   struct Step {
     std::optional<Complete> complete;
     std::optional<Stray> stray;
@@ -79,7 +81,10 @@ class InboundReassembly {
   };
   using Headers = std::array<std::uint8_t, kDatagramHeadersSize>;
   Step land_one(const NetlinkSocket& socket, std::size_t endpoint, std::uint32_t sender,
-                std::uint32_t seq, const Headers& peeked, std::size_t length, Origin& origin);
+                std::uint32_t seq, Origin& origin);
+  static std::optional<Stray> take_stray(const ScatteredDatagram& got, const Headers& headers,
+                                         const ReassemblyHooks::Room& room,
+                                         std::span<const std::uint8_t> spill);
 
   std::mutex mutex_;
   FragmentReassembler reassembler_;
