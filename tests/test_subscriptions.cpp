@@ -169,6 +169,23 @@ TEST(EventSinks, AGapInTheEventNumbersCountsMissedEvents) {
   EXPECT_EQ(sinks.missed(a.id + 1), 0u);
 }
 
+// The first event seen need not be the first sent: one numbered before it that comes after it
+// ran is not run, and counts as missed, though no gap counted it.
+TEST(EventSinks, AnEventOvertakenByTheFirstOneSeenCountsAsMissed) {
+  EventSinks sinks;
+  std::vector<json> got;
+  const auto a = sinks.add("e", {0, 1}, [&](const json& p) { got.push_back(p); }, [] {});
+  sinks.deliver("e", {0, 1}, 3, 3);
+  sinks.deliver("e", {0, 1}, 2, 2);
+  sinks.deliver("e", {0, 1}, 1, 1);
+  EXPECT_EQ(sinks.missed(a.id), 2u);
+  sinks.deliver("e", {0, 1}, 4, 4);
+  EXPECT_EQ(sinks.missed(a.id), 2u);
+  sinks.deliver("e", {0, 1}, 2, 2);  // a duplicate of one counted already
+  EXPECT_EQ(sinks.missed(a.id), 2u);
+  EXPECT_EQ(got, (std::vector<json>{3, 4}));
+}
+
 // Events queued behind a running callback run in the order of their numbers.
 // A callback that records each event's params and holds on event 1 until released, so that
 // the events delivered meanwhile queue behind it. Event 1 is delivered on a thread of its own.

@@ -83,22 +83,29 @@ std::uint64_t EventSinks::missed(std::uint64_t id) const {
 EventSinks::Arrival EventSinks::count_gap_locked(Runner& runner, std::uint32_t seq) {
   if (seq == 0) {
     runner.last_seq = 0;  // a fragmented event carries no number: count afresh after it
+    runner.counted_from = 0;
     return Arrival::newest;
   }
+  // Numbered before the first one seen since counting (re)started: no gap counted it missed.
+  const bool uncounted = runner.counted_from != 0 && runner.counted_from - seq - 1 < (1u << 31);
+  if (uncounted) runner.counted_from = seq;
   if (runner.last_run != 0 && seq - runner.last_run - 1 >= (1u << 31)) {
-    // Late: an event numbered after it ran already, and counted it missed then.
+    // Late: an event numbered after it ran already, and counted it missed then (or, if it
+    // came before counting started, it is counted now).
+    if (uncounted) ++runner.missed_pending;
     return Arrival::late;
   }
   const std::uint32_t ahead = seq - runner.last_seq;  // modulo 2^32
   if (runner.last_seq == 0 || (ahead != 0 && ahead < (1u << 31))) {
     // A number past the next one: the publisher numbered events it could not send here.
     if (runner.last_seq != 0) runner.missed_pending += ahead - 1;
+    if (runner.last_seq == 0) runner.counted_from = seq;
     runner.last_seq = seq;
     return Arrival::newest;
   }
   // Behind: overtaken by a later one that has not run yet (two serving threads, or emits
-  // from two threads at once), which counted it missed.
-  if (ahead != 0) take_back_locked(runner, seq);
+  // from two threads at once), which counted it missed, unless counting started after it.
+  if (ahead != 0 && !uncounted) take_back_locked(runner, seq);
   return Arrival::behind;
 }
 

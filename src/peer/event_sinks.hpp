@@ -49,7 +49,7 @@ class EventSinks {
   // queues the event for that thread and returns. An event whose number is past the next one
   // waits up to kGapHold for the ones before it, which another serving thread may have
   // received first and not handed over yet (they never come if the publisher could not send
-  // them); one that comes after a later one ran is not run, and stays counted missed. A
+  // them); one that comes after a later one ran is not run, and counts as missed. A
   // callback that throws is logged (warning).
   // `seq`: the event's number in its subscription (procslinkhdr.seq; 0 unknown): a gap
   // between two numbers counts the events the publisher could not send as missed, as does an
@@ -82,6 +82,9 @@ class EventSinks {
     bool running = false;
     bool removed = false;
     std::uint32_t last_seq = 0;  // the last event number seen (0: none, or unknown)
+    // The lowest number seen since counting started (0: none): gaps are counted from there,
+    // so an event numbered before it was never counted missed.
+    std::uint32_t counted_from = 0;
     std::uint32_t last_run = 0;  // the number of the last event run (0: none, or unknown)
     std::uint64_t missed_run = 0;      // losses before the events handed to the callback
     std::uint64_t missed_pending = 0;  // losses since the last event queued
@@ -96,7 +99,7 @@ class EventSinks {
   enum class Arrival {
     newest,  // numbered past every event seen (or unnumbered)
     behind,  // overtaken by a later one that has not run yet
-    late,    // overtaken by a later one that ran: stays counted missed and is not run
+    late,    // overtaken by a later one that ran: not run, and counted missed
   };
   // Counts the gap before event `seq` as missed; an event behind the last one seen (its gap
   // was counted when the later one came) takes its count back. Under the runner's lock.
