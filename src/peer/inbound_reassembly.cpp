@@ -107,9 +107,25 @@ bool is_expected_fragment(const ScatteredDatagram& got, std::span<const std::uin
 InboundReassembly::Landed InboundReassembly::land(const NetlinkSocket& socket,
                                                   std::size_t endpoint, std::uint32_t sender,
                                                   std::uint32_t seq, Origin& origin) {
+  Clock::time_point waiting_since = kUnknownTime;
   for (;;) {
     Step step = land_one(socket, endpoint, sender, seq, origin);
-    if (step.stop || step.complete) return {std::move(step.complete), std::move(step.stray)};
+    if (step.complete || (step.stop && !step.queue_empty)) {
+      return {std::move(step.complete), std::move(step.stray)};
+    }
+    if (!step.queue_empty) {
+      waiting_since = kUnknownTime;  // one landed: the next may be queued already
+      continue;
+    }
+    // The sender is in the middle of the message: its next fragment is a few microseconds
+    // away. Looking again for a while costs this thread less than sleeping would cost both
+    // (the sender would wake it for each fragment).
+    const Clock::time_point now = Clock::now();
+    if (waiting_since == kUnknownTime) {
+      waiting_since = now;
+    } else if (now - waiting_since >= kLandingPatience) {
+      return {};
+    }
   }
 }
 
@@ -130,7 +146,10 @@ InboundReassembly::Step InboundReassembly::land_one(const NetlinkSocket& socket,
                   {spill.data(), spill.size()}};
   const std::optional<ScatteredDatagram> got =
       receive_datagram(socket.fd(), iov, MSG_DONTWAIT);
-  if (!got) return step;
+  if (!got) {
+    step.queue_empty = true;
+    return step;
+  }
   if (!is_expected_fragment(*got, headers, sender, seq, room)) {
     step.stray = take_stray(*got, headers, room, spill);
     return step;

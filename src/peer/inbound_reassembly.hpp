@@ -57,9 +57,13 @@ class InboundReassembly {
   // message, one pass over its bytes saved. Stops at an empty queue, at the first datagram
   // that is anything else (returned as the stray, to be handled next), or when the message is
   // complete (returned; `origin` takes its sender's latest credentials). No handler runs in
-  // here.
+  // here. When the queue is empty it looks again for up to kLandingPatience after the last
+  // fragment landed, without sleeping: a sender that stops half way costs this thread that
+  // long, and any other datagram ends the wait.
   Landed land(const NetlinkSocket& socket, std::size_t endpoint, std::uint32_t sender,
               std::uint32_t seq, Origin& origin);
+
+  static constexpr std::chrono::microseconds kLandingPatience{50};
 
   // Takes a completed body (or a large string result) back as the buffer for the next message.
   void recycle(std::string&& body);
@@ -78,6 +82,7 @@ class InboundReassembly {
     std::optional<Complete> complete;
     std::optional<Stray> stray;
     bool stop = false;
+    bool queue_empty = false;  // stopped because nothing was queued (yet)
   };
   using Headers = std::array<std::uint8_t, kDatagramHeadersSize>;
   Step land_one(const NetlinkSocket& socket, std::size_t endpoint, std::uint32_t sender,
