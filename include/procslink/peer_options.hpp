@@ -72,7 +72,11 @@ struct PeerOptions {
   // briefly preempts it, which is what sets the tail latency (docs/performance.md, spinning).
   std::chrono::microseconds spin_takeover{1000};
   std::size_t max_message_size = 256u << 20;   // larger messages are refused, both ways
-  std::size_t fragment_size = 64u << 10;       // body bytes per fragment (<= 256 KiB - 40)
+  // Body bytes per fragment (at most 256 KiB - 40). The default makes each datagram 128 KiB
+  // with its 40 header bytes: the kernel moves datagrams of a power-of-two size fastest (raw
+  // netlink echoing 1 MiB on a 2-vCPU VM: 6.2 GB/s in 128 KiB datagrams, 4.7 in 64 KiB ones,
+  // 2.0 in ones of 64 KiB + 40).
+  std::size_t fragment_size = (128u << 10) - 40;
   std::chrono::milliseconds reassembly_timeout{10000};
   // Bytes all incomplete fragmented messages together may hold (0: 2 * max_message_size). When
   // full, the uid holding the most gives way, so one uid's flood cannot starve another's

@@ -98,7 +98,7 @@ int run_send(const TargetOptions& t, const std::string& raw_body) {
   NetlinkSocket socket(options);
   const std::uint32_t dest = target.nl_pid;
   DatagramFields fields{socket.nl_pid(), PayloadType::request, 1, 0, 0, 0};
-  for_each_datagram(fields, raw_body, kReferenceMaxDatagram, 64u << 10,
+  for_each_datagram(fields, raw_body, kReferenceMaxDatagram, PeerOptions{}.fragment_size,
                     [&](const DatagramFields& f, std::string_view chunk) {
                       auto datagram = build_datagram(f, chunk);
                       const iovec part{datagram.data(), datagram.size()};
