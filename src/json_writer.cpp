@@ -7,6 +7,7 @@
 // formatter: its output is not std::to_chars's for every value, and floats are rare here.
 #include "json_writer.hpp"
 
+#include <algorithm>
 #include <array>
 #include <bit>
 #include <charconv>
@@ -166,9 +167,12 @@ class Output {
  public:
   static constexpr std::size_t kCapacity = 1024;
 
-  explicit Output(std::string& out, std::vector<BorrowedRun>* borrowed = nullptr)
-      : out_(out), borrowed_(borrowed) {}
+  // `defer_checks`: long strings are borrowed unchecked (BorrowedRun::checked).
+  explicit Output(std::string& out, std::vector<BorrowedRun>* borrowed = nullptr,
+                  bool defer_checks = false)
+      : out_(out), borrowed_(borrowed), defer_checks_(borrowed != nullptr && defer_checks) {}
   bool borrows() const { return borrowed_ != nullptr; }
+  bool defers_checks() const { return defer_checks_; }
   Output(const Output&) = delete;
   Output& operator=(const Output&) = delete;
 
@@ -194,7 +198,7 @@ class Output {
     if (left(at) < size) {
       at = flush(at);
       if (borrowed_ != nullptr && size >= kBorrowMin) {
-        borrowed_->push_back({out_.size(), std::string_view(text, size)});
+        borrowed_->push_back({out_.size(), std::string_view(text, size), true});
         return at;
       }
       // Copying a long run twice would cost more than the call.
@@ -226,6 +230,13 @@ class Output {
     return buffer_;
   }
 
+  // A string's whole content, left for the sender to check as it sends it.
+  char* put_unchecked(char* at, std::string_view content) {
+    at = flush(at);
+    borrowed_->push_back({out_.size(), content, false});
+    return at;
+  }
+
  private:
   std::size_t left(const char* at) const {
     return static_cast<std::size_t>(buffer_ + kCapacity - at);
@@ -233,32 +244,15 @@ class Output {
 
   std::string& out_;
   std::vector<BorrowedRun>* borrowed_;
+  bool defer_checks_;
   char buffer_[kCapacity];
 };
 
-char* write_string(Output& out, char* at, std::string_view text) {
+// A string's content, without the quotes: clean runs copied (or borrowed) whole, escapes
+// written where dump writes them, each ill-formed UTF-8 sequence replaced with one U+FFFD.
+char* write_content(Output& out, char* at, std::string_view text) {
   const Byte* const begin = reinterpret_cast<const Byte*>(text.data());
   const Byte* const end = begin + text.size();
-  if (text.size() <= kSmallCopy) {
-    // Most keys and values: short and clean, written with one check for room.
-    const Byte* p = text.size() <= 16 ? begin : find_stop(begin, begin, end);
-    while (p != end && !kEndsRun[*p]) ++p;
-    if (p == end) {
-      at = out.room(at, kSmallCopy + 2);
-      *at = '"';
-      copy_small(at + 1, text.data(), text.size());
-      at[text.size() + 1] = '"';
-      return at + text.size() + 2;
-    }
-  }
-  // The long runs of a long string go to the string directly. Most strings need no escape, so
-  // this is usually the only growth for one.
-  // Room for what usually follows it too (the closing brackets of an envelope): a few bytes
-  // over would double the string and copy it all.
-  if (text.size() > Output::kCapacity / 2 && !out.borrows()) {
-    out.reserve(at, text.size() + 2 + Output::kCapacity);
-  }
-  at = out.put(at, '"');
   const Byte* run = begin;  // start of the bytes not yet written, all to be copied as is
   const Byte* p = begin;
   for (;;) {
@@ -288,8 +282,35 @@ char* write_string(Output& out, char* at, std::string_view text) {
     }
     run = ++p;
   }
-  at = out.put(at, run, end);
-  return out.put(at, '"');
+  return out.put(at, run, end);
+}
+
+char* write_string(Output& out, char* at, std::string_view text) {
+  if (text.size() <= kSmallCopy) {
+    // Most keys and values: short and clean, written with one check for room.
+    const Byte* const begin = reinterpret_cast<const Byte*>(text.data());
+    const Byte* const end = begin + text.size();
+    const Byte* p = text.size() <= 16 ? begin : find_stop(begin, begin, end);
+    while (p != end && !kEndsRun[*p]) ++p;
+    if (p == end) {
+      at = out.room(at, kSmallCopy + 2);
+      *at = '"';
+      copy_small(at + 1, text.data(), text.size());
+      at[text.size() + 1] = '"';
+      return at + text.size() + 2;
+    }
+  }
+  if (text.size() >= kUncheckedMin && out.defers_checks()) {
+    return out.put(out.put_unchecked(out.put(at, '"'), text), '"');
+  }
+  // The long runs of a long string go to the string directly. Most strings need no escape, so
+  // this is usually the only growth for one.
+  // Room for what usually follows it too (the closing brackets of an envelope): a few bytes
+  // over would double the string and copy it all.
+  if (text.size() > Output::kCapacity / 2 && !out.borrows()) {
+    out.reserve(at, text.size() + 2 + Output::kCapacity);
+  }
+  return out.put(write_content(out, out.put(at, '"'), text), '"');
 }
 
 template <typename Integer>
@@ -402,7 +423,7 @@ void append_envelope(std::string& out, std::vector<BorrowedRun>* borrowed, std::
                      const std::string_view* first_string,
                      std::span<const EnvelopeMember> members, int depth) {
   if (depth > kMaxJsonDepth) throw_too_deep();
-  Output output(out, borrowed);
+  Output output(out, borrowed, true);
   char* at = output.put(output.start(), head.data(), head.size());
   if (first_string) at = write_string(output, at, *first_string);
   for (const EnvelopeMember& member : members) {
@@ -416,7 +437,7 @@ void append_envelope(std::string& out, std::vector<BorrowedRun>* borrowed, std::
 void append_positional_request(std::string& out, std::vector<BorrowedRun>* borrowed,
                                std::string_view method, std::span<const ParamArg> args,
                                const std::int64_t* id) {
-  Output output(out, borrowed);
+  Output output(out, borrowed, true);
   char* at = output.put(output.start(), R"({"jsonrpc":"2.0","method":)");
   at = write_string(output, at, method);
   at = output.put(at, R"(,"params":[)");
@@ -437,6 +458,28 @@ void append_positional_request(std::string& out, std::vector<BorrowedRun>* borro
 void append_json_string(std::string& out, std::string_view text) {
   Output output(out);
   output.flush(write_string(output, output.start(), text));
+}
+
+void append_string_content(std::string& out, std::vector<BorrowedRun>* borrowed,
+                           std::string_view content) {
+  Output output(out, borrowed);
+  output.flush(write_content(output, output.start(), content));
+}
+
+std::size_t clean_prefix(std::string_view content, std::size_t from, std::size_t want) {
+  const Byte* const begin = reinterpret_cast<const Byte*>(content.data());
+  const Byte* const end = begin + content.size();
+  const Byte* const limit = begin + std::min(want, content.size());
+  const Byte* p = begin + from;
+  while (p < limit) {
+    p = find_stop(begin, p, limit);
+    if (p == limit || *p < 0x80) break;
+    // A sequence that `want` cuts is checked whole, from the bytes behind the limit.
+    const Sequence sequence = utf8_sequence(p, end);
+    if (!sequence.valid) break;
+    p += sequence.size;
+  }
+  return static_cast<std::size_t>(p - begin);
 }
 
 }  // namespace procslink::detail

@@ -17,6 +17,7 @@
 
 #include "../src/json_writer.hpp"
 #include "../src/jsonrpc_text.hpp"
+#include "../src/text_stream.hpp"
 
 namespace procslink {
 namespace {
@@ -338,7 +339,7 @@ TEST(PositionalRequest, IsTheRequestWithTheArgumentsInAnArray) {
     std::string out = "kept";  // appended to, like any writer here
     detail::append_positional_request(out, runs, "m\u00e9th", args, request_id);
     std::vector<std::string_view> parts;
-    if (runs != nullptr) detail::gather(out, *runs, parts);
+    if (runs != nullptr) detail::TextStream(out, *runs).take(SIZE_MAX, parts);
     std::string whole;
     for (auto part : parts) whole += part;
     return runs != nullptr ? whole : out;

@@ -1363,6 +1363,33 @@ TEST_F(LargeMessageTest, LongStringsWithEscapesAndUtf8ComeBackIntact) {
   EXPECT_EQ(outcomes[1].get(), value);
 }
 
+// A string of 256 KiB or more is checked as its fragments go out (text_stream.hpp): escapes
+// and ill-formed UTF-8 found fragments after the first still come back as append_json writes
+// them, both ways.
+TEST_F(LargeMessageTest, EscapesFoundAfterTheFirstFragmentsComeBackIntact) {
+  std::string text(std::size_t{1} << 20, '\0');
+  for (std::size_t i = 0; i < text.size(); ++i) text[i] = static_cast<char>('a' + (i * 7) % 26);
+  text[700000] = '"';
+  text.replace(131000, 4, "\xF0\x9F\x98\x80");  // well-formed, around the first fragment's end
+  text[900000] = '\xFF';                        // ill-formed: comes back as U+FFFD
+  const std::string expected = json(text).dump(-1, ' ', false, json::error_handler_t::replace);
+  const json echoed = channel().with_timeout(60s).call("echo", text);
+  EXPECT_TRUE(echoed.dump() == expected);
+}
+
+// Escapes found while sending can take a message past max_message_size after its first
+// fragments left: the call fails as too large and the server is none the worse for the rest.
+TEST_F(LargeMessageTest, EscapesTakingARequestPastMaxMessageSizeMakeItTooLarge) {
+  PeerOptions options;
+  options.max_message_size = 1u << 20;
+  RPCPeer small(options);
+  std::string text(800u << 10, 'x');
+  for (std::size_t i = 400u << 10; i < text.size(); ++i) text[i] = '\n';  // two bytes each
+  EXPECT_EQ(transport_error_kind([&] { small.talk_to(server.nl_pid()).call("echo", text); }),
+            TransportError::Kind::too_large);
+  EXPECT_EQ(small.talk_to(server.nl_pid()).call<int>("echo", 1), 1);
+}
+
 TEST_F(LargeMessageTest, RequestAboveMaxMessageSizeIsTooLarge) {
   PeerOptions options;
   options.max_message_size = 1u << 20;

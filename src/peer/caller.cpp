@@ -11,9 +11,8 @@ namespace procslink::detail {
 namespace {
 
 // Null params are left out of the request, as the specification allows.
-std::span<const std::string_view> request_text(OutgoingText& buffer, std::string_view method,
-                                               const CallParams& params,
-                                               std::optional<std::int64_t> id) {
+void write_request(OutgoingText& buffer, std::string_view method, const CallParams& params,
+                   std::optional<std::int64_t> id) {
   if (params.value == nullptr) {
     append_positional_request(buffer.text(), buffer.borrowed(), method, params.args,
                               id ? &*id : nullptr);
@@ -22,7 +21,6 @@ std::span<const std::string_view> request_text(OutgoingText& buffer, std::string
     append_request(buffer.text(), buffer.borrowed(), method,
                    params.value->is_null() ? nullptr : params.value, id ? &id_value : nullptr);
   }
-  return buffer.parts();
 }
 
 // A synchronous call's record, kept by its thread for the next one: an allocation and a
@@ -109,8 +107,8 @@ inline json Caller::call_leading(const CallAddress& to, std::string_view method,
   } lead{this};
   {
     OutgoingText buffer;
-    const std::span<const std::string_view> text = request_text(buffer, method, params, id);
-    u_.sender.send(to.endpoint, to.target, PayloadType::request, text, true, buffer.headroom());
+    write_request(buffer, method, params, id);
+    u_.sender.send(to.endpoint, to.target, PayloadType::request, buffer);
   }
   std::unique_ptr<std::uint8_t[]> own;
   const std::span<std::uint8_t> buffer = caller_buffer(own);
@@ -146,8 +144,8 @@ json Caller::call(const CallAddress& to, std::string_view method, const CallPara
   {
     std::shared_ptr<PendingCall> record = fresh_call();
     OutgoingText buffer;
-    const std::span<const std::string_view> text = request_text(buffer, method, params, id);
-    call = begin_call(to, method, CallIds(id), text, buffer.headroom(), std::move(record));
+    write_request(buffer, method, params, id);
+    call = begin_call(to, method, CallIds(id), buffer, std::move(record));
   }
   wait(call, deadline, started);
   return finish_call(std::move(call));
@@ -174,8 +172,7 @@ void Caller::handle_after_lead(Incoming& incoming) {
 
 // `record`: a finished call's record to reuse (see spare_call), else a new one is made.
 std::shared_ptr<PendingCall> Caller::begin_call(const CallAddress& to, std::string_view method,
-                                                CallIds ids, std::span<const std::string_view> body,
-                                                std::uint8_t* headroom,
+                                                CallIds ids, OutgoingText& body,
                                                 std::shared_ptr<PendingCall> record) {
   std::shared_ptr<PendingCall> call = record ? std::move(record) : std::make_shared<PendingCall>();
   address_call(*call, to, method, std::move(ids));
@@ -184,7 +181,7 @@ std::shared_ptr<PendingCall> Caller::begin_call(const CallAddress& to, std::stri
     u_.calls.add_ids_locked(call);
   }
   try {
-    u_.sender.send(to.endpoint, to.target, PayloadType::request, body, true, headroom);
+    u_.sender.send(to.endpoint, to.target, PayloadType::request, body);
   } catch (...) {
     std::lock_guard lock(u_.mutex);
     u_.calls.erase_ids_locked(*call);
@@ -273,7 +270,7 @@ void Caller::call_async(const CallAddress& to, std::string_view method, const js
   u_.receiver.hand_back_socket(!awaited);
   const std::int64_t id = next_id_++;
   OutgoingText buffer;
-  const std::span<const std::string_view> text = request_text(buffer, method, {&params, {}}, id);
+  write_request(buffer, method, {&params, {}}, id);
   const auto deadline = deadline_for(to);
   auto call = std::make_shared<PendingCall>();
   address_call(*call, to, method, CallIds(id));
@@ -292,7 +289,7 @@ void Caller::call_async(const CallAddress& to, std::string_view method, const js
   if (!serving) u_.workers.start(options_.workers, false, true);
   if (earliest) u_.receiver.kick();  // a serving thread must wait for the new deadline
   try {
-    u_.sender.send(to.endpoint, to.target, PayloadType::request, text, true, buffer.headroom());
+    u_.sender.send(to.endpoint, to.target, PayloadType::request, buffer);
   } catch (...) {
     std::unique_lock lock(u_.mutex);
     if (!call->done) {
@@ -315,9 +312,9 @@ std::vector<CallOutcome> Caller::call_batch(
     array.push_back(request.to_json());
   }
   const auto deadline = deadline_for(to);
-  const std::string text = to_text(array);
-  const std::string_view whole[1] = {text};
-  auto call = begin_call(to, "batch", CallIds(ids), whole);
+  OutgoingText buffer;
+  append_json(buffer.text(), array);
+  auto call = begin_call(to, "batch", CallIds(ids), buffer);
   wait(call, deadline);
   if (call->error) std::rethrow_exception(call->error);
   // A batch of one is answered like a single call.
@@ -341,8 +338,8 @@ std::vector<CallOutcome> Caller::call_batch(
 
 void Caller::notify(const CallAddress& to, std::string_view method, const CallParams& params) {
   OutgoingText buffer;
-  const std::span<const std::string_view> text = request_text(buffer, method, params, std::nullopt);
-  u_.sender.send(to.endpoint, to.target, PayloadType::request, text, true, buffer.headroom());
+  write_request(buffer, method, params, std::nullopt);
+  u_.sender.send(to.endpoint, to.target, PayloadType::request, buffer);
 }
 
 }  // namespace procslink::detail

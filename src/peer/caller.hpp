@@ -69,8 +69,7 @@ class Caller {
   bool own_result(const Incoming& incoming, const CallAddress& to, std::int64_t id, json& result);
   void handle_after_lead(Incoming& incoming);
   std::shared_ptr<PendingCall> begin_call(const CallAddress& to, std::string_view method,
-                                          CallIds ids, std::span<const std::string_view> body,
-                                          std::uint8_t* headroom = nullptr,
+                                          CallIds ids, OutgoingText& body,
                                           std::shared_ptr<PendingCall> record = nullptr);
   void wait(const std::shared_ptr<PendingCall>& call, Clock::time_point deadline,
             Clock::time_point started = kUnknownTime);

@@ -1,6 +1,8 @@
-// message_sender.cpp - the sender's slow paths: fragmenting, and refusing what is too large.
+// message_sender.cpp - the sender's slow paths: fragmenting (a text in parts, or one checked as
+// it goes), and refusing what is too large.
 #include "message_sender.hpp"
 
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -12,6 +14,22 @@ void MessageSender::throw_too_large(std::size_t size) const {
                            std::to_string(max_message_size_));
 }
 
+namespace {
+
+// One datagram: its headers, then the body's pieces as they lie. `parts`: reused storage.
+void send_datagram(const NetlinkSocket& socket, std::uint32_t dest, const DatagramFields& fields,
+                   std::span<const std::string_view> body, bool wait, std::vector<iovec>& parts) {
+  std::uint8_t headers[kDatagramHeadersSize];
+  encode_datagram_headers(fields, total_size(body), headers);
+  parts.assign(1, {headers, sizeof headers});
+  for (const std::string_view piece : body) {
+    parts.push_back({const_cast<char*>(piece.data()), piece.size()});
+  }
+  socket.send(dest, parts, wait);
+}
+
+}  // namespace
+
 void MessageSender::send_fragments(const NetlinkSocket& socket, std::uint32_t dest,
                                    const DatagramFields& fields,
                                    std::span<const std::string_view> body, bool wait) const {
@@ -19,16 +37,32 @@ void MessageSender::send_fragments(const NetlinkSocket& socket, std::uint32_t de
     std::vector<iovec> parts;
     for_each_datagram(fields, body, kReferenceMaxDatagram, fragment_size_,
                       [&](const DatagramFields& f, std::span<const std::string_view> chunk) {
-                        std::uint8_t headers[kDatagramHeadersSize];
-                        encode_datagram_headers(f, total_size(chunk), headers);
-                        parts.assign(1, {headers, sizeof headers});
-                        for (const std::string_view piece : chunk) {
-                          parts.push_back({const_cast<char*>(piece.data()), piece.size()});
-                        }
-                        socket.send(dest, parts, wait);
+                        send_datagram(socket, dest, f, chunk, wait, parts);
                       });
   } catch (const FramingError& e) {
     throw TransportError(TransportError::Kind::too_large, e.what());
+  }
+}
+
+// Each fragment's slice is taken (and so checked) just before it is sent. The total length in
+// nlmsg_seq is the text's as written, a hint that escapes found later make short.
+void MessageSender::send_streamed(const NetlinkSocket& socket, std::uint32_t dest,
+                                  DatagramFields fields, TextStream& body, bool wait) const {
+  const std::size_t announced = body.left();
+  fields.message_length = announced <= std::numeric_limits<std::uint32_t>::max()
+                              ? static_cast<std::uint32_t>(announced)
+                              : 0;
+  std::vector<std::string_view> slice;
+  std::vector<iovec> parts;
+  for (std::size_t index = 0; !body.done(); ++index) {
+    slice.clear();
+    body.take(fragment_size_, slice);
+    if (body.taken() > max_message_size_ || index >= kMaxFragments) {
+      throw_too_large(body.taken() + body.left());
+    }
+    fields.flag = kFlagFragment | (body.done() ? kFlagLastFragment : 0);
+    fields.reserved = static_cast<std::uint16_t>(index);
+    send_datagram(socket, dest, fields, slice, wait, parts);
   }
 }
 

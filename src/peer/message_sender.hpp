@@ -48,6 +48,24 @@ class MessageSender {
     }
   }
 
+  // Sends a message as written into `body`. One with an unchecked string goes out in
+  // fragments, each slice of the string checked just before its fragment is sent; should the
+  // string need escapes that take the message past max_message_size, the fragments sent by
+  // then stay incomplete at the receiver (which drops them after its reassembly timeout) and
+  // this throws TransportError(too_large).
+  void send(std::size_t endpoint, std::uint32_t dest, PayloadType type, OutgoingText& body,
+            bool wait = true) {
+    if (!body.has_unchecked()) {
+      send(endpoint, dest, type, body.parts(), wait, body.headroom());
+      return;
+    }
+    const std::size_t size = body.size();
+    if (size > max_message_size_) throw_too_large(size);
+    const NetlinkSocket& socket = endpoints_[endpoint];
+    TextStream stream = body.stream();
+    send_streamed(socket, dest, {socket.nl_pid(), type, next_seq_++, realtime_ns(), 0, 0}, stream,
+                  wait);
+  }
   // An event to one subscriber: a message that fits one datagram carries `seq` (the
   // subscription's event counter) in procslinkhdr.seq; a larger one is fragmented as usual,
   // under the sender's message counter (fragments are reassembled by it). Never waits.
@@ -73,6 +91,10 @@ class MessageSender {
   // A message that takes more than one datagram (or comes in several parts).
   void send_fragments(const NetlinkSocket& socket, std::uint32_t dest, const DatagramFields& fields,
                       std::span<const std::string_view> body, bool wait) const;
+
+  static constexpr std::size_t kMaxFragments = 65536;  // indexes are 16 bits (PROTOCOL.md)
+  void send_streamed(const NetlinkSocket& socket, std::uint32_t dest, DatagramFields fields,
+                     TextStream& body, bool wait) const;
 
   const Endpoints& endpoints_;
   const std::size_t max_message_size_;

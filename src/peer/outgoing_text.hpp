@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "../json_writer.hpp"
+#include "../text_stream.hpp"
 #include "procslink/message.hpp"
 #include "thread_state.hpp"
 
@@ -51,7 +52,26 @@ class OutgoingText {
     m.borrowed.clear();
     m.parts.clear();
   }
-  // The whole message as consecutive parts, once written.
+  // Whether a long string was left for the sender to check (BorrowedRun::checked).
+  bool has_unchecked() {
+    for (const BorrowedRun& run : message().borrowed) {
+      if (!run.checked) return true;
+    }
+    return false;
+  }
+  // The message's size as written: escapes an unchecked string needs are not counted yet.
+  std::size_t size() {
+    Message& m = message();
+    std::size_t size = m.text.size() - kDatagramHeadersSize;
+    for (const BorrowedRun& run : m.borrowed) size += run.bytes.size();
+    return size;
+  }
+  // The whole message, handed out in checked slices.
+  TextStream stream() {
+    Message& m = message();
+    return TextStream(m.text, m.borrowed, kDatagramHeadersSize);
+  }
+  // The whole message as consecutive parts, once written; only without unchecked strings.
   std::span<const std::string_view> parts() {
     Message& m = message();
     m.parts.clear();

@@ -116,13 +116,11 @@ RequestServer::RequestServer(const PeerOptions& options, const Endpoints& endpoi
                         : std::max<std::size_t>(1, options.max_workers * 3 / 4)) {}
 
 // Sends, unless the receiver is congested, waiting for room in its buffer.
-inline void RequestServer::send_reply_text(const Origin& origin, OutgoingText& buffer,
-                                    std::span<const std::string_view> text) {
+inline void RequestServer::send_reply_text(const Origin& origin, OutgoingText& buffer) {
   const std::uint64_t receiver = sender_key(origin.endpoint, origin.nl_pid);
   const bool wait = !congested_.congested(receiver);
   try {
-    sender_.send(origin.endpoint, origin.nl_pid, PayloadType::response, text, wait,
-                 buffer.headroom());
+    sender_.send(origin.endpoint, origin.nl_pid, PayloadType::response, buffer, wait);
   } catch (const std::exception& e) {
     log(LogLevel::warning, "gave up reply to ", describe_sender(origin.nl_pid, origin.credentials),
         ": ", e.what());
@@ -151,8 +149,7 @@ inline void RequestServer::send_replies(const Origin& origin, JsonRpcResponse* s
         describe_sender(origin.nl_pid, origin.credentials), " nest deeper than ", kMaxJsonDepth,
         " levels; answered with internal errors instead");
   }
-  std::span<const std::string_view> text = buffer.parts();
-  if (const std::size_t size = total_size(text); size > options_.max_message_size) {
+  if (const std::size_t size = buffer.size(); size > options_.max_message_size) {
     log(LogLevel::warning, "reply of ", size, " bytes to ",
         describe_sender(origin.nl_pid, origin.credentials), " exceeds max_message_size ",
         options_.max_message_size, "; answering with an error instead");
@@ -161,9 +158,8 @@ inline void RequestServer::send_replies(const Origin& origin, JsonRpcResponse* s
     JsonRpcResponse::failure(id, {error_code::message_too_large, "Message too large",
                                   "the reply exceeds the peer's max_message_size"})
         .append_to(buffer.text());
-    text = buffer.parts();
   }
-  send_reply_text(origin, buffer, text);
+  send_reply_text(origin, buffer);
   // A large string result, sent now, becomes the buffer the next large message is assembled
   // in: an echo-like service then handles a stream of them in the same pages.
   if (owned && single_reply && !single_reply->is_error()) {
