@@ -1412,6 +1412,23 @@ TEST_F(LargeMessageTest, ReplyAboveServersMaxMessageSizeIsAnError) {
   EXPECT_EQ(client.talk_to(limited.nl_pid()).call<std::string>("big", 10), "yyyyyyyyyy");
 }
 
+// A reply that escapes take past the server's max_message_size after its first fragments
+// left (its string is checked as it is sent) is answered with the same error.
+TEST_F(LargeMessageTest, ReplyEscapedPastServersMaxMessageSizeIsAnError) {
+  PeerOptions options;
+  options.max_message_size = 1u << 20;
+  RPCPeer limited(options);
+  limited.register_function("quotes", [](int n) {
+    std::string text(static_cast<std::size_t>(n), 'y');
+    for (std::size_t i = text.size() / 2; i < text.size(); ++i) text[i] = '"';  // two bytes each
+    return text;
+  });
+  limited.start();
+  const ErrorObject e = remote_error([&] { client.talk_to(limited.nl_pid()).call("quotes", 800 << 10); });
+  EXPECT_EQ(e.code, error_code::message_too_large);
+  EXPECT_EQ(client.talk_to(limited.nl_pid()).call<std::string>("quotes", 4), "yy\"\"");
+}
+
 // A handler's result that nests deeper than any peer's reader takes would be dropped by the
 // caller as unreadable (and the call time out): the caller gets an error reply instead.
 TEST_F(LargeMessageTest, ResultNestingTooDeepIsAnInternalError) {

@@ -115,16 +115,21 @@ RequestServer::RequestServer(const PeerOptions& options, const Endpoints& endpoi
                         ? options.max_workers_per_uid
                         : std::max<std::size_t>(1, options.max_workers * 3 / 4)) {}
 
-// Sends, unless the receiver is congested, waiting for room in its buffer.
-inline void RequestServer::send_reply_text(const Origin& origin, OutgoingText& buffer) {
+// Sends, unless the receiver is congested, waiting for room in its buffer. False if the reply
+// turned out larger than max_message_size as it went (escapes in a string checked on the
+// way): the caller answers with an error instead.
+inline bool RequestServer::send_reply_text(const Origin& origin, OutgoingText& buffer) {
   const std::uint64_t receiver = sender_key(origin.endpoint, origin.nl_pid);
   const bool wait = !congested_.congested(receiver);
   try {
     sender_.send(origin.endpoint, origin.nl_pid, PayloadType::response, buffer, wait);
   } catch (const std::exception& e) {
+    const auto* transport = dynamic_cast<const TransportError*>(&e);
+    if (transport != nullptr && transport->kind() == TransportError::Kind::too_large) {
+      return false;
+    }
     log(LogLevel::warning, "gave up reply to ", describe_sender(origin.nl_pid, origin.credentials),
         ": ", e.what());
-    const auto* transport = dynamic_cast<const TransportError*>(&e);
     if (wait && transport != nullptr && transport->kind() == TransportError::Kind::timeout) {
       congested_.mark(receiver);
       log(LogLevel::warning, describe_sender(origin.nl_pid, origin.credentials),
@@ -132,7 +137,20 @@ inline void RequestServer::send_reply_text(const Origin& origin, OutgoingText& b
           " s replies to it that do not fit its receive buffer are dropped at once");
     }
   }
+  return true;
 }
+
+namespace {
+
+// Replaces the reply in `buffer` with a -32002 error for `id`.
+void write_too_large(OutgoingText& buffer, const json& id) {
+  buffer.clear();
+  JsonRpcResponse::failure(id, {error_code::message_too_large, "Message too large",
+                                "the reply exceeds the peer's max_message_size"})
+      .append_to(buffer.text());
+}
+
+}  // namespace
 
 inline void RequestServer::send_replies(const Origin& origin, JsonRpcResponse* single_reply,
                                         bool batch, const std::vector<JsonRpcResponse>& replies,
@@ -149,17 +167,22 @@ inline void RequestServer::send_replies(const Origin& origin, JsonRpcResponse* s
         describe_sender(origin.nl_pid, origin.credentials), " nest deeper than ", kMaxJsonDepth,
         " levels; answered with internal errors instead");
   }
+  const auto reply_id = [&] {
+    return single_reply ? single_reply->id : batch ? json(nullptr) : replies.front().id;
+  };
   if (const std::size_t size = buffer.size(); size > options_.max_message_size) {
     log(LogLevel::warning, "reply of ", size, " bytes to ",
         describe_sender(origin.nl_pid, origin.credentials), " exceeds max_message_size ",
         options_.max_message_size, "; answering with an error instead");
-    json id = single_reply ? single_reply->id : batch ? json(nullptr) : replies.front().id;
-    buffer.clear();
-    JsonRpcResponse::failure(id, {error_code::message_too_large, "Message too large",
-                                  "the reply exceeds the peer's max_message_size"})
-        .append_to(buffer.text());
+    write_too_large(buffer, reply_id());
   }
-  send_reply_text(origin, buffer);
+  if (!send_reply_text(origin, buffer)) {
+    log(LogLevel::warning, "reply to ", describe_sender(origin.nl_pid, origin.credentials),
+        " grew past max_message_size ", options_.max_message_size,
+        " as its strings were escaped; answering with an error instead");
+    write_too_large(buffer, reply_id());
+    send_reply_text(origin, buffer);
+  }
   // A large string result, sent now, becomes the buffer the next large message is assembled
   // in: an echo-like service then handles a stream of them in the same pages.
   if (owned && single_reply && !single_reply->is_error()) {

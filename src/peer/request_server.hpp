@@ -58,7 +58,7 @@ class RequestServer {
   // `batch`. `owned`: as for serve.
   void send_replies(const Origin& origin, JsonRpcResponse* single_reply, bool batch,
                     const std::vector<JsonRpcResponse>& replies, std::string* owned);
-  void send_reply_text(const Origin& origin, OutgoingText& buffer);
+  bool send_reply_text(const Origin& origin, OutgoingText& buffer);
   void log_busy(const Origin& origin);
 
   const PeerOptions& options_;
