@@ -5,11 +5,13 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <map>
 #include <mutex>
 #include <thread>
 #include <vector>
 
 #include "../src/peer/event_sinks.hpp"
+#include "../src/peer/lost_events.hpp"
 #include "../src/peer/subscriptions.hpp"
 
 namespace procslink::detail {
@@ -325,6 +327,101 @@ TEST(EventSinks, ADroppedOvertakenEventCountsWithTheEventAfterIt) {
   EXPECT_EQ(seen[0], 0u);
   EXPECT_EQ(seen[1], 1u);  // event 3: 2 was lost before it
   EXPECT_EQ(seen.back(), 1u);
+}
+
+// A callback that records missed() as each event runs and runs an event only when the test
+// lets it (one permit each), so that the test decides how much room the queue has.
+struct SteppedCallback {
+  EventSinks* sinks = nullptr;
+  std::uint64_t id = 0;
+  std::mutex mutex;
+  std::condition_variable changed;
+  int permits = 0;
+  int started = 0;
+  std::map<int, std::uint64_t> missed_at;  // event -> missed() as it ran
+
+  EventCallback callback() {
+    return [this](const json& p) {
+      const std::uint64_t missed = sinks->missed(id);
+      std::unique_lock lock(mutex);
+      missed_at[p.get<int>()] = missed;
+      ++started;
+      changed.notify_all();
+      changed.wait(lock, [&] { return permits > 0; });
+      --permits;
+    };
+  }
+  void allow(int n) {
+    std::lock_guard lock(mutex);
+    permits += n;
+    changed.notify_all();
+  }
+  void wait_started(int n) {
+    std::unique_lock lock(mutex);
+    changed.wait(lock, [&] { return started >= n; });
+  }
+};
+
+// Losses count with the first event numbered after them that is queued, even one that was
+// overtaken and queued after the later one was dropped: no event runs before the losses
+// numbered before it are counted.
+TEST(EventSinks, ALossCountsWithTheFirstEventAfterItEvenAnOvertakenOne) {
+  EventSinks sinks;
+  SteppedCallback stepped;
+  stepped.sinks = &sinks;
+  stepped.id = sinks.add("e", {0, 1}, stepped.callback(), [] {}).id;
+  std::thread runner([&] { sinks.deliver("e", {0, 1}, 1, 1); });
+  stepped.wait_started(1);
+  const auto full = static_cast<std::uint32_t>(1 + EventSinks::kMaxQueued);
+  for (std::uint32_t seq = 2; seq <= full; ++seq) sinks.deliver("e", {0, 1}, seq, seq);
+  sinks.deliver("e", {0, 1}, full + 2, full + 2);  // full + 1 not (yet) seen; both lost
+  sinks.deliver("e", {0, 1}, full + 4, full + 4);  // full + 3 not (yet) seen; both lost
+  stepped.allow(1);
+  stepped.wait_started(2);  // event 2 runs: the queue has room for one
+  sinks.deliver("e", {0, 1}, full + 3, full + 3);  // overtaken by full + 4, and queued
+  stepped.allow(1 << 20);
+  runner.join();
+  sinks.deliver("e", {0, 1}, full + 5, full + 5);
+  EXPECT_EQ(stepped.missed_at.size(), 3 + EventSinks::kMaxQueued);
+  EXPECT_EQ(stepped.missed_at.at(static_cast<int>(full)), 0u);
+  EXPECT_EQ(stepped.missed_at.at(static_cast<int>(full + 3)), 2u);  // full + 1 and + 2
+  EXPECT_EQ(stepped.missed_at.at(static_cast<int>(full + 5)), 3u);  // and full + 4
+}
+
+TEST(LostEvents, AnEventTakesTheLossesBeforeItAndOneThatCameIsTakenBack) {
+  LostEvents lost;
+  lost.add(3, 5);
+  lost.add(8, 8);
+  lost.add_unnumbered();
+  EXPECT_EQ(lost.count(), 5u);
+  EXPECT_TRUE(lost.take_back(4));
+  EXPECT_FALSE(lost.take_back(6));
+  EXPECT_EQ(lost.take_before(5), 2u);  // 3 and the unnumbered one
+  EXPECT_EQ(lost.count(), 2u);
+  EXPECT_EQ(lost.take_before(7), 1u);  // 5
+  EXPECT_EQ(lost.take_before(0), 1u);  // unnumbered: all of them
+  EXPECT_EQ(lost.count(), 0u);
+}
+
+TEST(LostEvents, NumbersWrapAroundModulo2To32) {
+  LostEvents lost;
+  lost.add(0xFFFFFFFEu, 1);
+  EXPECT_EQ(lost.count(), 4u);
+  EXPECT_EQ(lost.take_before(1), 3u);  // 0xFFFFFFFE, 0xFFFFFFFF and 0
+  EXPECT_EQ(lost.take_before(2), 1u);
+}
+
+// A publisher numbering erratically cannot grow the ranges kept: the oldest merge, and every
+// loss still counts once.
+TEST(LostEvents, ScatteredLossesStayBoundedAndAllCount) {
+  LostEvents lost;
+  const auto n = static_cast<std::uint32_t>(2 * LostEvents::kMaxRanges);
+  for (std::uint32_t seq = 2; seq <= 2 * n; seq += 2) lost.add(seq, seq);
+  EXPECT_EQ(lost.count(), n);
+  const std::uint64_t first = lost.take_before(n);
+  EXPECT_LT(first, n / 2 - 1);  // apart, 2, 4 .. n - 2 would be; merged, they count later
+  EXPECT_EQ(first + lost.take_before(2 * n + 1), n);
+  EXPECT_EQ(lost.count(), 0u);
 }
 
 TEST(EventSinks, ACallbackThatThrowsDoesNotStopTheNextEvents) {

@@ -85,8 +85,9 @@ class Subscription {
   // How many of the publisher's events this subscription missed so far: those the publisher
   // could not send (its receive buffer was full), known when a later event arrives by the gap
   // in the events' numbers, and those dropped because 1,024 already waited for the callback.
-  // Each loss counts with the first event that arrives after it: while the callback runs, this
-  // is the events lost before the one it runs (what a callback reports beside its event).
+  // Each loss counts with the first event numbered after it that runs: while the callback runs,
+  // this is the events numbered before the one it runs that did not run (what a callback
+  // reports beside its event).
   std::uint64_t missed() const;
   // Removes the callback and tells the publisher (rpc.unsubscribe as a notification, unless
   // another Subscription of this peer still wants the same event from it). Never throws.

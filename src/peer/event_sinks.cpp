@@ -74,10 +74,7 @@ std::uint64_t EventSinks::missed(std::uint64_t id) const {
     runner = it->second.runner;
   }
   std::lock_guard lock(runner->mutex);
-  if (runner->running) return runner->missed_run;
-  std::uint64_t total = runner->missed_run + runner->missed_pending;
-  for (const auto& queued : runner->queue) total += queued.missed_before;
-  return total;
+  return runner->running ? runner->missed_run : runner->missed_run + runner->lost.count();
 }
 
 EventSinks::Arrival EventSinks::count_gap_locked(Runner& runner, std::uint32_t seq) {
@@ -92,49 +89,30 @@ EventSinks::Arrival EventSinks::count_gap_locked(Runner& runner, std::uint32_t s
   if (runner.last_run != 0 && seq - runner.last_run - 1 >= (1u << 31)) {
     // Late: an event numbered after it ran already, and counted it missed then (or, if it
     // came before counting started, it is counted now).
-    if (uncounted) ++runner.missed_pending;
+    if (uncounted) runner.lost.add(seq, seq);
     return Arrival::late;
   }
   const std::uint32_t ahead = seq - runner.last_seq;  // modulo 2^32
   if (runner.last_seq == 0 || (ahead != 0 && ahead < (1u << 31))) {
     // A number past the next one: the publisher numbered events it could not send here.
-    if (runner.last_seq != 0) runner.missed_pending += ahead - 1;
+    if (runner.last_seq != 0 && ahead > 1) runner.lost.add(runner.last_seq + 1, seq - 1);
     if (runner.last_seq == 0) runner.counted_from = seq;
     runner.last_seq = seq;
     return Arrival::newest;
   }
   // Behind: overtaken by a later one that has not run yet (two serving threads, or emits
   // from two threads at once), which counted it missed, unless counting started after it.
-  if (ahead != 0 && !uncounted) take_back_locked(runner, seq);
+  if (ahead != 0 && !uncounted) runner.lost.take_back(seq);
   return Arrival::behind;
 }
 
-void EventSinks::take_back_locked(Runner& runner, std::uint32_t seq) {
-  for (auto& queued : runner.queue) {
-    if (queued.seq != 0 && queued.seq - seq < (1u << 31) && queued.missed_before > 0) {
-      --queued.missed_before;
-      return;
-    }
-  }
-  if (runner.missed_pending > 0) --runner.missed_pending;  // the later one was dropped
-}
-
-void EventSinks::count_drop_locked(Runner& runner, std::uint32_t seq, Arrival arrival) {
-  if (arrival == Arrival::behind) {
-    for (auto& queued : runner.queue) {
-      if (queued.seq != 0 && queued.seq - seq < (1u << 31)) {
-        ++queued.missed_before;  // the first one queued after it
-        return;
-      }
-    }
-  }
-  ++runner.missed_pending;
-}
-
-bool EventSinks::enqueue_locked(Runner& runner, json params, std::uint32_t seq,
-                                Arrival arrival) {
+bool EventSinks::enqueue_locked(Runner& runner, json params, std::uint32_t seq) {
   if (runner.queue.size() >= kMaxQueued) {
-    count_drop_locked(runner, seq, arrival);
+    if (seq == 0) {
+      runner.lost.add_unnumbered();
+    } else {
+      runner.lost.add(seq, seq);
+    }
     if (!runner.dropping) {
       runner.dropping = true;
       log(LogLevel::warning, "an event callback is ", kMaxQueued,
@@ -149,10 +127,7 @@ bool EventSinks::enqueue_locked(Runner& runner, json params, std::uint32_t seq,
       --at;  // queued events numbered after this one go behind it
     }
   }
-  // The losses not yet counted with an event are all numbered before the newest one.
-  const std::uint64_t missed_before = arrival == Arrival::newest ? runner.missed_pending : 0;
-  if (arrival == Arrival::newest) runner.missed_pending = 0;
-  runner.queue.insert(at, Runner::Queued{seq, std::move(params), missed_before});
+  runner.queue.insert(at, Runner::Queued{seq, std::move(params)});
   return true;
 }
 
@@ -174,7 +149,7 @@ bool EventSinks::take_next_locked(Runner& runner, std::unique_lock<std::mutex>& 
     runner.last_run = next.seq;
   }
   params = std::move(next.params);
-  runner.missed_run += next.missed_before;
+  runner.missed_run += runner.lost.take_before(next.seq);  // before it, and not run
   runner.queue.pop_front();
   return true;
 }
@@ -184,7 +159,7 @@ void EventSinks::run(Runner& runner, json params, std::uint32_t seq) {
   if (runner.removed) return;
   const Arrival arrival = count_gap_locked(runner, seq);
   if (arrival == Arrival::late) return;
-  if (!enqueue_locked(runner, std::move(params), seq, arrival)) return;
+  if (!enqueue_locked(runner, std::move(params), seq)) return;
   runner.arrived.notify_all();
   if (runner.running) return;  // the running thread takes it
   runner.running = true;

@@ -16,6 +16,7 @@
 #include <string>
 #include <string_view>
 
+#include "lost_events.hpp"
 #include "procslink/peer_options.hpp"
 #include "subscriptions.hpp"
 
@@ -57,7 +58,8 @@ class EventSinks {
   bool deliver(std::string_view event, SubscriberAddress publisher, const json& params,
                std::uint32_t seq = 0);
   // The events sink `id` learnt it missed (0 for an unknown id). While its callback runs, those
-  // before the event it runs: each loss counts with the first event queued after it.
+  // before the event it runs: each loss counts with the first event numbered after it that
+  // runs.
   std::uint64_t missed(std::uint64_t id) const;
 
   static constexpr std::chrono::microseconds kGapHold{2000};
@@ -75,7 +77,6 @@ class EventSinks {
     struct Queued {
       std::uint32_t seq;
       json params;
-      std::uint64_t missed_before;  // events lost since the one queued before it
     };
     std::deque<Queued> queue;  // by number
     std::condition_variable arrived;  // an event was queued (for a runner holding at a gap)
@@ -87,7 +88,7 @@ class EventSinks {
     std::uint32_t counted_from = 0;
     std::uint32_t last_run = 0;  // the number of the last event run (0: none, or unknown)
     std::uint64_t missed_run = 0;      // losses before the events handed to the callback
-    std::uint64_t missed_pending = 0;  // losses since the last event queued
+    LostEvents lost;  // losses not yet counted with an event run
     bool dropping = false;  // the queue was full; logged once until it empties again
   };
   struct Sink {
@@ -104,18 +105,11 @@ class EventSinks {
   // Counts the gap before event `seq` as missed; an event behind the last one seen (its gap
   // was counted when the later one came) takes its count back. Under the runner's lock.
   static Arrival count_gap_locked(Runner& runner, std::uint32_t seq);
-  // Takes back the loss counted for event `seq`, which came after all: from the first event
-  // queued after it that counted one, else from those not yet attributed (the later event
-  // was dropped).
-  static void take_back_locked(Runner& runner, std::uint32_t seq);
-  // Queues an event behind the running callback, before any queued event numbered after it;
-  // the newest takes the losses not yet counted with an event. False (dropped, counted
-  // missed) when kMaxQueued wait already.
-  static bool enqueue_locked(Runner& runner, json params, std::uint32_t seq, Arrival arrival);
-  // Counts event `seq`, dropped, with the first event queued after it (else with the next
-  // newest one).
-  static void count_drop_locked(Runner& runner, std::uint32_t seq, Arrival arrival);
-  // The next queued event to run, after holding at a gap; false when there is none.
+  // Queues an event behind the running callback, before any queued event numbered after it.
+  // False (dropped, counted lost) when kMaxQueued wait already.
+  static bool enqueue_locked(Runner& runner, json params, std::uint32_t seq);
+  // The next queued event to run, after holding at a gap, counting the losses before it;
+  // false when there is none.
   static bool take_next_locked(Runner& runner, std::unique_lock<std::mutex>& lock, json& params);
   std::size_t count_locked(std::string_view event, const SubscriberAddress* publisher) const;
 
