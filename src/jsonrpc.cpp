@@ -454,7 +454,7 @@ ParsedRequestBody parse_request_body(std::string_view body) {
   ParsedRequestBody parsed;
   // The peer tries the layout itself first, and then the general reader; so does this.
   if (JsonRpcRequest request; detail::read_request_layout(body, request)) {
-    parsed.items.push_back({std::move(request)});
+    parsed.items.emplace_back().content.emplace<JsonRpcRequest>(std::move(request));
     return parsed;
   }
   if (auto single = detail::parse_single_request(body)) {
