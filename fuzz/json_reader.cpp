@@ -6,7 +6,10 @@
 // only the syntax decides; a second read with a small limit may refuse exactly the values that
 // nest deeper than it, and must give the same value otherwise. An error's offset lies within
 // the input. Reading an object's members from a text the reader may take over (a long string
-// adopting its buffer) gives the same members and the same error offsets as reading a view.
+// adopting its buffer) gives the same members and the same error offsets as reading a view,
+// and so does reading it in two pieces, split where a prefix of it ends inside a string, with
+// the second piece's clean bytes up to a point taken as checked.
+#include <algorithm>
 #include <bit>
 #include <climits>
 #include <cstdint>
@@ -17,6 +20,7 @@
 #include <vector>
 
 #include "../src/json_reader.hpp"
+#include "../src/json_writer.hpp"
 #include "../tests/support/json_identical.hpp"
 #include "fuzz_support.hpp"
 
@@ -25,6 +29,7 @@ using procslink::detail::JsonSyntaxError;
 using procslink::detail::read_json;
 using procslink::detail::read_json_members;
 using procslink::detail::read_json_members_taking;
+using procslink::detail::MemberReceiver;
 
 namespace {
 
@@ -62,6 +67,38 @@ Members members_from(Read read) {
   return out;
 }
 
+// The members of the text read in two pieces, where its first `prefix` bytes end inside a
+// string; nullopt when they do not.
+std::optional<Members> members_in_two_pieces(std::string_view text, std::size_t prefix) {
+  const auto open = procslink::detail::open_string_at_end(text.substr(0, prefix), kSmallDepth);
+  if (!open) return std::nullopt;
+  FUZZ_CHECK(open->content + open->clean <= prefix);
+  std::string rest(text.substr(open->content));
+  FUZZ_CHECK(procslink::detail::clean_prefix(rest, 0, open->clean) == open->clean);
+  const std::size_t checked =
+      std::max(open->clean, procslink::detail::clean_prefix(rest, 0, rest.size() / 2));
+  return members_from([&](const auto& sink) {
+    struct Receiver final : MemberReceiver {
+      explicit Receiver(decltype(sink) s) : to(s) {}
+      std::string* text_slot(std::string_view) override { return nullptr; }
+      void take(std::string_view key, json&& value) override { to(std::string(key), std::move(value)); }
+      decltype(sink) to;
+    } receiver(sink);
+    return read_json_members_taking(text.substr(0, open->content), rest, checked, kSmallDepth,
+                                    receiver, 8);
+  });
+}
+
+void check_same(const Members& got, const Members& want) {
+  FUZZ_CHECK(got.object == want.object);
+  FUZZ_CHECK(got.error_at == want.error_at);
+  FUZZ_CHECK(got.members.size() == want.members.size());
+  for (std::size_t i = 0; i < got.members.size(); ++i) {
+    FUZZ_CHECK(got.members[i].first == want.members[i].first);
+    FUZZ_CHECK(identical(got.members[i].second, want.members[i].second));
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -86,12 +123,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const Members taken = members_from([&](const auto& sink) {
     return read_json_members_taking(owned, kSmallDepth, sink, 8);
   });
-  FUZZ_CHECK(taken.object == viewed.object);
-  FUZZ_CHECK(taken.error_at == viewed.error_at);
-  FUZZ_CHECK(taken.members.size() == viewed.members.size());
-  for (std::size_t i = 0; i < taken.members.size(); ++i) {
-    FUZZ_CHECK(taken.members[i].first == viewed.members[i].first);
-    FUZZ_CHECK(identical(taken.members[i].second, viewed.members[i].second));
+  check_same(taken, viewed);
+  // Split within the first half, where the input's first byte says.
+  if (size > 0) {
+    if (const auto two = members_in_two_pieces(text, data[0] % (size / 2 + 1))) {
+      check_same(*two, viewed);
+    }
   }
 
   FUZZ_CHECK(ours.has_value() == theirs.has_value());

@@ -37,6 +37,7 @@ struct FragmentReassembler::State {
     std::size_t reserved = 0;  // allocated for the announced length
     std::optional<std::uint16_t> last_index;
     bool poisoned = false;  // broke a limit: its remaining fragments are refused
+    std::optional<detail::ReassemblyHooks::Split> split;  // its first bytes, kept apart
 
     std::int64_t highest_index() const;  // -1 when nothing arrived
     std::size_t held() const { return bytes > reserved ? bytes : reserved; }
@@ -63,6 +64,9 @@ struct FragmentReassembler::State {
   char* landing_room(std::uint64_t sender, std::uint32_t seq, std::uint16_t index,
                      std::size_t length);
   detail::ReassemblyHooks::Room next_room(std::uint64_t sender, std::uint32_t seq);
+  Partial* find(std::uint64_t sender, std::uint32_t seq);
+  // Appends fragment 0's body to a new message, split as split_next() asked.
+  void append_split(Partial& partial, std::string_view body, std::size_t at, std::size_t checked);
 
   // The sender's entry and the fragment's message, started if it is new.
   std::pair<SenderMap::iterator, MessageMap::iterator> message_for(
@@ -96,6 +100,12 @@ struct FragmentReassembler::State {
   std::vector<Eviction> evictions_;
   std::string spare_;  // a recycled body, empty but with its capacity
   bool spare_released_ = false;  // its pages were given back lazily since it was recycled
+  std::optional<detail::ReassemblyHooks::Split> finished_split_;  // the last completed one's
+  struct SplitNext {
+    std::size_t at = 0;
+    std::size_t checked = 0;
+  };
+  std::optional<SplitNext> split_next_;  // for the next add() (ReassemblyHooks::split_next)
 };
 
 FragmentReassembler::FragmentReassembler(Limits limits)
@@ -142,10 +152,26 @@ detail::ReassemblyHooks::Room detail::ReassemblyHooks::next_room(FragmentReassem
   return reassembler.state_->next_room(sender, seq);
 }
 
+void detail::ReassemblyHooks::split_next(FragmentReassembler& reassembler, std::size_t at,
+                                         std::size_t checked) {
+  reassembler.state_->split_next_ = {at, checked};
+}
+detail::ReassemblyHooks::SplitBuffer detail::ReassemblyHooks::split_buffer(
+    FragmentReassembler& reassembler, std::uint64_t sender, std::uint32_t seq) {
+  auto* partial = reassembler.state_->find(sender, seq);
+  if (partial == nullptr || !partial->split) return {};
+  return {&*partial->split, std::string_view(partial->body.data(), partial->filled)};
+}
+std::optional<detail::ReassemblyHooks::Split> detail::ReassemblyHooks::take_split(
+    FragmentReassembler& reassembler) {
+  return std::exchange(reassembler.state_->finished_split_, std::nullopt);
+}
+
 std::optional<FragmentReassembler::Complete> FragmentReassembler::State::add(
     std::uint64_t sender_key, std::uint32_t uid, const ProcslinkMessage& fragment,
     Clock::time_point now) {
   const ProcslinkHeader& h = fragment.header;
+  const std::optional<SplitNext> split = std::exchange(split_next_, std::nullopt);
   if (!h.is_fragment()) throw FramingError("not a fragment");
   const auto [sender, message] = message_for(sender_key, uid, fragment, now);
   Partial& partial = message->second;
@@ -154,7 +180,10 @@ std::optional<FragmentReassembler::Complete> FragmentReassembler::State::add(
   take_bytes(sender, partial, fragment);
   // Fragments arriving in order, the usual case, go straight into the body: one copy each.
   const std::uint32_t index = h.reserved;
-  if (index == partial.next) {
+  if (split && index == 0 && partial.next == 0 && partial.early.empty() &&
+      split->at <= fragment.body.size()) {
+    append_split(partial, fragment.body, split->at, split->checked);
+  } else if (index == partial.next) {
     partial.append(fragment.body);
     for (auto e = partial.early.begin(); e != partial.early.end() && e->first == partial.next;
          e = partial.early.erase(e)) {
@@ -250,6 +279,7 @@ FragmentReassembler::Complete FragmentReassembler::State::finish(SenderMap::iter
   Partial& partial = message->second;
   partial.body.resize(partial.filled);  // a shrink: writes only the terminating NUL
   Complete complete{partial.payload_type, message->first, std::move(partial.body)};
+  finished_split_ = std::move(partial.split);
   charge(sender, -static_cast<std::ptrdiff_t>(partial.held()));
   sender.messages.erase(message);
   if (sender.messages.empty()) senders_.erase(sender_it);
@@ -306,6 +336,7 @@ void FragmentReassembler::State::poison(Sender& sender, Partial& partial) {
   partial.filled = 0;
   partial.bytes = 0;
   partial.reserved = 0;
+  partial.split.reset();
   partial.poisoned = true;  // kept (empty) until it expires so its tail is refused too
 }
 
@@ -380,6 +411,20 @@ char* FragmentReassembler::State::landing_room(std::uint64_t sender_key, std::ui
     return nullptr;
   }
   return partial.body.data() + partial.filled;
+}
+
+FragmentReassembler::State::Partial* FragmentReassembler::State::find(std::uint64_t sender_key,
+                                                                     std::uint32_t seq) {
+  const auto sender = senders_.find(sender_key);
+  if (sender == senders_.end()) return nullptr;
+  const auto it = sender->second.messages.find(seq);
+  return it == sender->second.messages.end() ? nullptr : &it->second;
+}
+
+void FragmentReassembler::State::append_split(Partial& partial, std::string_view body,
+                                              std::size_t at, std::size_t checked) {
+  partial.split.emplace(detail::ReassemblyHooks::Split{std::string(body.substr(0, at)), checked});
+  partial.append(body.substr(at));
 }
 
 detail::ReassemblyHooks::Room FragmentReassembler::State::next_room(std::uint64_t sender_key,

@@ -11,6 +11,7 @@
 #include <charconv>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <system_error>
 #include <type_traits>
 #include <utility>
@@ -70,6 +71,19 @@ class Reader {
     adopt_min_ = adopt_min;
   }
 
+  // A text in two pieces: reading starts in `head`, which ends just past the opening quote of
+  // a string that `rest` goes on with, its first `checked` bytes known clean.
+  Reader(std::string_view head, std::string& rest, std::size_t checked, std::size_t adopt_min)
+      : Reader(head) {
+    continuation_ = &rest;
+    checked_ = checked;
+    adopt_min_ = adopt_min;
+  }
+  // A reader of a text's first piece only: a string that runs into the piece's end throws
+  // OpenString instead of failing (open_string_at_end).
+  using OpenString = OpenStringAt;
+  void probe_open_strings() { probing_ = true; }
+
   // Starts on text[pos], for read_json_value.
   Reader(std::string_view text, std::size_t pos) : Reader(text) { p_ += pos; }
   std::size_t offset() const { return static_cast<std::size_t>(p_ - begin_); }
@@ -128,15 +142,29 @@ class Reader {
     return owner_ != nullptr && left >= adopt_min_ && 2 * left >= owner_->size();
   }
 
+  // Expects p_ at the end of the head, just past the opening quote: reading goes on in the
+  // second piece, where the string already lies at the front of the buffer.
+  void enter_continuation() {
+    consumed_ += static_cast<std::size_t>(end_ - begin_);
+    owner_ = std::exchange(continuation_, nullptr);
+    begin_ = p_ = owner_->data();
+    end_ = begin_ + owner_->size();
+  }
+
   // Expects p_ just past the opening quote of a string that may_adopt(). Moves the string to
   // the front of the owner's buffer as it looks for the closing quote: clean blocks in the same
-  // pass that checks them (json_scan.hpp), the rest once the quote is found. A string long
-  // enough then takes the buffer over; a shorter one is copied into `out` from there. Returns
-  // false, with `out` holding the string's bytes before `run`, when an escape comes first: the
-  // usual reading goes on from `run` and p (the bytes from `run` on are still in place).
+  // pass that checks them (json_scan.hpp), the rest once the quote is found; a string already
+  // at the front (a second piece) is only checked, from its first unchecked byte on. A string
+  // long enough then takes the buffer over; a shorter one is copied into `out` from there.
+  // Returns false, with `out` holding the string's bytes before `run`, when an escape comes
+  // first: the usual reading goes on from `run` and p (the bytes from `run` on are in place).
   bool read_string_in_place(std::string& out, const char*& run, const char*& p) {
     char* const front = owner_->data();
-    const std::size_t moved = move_clean_blocks(front, p_, end_);
+    const bool at_front = p_ == front;
+    const std::size_t moved =
+        at_front ? static_cast<std::size_t>(
+                       skip_clean_blocks(p_ + std::exchange(checked_, 0), end_) - p_)
+                 : move_clean_blocks(front, p_, end_);
     p = p_ + moved;
     for (;;) {
       p = find_run_end(p, end_);
@@ -151,7 +179,7 @@ class Reader {
       run = p_ + moved;
       return false;
     }
-    std::memmove(front + moved, p_ + moved, static_cast<std::size_t>(p - p_) - moved);
+    if (!at_front) std::memmove(front + moved, p_ + moved, static_cast<std::size_t>(p - p_) - moved);
     const auto length = static_cast<std::size_t>(p - p_);
     if (length >= adopt_min_ && 2 * length >= owner_->size()) {
       adopt(p, length, out);
@@ -354,11 +382,20 @@ class Reader {
   // Expects p_ just past the opening quote; leaves it just past the closing one. `out` is
   // empty, so when the first run reaches the closing quote, append() allocates exactly once.
   void read_string(std::string& out) {
+    if (p_ == end_ && continuation_ != nullptr) enter_continuation();
     const char* run = p_;
     const char* p = p_;
     if (may_adopt() && read_string_in_place(out, run, p)) return;
+    const char* const start = p_;
     for (;;) {
       p = find_run_end(p, end_);
+      // A probe takes a string that runs into the end, or may (a UTF-8 sequence cut there),
+      // for a string opened in this piece and continued in the next. Up to an escape, what it
+      // went past is clean.
+      if (probing_ && (p == end_ || (end_ - p < 4 && static_cast<unsigned char>(*p) >= 0x80))) {
+        throw OpenString{consumed_ + static_cast<std::size_t>(start - begin_),
+                         run == start ? static_cast<std::size_t>(p - start) : 0};
+      }
       if (p == end_) fail(p, "missing closing quote");
       const unsigned char c = static_cast<unsigned char>(*p);
       if (c == '"') {
@@ -618,6 +655,9 @@ class Reader {
   const char* p_;
   const char* end_;
   std::string* owner_ = nullptr;  // the text's buffer, until a string adopts it
+  std::string* continuation_ = nullptr;  // the second piece, until reading reaches it
+  std::size_t checked_ = 0;       // its first bytes known clean, until its string is read
+  bool probing_ = false;          // see OpenString
   json* spare_string_ = nullptr;  // a string value whose storage the next string read takes
   std::size_t adopt_min_ = 0;
   std::string rest_;              // the text after that string
@@ -662,6 +702,27 @@ bool read_json_members(std::string_view text, int max_depth, MemberReceiver& rec
 bool read_json_members_taking(std::string& text, int max_depth, MemberReceiver& receiver,
                               std::size_t adopt_min) {
   return Reader(text, adopt_min).read_members(max_depth, receiver);
+}
+
+bool read_json_members_taking(std::string_view head, std::string& rest, std::size_t checked,
+                              int max_depth, MemberReceiver& receiver, std::size_t adopt_min) {
+  return Reader(head, rest, checked, adopt_min).read_members(max_depth, receiver);
+}
+
+std::optional<OpenStringAt> open_string_at_end(std::string_view text, int max_depth) {
+  struct Nothing final : MemberReceiver {
+    std::string* text_slot(std::string_view) override { return nullptr; }
+    void take(std::string_view, json&&) override {}
+  } nothing;
+  Reader reader(text);
+  reader.probe_open_strings();
+  try {
+    reader.read_members(max_depth, nothing);
+  } catch (const OpenStringAt& open) {
+    return open;
+  } catch (const JsonSyntaxError&) {
+  }
+  return std::nullopt;
 }
 
 namespace {

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <functional>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -88,6 +89,26 @@ bool read_json_members_taking(std::string& text, int max_depth, MemberReceiver& 
                               std::size_t adopt_min = kAdoptMin);
 bool read_json_members_taking(std::string& text, int max_depth, const MemberSink& member,
                               std::size_t adopt_min = kAdoptMin);
+
+// The same, for a text in two pieces: `head`, which ends just past the opening quote of a
+// string (as open_string_at_end finds one), then `rest`, which goes on from that string's
+// first byte and which the caller owns and is done with; rest's first `checked` bytes are
+// known to be clean string content (clean_prefix, json_writer.hpp). Reads what head + rest
+// would read, offsets counted from head's start, but a string long enough takes rest's buffer
+// where it lies: nothing is moved, and only the bytes after `checked` are looked at.
+bool read_json_members_taking(std::string_view head, std::string& rest, std::size_t checked,
+                              int max_depth, MemberReceiver& receiver,
+                              std::size_t adopt_min = kAdoptMin);
+
+// For the first piece of a longer text: when reading it as read_json_members does runs into
+// its end inside a string (a key or a value) opened in it, where that string starts; nullopt
+// when it does not (also when the piece is refused first). Splitting the whole text at
+// `content` gives the two pieces read_json_members_taking takes.
+struct OpenStringAt {
+  std::size_t content;  // the offset of the string's first byte, just past its quote
+  std::size_t clean;    // how many bytes from there on are clean string content (clean_prefix)
+};
+std::optional<OpenStringAt> open_string_at_end(std::string_view text, int max_depth);
 
 // Empties `value` without the heap allocation nlohmann::json's destructor makes for every array
 // and object (it first moves the elements onto a stack of its own, so that deep nesting cannot

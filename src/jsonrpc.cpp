@@ -172,8 +172,12 @@ struct ReadEnvelope final : detail::MemberReceiver {
   }
   // Reads a text that is one object; throws detail::JsonSyntaxError.
   void read(std::string_view text) { detail::read_json_members(text, kMaxJsonDepth, *this); }
-  void read_taking(std::string& text) {
-    detail::read_json_members_taking(text, kMaxJsonDepth, *this);
+  void read_taking(const detail::OwnedBody& body) {
+    if (body.head.empty()) {
+      detail::read_json_members_taking(body.rest, kMaxJsonDepth, *this);
+    } else {
+      detail::read_json_members_taking(body.head, body.rest, body.checked, kMaxJsonDepth, *this);
+    }
   }
   Envelope view() const {
     auto at = [](const std::optional<json>& o) { return o ? &*o : nullptr; };
@@ -418,8 +422,8 @@ namespace {
 // The usual single request: its members are read straight into place, with no object (a map
 // and a node per member) built only to be taken apart. `owned`: the body may be taken.
 std::optional<ParsedRequestBody::Item> parse_single_request(std::string_view body,
-                                                            std::string* owned) {
-  if (!looks_like_object(body)) return std::nullopt;
+                                                            const detail::OwnedBody* owned) {
+  if (!looks_like_object(owned && !owned->head.empty() ? owned->head : body)) return std::nullopt;
   ReadEnvelope envelope;
   try {
     if (owned) {
@@ -446,8 +450,12 @@ std::optional<ParsedRequestBody::Item> detail::parse_single_request(std::string_
   return procslink::parse_single_request(body, nullptr);
 }
 
-std::optional<ParsedRequestBody::Item> detail::parse_single_request_taking(std::string& body) {
-  return procslink::parse_single_request(body, &body);
+std::optional<ParsedRequestBody::Item> detail::parse_single_request_taking(OwnedBody body) {
+  return procslink::parse_single_request(body.rest, &body);
+}
+
+std::optional<detail::OpenStringAt> detail::string_running_on(std::string_view first) {
+  return open_string_at_end(first, kMaxJsonDepth);
 }
 
 ParsedRequestBody parse_request_body(std::string_view body) {
@@ -572,9 +580,10 @@ bool append_replies(std::string& text, std::vector<BorrowedRun>* borrowed, bool 
 }  // namespace detail
 
 namespace {
-std::optional<JsonRpcResponse> parse_single_response(std::string_view body, std::string* owned) {
+std::optional<JsonRpcResponse> parse_single_response(std::string_view body,
+                                                     const detail::OwnedBody* owned) {
   std::optional<JsonRpcResponse> response;  // the one object returned, built in place
-  if (!looks_like_object(body)) return response;
+  if (!looks_like_object(owned && !owned->head.empty() ? owned->head : body)) return response;
   ReadEnvelope envelope;
   try {
     if (owned) {
@@ -594,8 +603,8 @@ std::optional<JsonRpcResponse> detail::parse_single_response(std::string_view bo
   return procslink::parse_single_response(body, nullptr);
 }
 
-std::optional<JsonRpcResponse> detail::parse_single_response_taking(std::string& body) {
-  return procslink::parse_single_response(body, &body);
+std::optional<JsonRpcResponse> detail::parse_single_response_taking(OwnedBody body) {
+  return procslink::parse_single_response(body.rest, &body);
 }
 
 std::vector<JsonRpcResponse> parse_response_body(std::string_view body) {

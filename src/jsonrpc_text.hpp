@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "json_reader.hpp"
 #include "json_writer.hpp"
 #include "procslink/jsonrpc.hpp"
 
@@ -47,6 +48,18 @@ bool read_success_layout(std::string_view body, std::optional<JsonRpcResponse>& 
 // anything else, which read_success_layout or the general readers then take.
 bool read_result_layout(std::string_view body, std::int64_t id, json& result);
 
+// A body the caller is done with, as reassembly leaves it: whole in `rest` (head empty), or in
+// two pieces, `head` then `rest`, with rest's first `checked` bytes known to be clean string
+// content (see read_json_members_taking).
+struct OwnedBody {
+  OwnedBody(std::string& whole) : rest(whole) {}  // NOLINT(google-explicit-constructor)
+  OwnedBody(std::string& rest_, std::string_view head_, std::size_t checked_)
+      : rest(rest_), head(head_), checked(checked_) {}
+  std::string& rest;
+  std::string_view head;
+  std::size_t checked = 0;
+};
+
 // The usual body, one object, read without a list around it; nullopt when the body is not a
 // single object (a batch, or not JSON that starts with '{'): parse_*_body handles those.
 // A request comes back as the request, or as the error reply it earns (whole-body errors
@@ -54,9 +67,13 @@ bool read_result_layout(std::string_view body, std::int64_t id, json& result);
 std::optional<ParsedRequestBody::Item> parse_single_request(std::string_view body);
 // The same, for a body the caller is done with: a large string in it may take its buffer
 // (read_json_members). On nullopt the body is untouched; otherwise read nothing from it.
-std::optional<ParsedRequestBody::Item> parse_single_request_taking(std::string& body);
+std::optional<ParsedRequestBody::Item> parse_single_request_taking(OwnedBody body);
 std::optional<JsonRpcResponse> parse_single_response(std::string_view body);
-// The same, and a large result string may take `body`'s buffer (see read_json_members_taking).
-std::optional<JsonRpcResponse> parse_single_response_taking(std::string& body);
+// The same, and a large result string may take the body's buffer (see read_json_members_taking).
+std::optional<JsonRpcResponse> parse_single_response_taking(OwnedBody body);
+
+// Where a body whose first fragment is `first` may be split for parse_single_*_taking: the
+// string that runs on past the fragment, if any (open_string_at_end).
+std::optional<OpenStringAt> string_running_on(std::string_view first);
 
 }  // namespace procslink::detail

@@ -1,10 +1,12 @@
 // reassembly_hooks.hpp - what the peer does with a FragmentReassembler beyond its public API
-// (internal): hand a large message's buffer back for the next one, and find where the next
-// fragment of a message may be received in place.
+// (internal): hand a large message's buffer back for the next one, find where the next
+// fragment of a message may be received in place, and keep a message's first bytes apart so
+// that a long string lands at the front of the buffer.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "procslink/message.hpp"
@@ -41,6 +43,30 @@ struct ReassemblyHooks {
     std::uint16_t index = 0;
   };
   static Room next_room(FragmentReassembler& reassembler, std::uint64_t sender, std::uint32_t seq);
+
+  // A message whose first bytes are kept apart: its buffer holds the body from offset
+  // head.size() on, so a string that starts there lies at the buffer's front, where it can
+  // become a string value without being moved.
+  struct Split {
+    std::string head;         // the body's first bytes
+    std::size_t checked = 0;  // for the peer: how much of the buffer's front it has checked
+  };
+  // Has the next add() split the message it starts at body offset `at`, if the fragment it
+  // adds is fragment 0 of a new message and has that many bytes: their first `at` go to the
+  // split's head (with `checked` in the split), the rest to the front of the buffer, where the
+  // next fragments follow. That add() forgets it either way.
+  static void split_next(FragmentReassembler& reassembler, std::size_t at, std::size_t checked);
+  // A split message's split and the bytes its buffer holds so far; a null split when the
+  // message is unknown or not split. Valid as landing_room's.
+  struct SplitBuffer {
+    Split* split = nullptr;
+    std::string_view filled;
+  };
+  static SplitBuffer split_buffer(FragmentReassembler& reassembler, std::uint64_t sender,
+                                  std::uint32_t seq);
+  // The split of the message the last add() completed, if that message was split: its
+  // Complete::body is then the body from head.size() on.
+  static std::optional<Split> take_split(FragmentReassembler& reassembler);
 };
 
 }  // namespace procslink::detail

@@ -364,5 +364,47 @@ TEST(NullIdErrorReply, FailsABatchAsAWhole) {
   }
 }
 
+// A long string lands at the front of its buffer from the first fragment on and is checked as
+// its fragments land (inbound_reassembly.hpp): UTF-8 sequences cut by the fragments' ends read
+// as they are, and a byte that is not UTF-8 in a later fragment earns the parse error the whole
+// text would. Sent raw, as no peer writes such a byte.
+TEST(SplitLanding, ReadsWhatTheWholeTextReads) {
+  RPCPeer server;
+  server.register_function("size", [](std::string text) { return text.size(); }, {"text"});
+  server.start();
+  RawEnd client;
+  std::string text;
+  while (text.size() < (std::size_t{2} << 20)) text += "\xE2\x82\xAC";  // 3 bytes: cut by ends
+  const auto call = [&](std::string_view string, std::uint32_t id) {
+    const std::string body = R"({"jsonrpc":"2.0","method":"size","params":[")" +
+                             std::string(string) + R"("],"id":)" + std::to_string(id) + "}";
+    const DatagramFields fields{client.nl_pid(), PayloadType::request, id, 0, 0, 0,
+                                static_cast<std::uint32_t>(body.size())};
+    for_each_datagram(fields, body, 131072, 131032,
+                      [&](const DatagramFields& f, std::string_view chunk) {
+                        client.send_bytes(server.nl_pid(), build_datagram(f, chunk));
+                      });
+    return client.next_response(server.nl_pid());
+  };
+  for (std::uint32_t id = 1; id <= 3; ++id) {  // a fresh buffer, then recycled ones
+    SCOPED_TRACE(id);
+    const auto reply = call(text, id);
+    ASSERT_TRUE(reply);
+    ASSERT_FALSE(reply->is_error()) << reply->error().message;
+    EXPECT_EQ(reply->result(), json(text.size()));
+  }
+  for (const std::size_t at : {std::size_t{100}, std::size_t{131032 * 3 + 5}, text.size() - 2}) {
+    SCOPED_TRACE(at);
+    std::string broken = text;
+    broken[at] = '\xFF';
+    const auto reply = call(broken, 9);
+    ASSERT_TRUE(reply);
+    ASSERT_TRUE(reply->is_error());
+    EXPECT_EQ(reply->error().code, error_code::parse_error);
+    EXPECT_NE(reply->error().data.value_or(json()).dump().find("invalid UTF-8"), std::string::npos);
+  }
+  server.stop();
+}
+
 }  // namespace
 }  // namespace procslink

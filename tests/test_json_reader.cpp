@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "../src/json_reader.hpp"
+#include "../src/json_writer.hpp"
 #include "../src/json_scan.hpp"
 #include "support/json_identical.hpp"
 
@@ -843,16 +844,18 @@ MembersRead members_taking(std::string text, std::size_t adopt_min) {
   return read;
 }
 
-void expect_same_reading(const std::string& text, std::size_t adopt_min) {
-  const MembersRead viewed = members_of(text);
-  const MembersRead taken = members_taking(text, adopt_min);
-  EXPECT_EQ(taken.object, viewed.object);
-  EXPECT_EQ(taken.error_at, viewed.error_at);
-  ASSERT_EQ(taken.members.size(), viewed.members.size());
-  for (std::size_t i = 0; i < taken.members.size(); ++i) {
-    EXPECT_EQ(taken.members[i].first, viewed.members[i].first);
-    EXPECT_TRUE(identical(taken.members[i].second, viewed.members[i].second));
+void expect_same(const MembersRead& got, const MembersRead& want) {
+  EXPECT_EQ(got.object, want.object);
+  EXPECT_EQ(got.error_at, want.error_at);
+  ASSERT_EQ(got.members.size(), want.members.size());
+  for (std::size_t i = 0; i < got.members.size(); ++i) {
+    EXPECT_EQ(got.members[i].first, want.members[i].first);
+    EXPECT_TRUE(identical(got.members[i].second, want.members[i].second));
   }
+}
+
+void expect_same_reading(const std::string& text, std::size_t adopt_min) {
+  expect_same(members_taking(text, adopt_min), members_of(text));
 }
 
 // A string that is most of an owned text takes over its buffer, in place; reading goes on
@@ -919,6 +922,132 @@ TEST(JsonReaderMembers, TakingTheTextReadsExactlyWhatReadingItDoes) {
     SCOPED_TRACE(text);
     expect_same_reading(text, 50);
   }
+}
+
+// Every member into a list, through the MemberReceiver interface.
+struct ListReceiver final : MemberReceiver {
+  std::string* text_slot(std::string_view) override { return nullptr; }
+  void take(std::string_view key, json&& value) override {
+    read->members.emplace_back(std::string(key), std::move(value));
+  }
+  MembersRead* read;
+};
+
+// The text split where open_string_at_end says its first `prefix` bytes end inside a string,
+// read in two pieces, with the rest's clean prefix (up to `check_limit` bytes) as checked.
+std::optional<MembersRead> members_in_two_pieces(const std::string& text, std::size_t prefix,
+                                                 std::size_t check_limit, std::size_t adopt_min) {
+  const auto open = open_string_at_end(std::string_view(text).substr(0, prefix), 16);
+  if (!open) return std::nullopt;
+  EXPECT_LE(open->content + open->clean, prefix);
+  const std::string head = text.substr(0, open->content);
+  std::string rest = text.substr(open->content);
+  EXPECT_EQ(clean_prefix(rest, 0, open->clean), open->clean);  // what the probe saw is clean
+  // As much as check_limit says (ending where a sequence does), at least what the probe saw.
+  const std::size_t want = std::min(check_limit, rest.size());
+  const std::size_t checked = std::max(open->clean, clean_prefix(rest, 0, want));
+  MembersRead read;
+  ListReceiver receiver;
+  receiver.read = &read;
+  try {
+    read.object = read_json_members_taking(head, rest, checked, 16, receiver, adopt_min);
+  } catch (const JsonSyntaxError& e) {
+    read.error_at = e.offset();
+  }
+  return read;
+}
+
+// Where a string opened in the text runs into its end, and how much of it is clean.
+std::optional<std::pair<std::size_t, std::size_t>> open_at(std::string_view text) {
+  const auto open = open_string_at_end(text, 16);
+  if (!open) return std::nullopt;
+  return std::pair{open->content, open->clean};
+}
+
+TEST(JsonReaderTwoPieces, FindsTheStringThatRunsIntoTheEnd) {
+  using At = std::pair<std::size_t, std::size_t>;
+  EXPECT_EQ(open_at(R"({"a":"xyz)"), At(6, 3));
+  EXPECT_EQ(open_at(R"({"a":")"), At(6, 0));
+  EXPECT_EQ(open_at(R"({"a":[1,"x\"y)"), At(9, 0));  // an escape: nothing counted clean
+  EXPECT_EQ(open_at(R"({"jsonrpc":"2.0","ab)"), At(18, 2));  // a key
+  EXPECT_EQ(open_at("{\"a\":\"x\xc3\xa9y\xe2\x82"), At(6, 4));  // a UTF-8 sequence cut
+  EXPECT_EQ(open_at(R"({"a":"xyz"})"), std::nullopt);  // closed
+  EXPECT_EQ(open_at(R"({"a":"xyz",)"), std::nullopt);  // ends between members
+  EXPECT_EQ(open_at(R"({"a":1)"), std::nullopt);
+  EXPECT_EQ(open_at(R"({"a" "b)"), std::nullopt);  // refused before the end
+  EXPECT_EQ(open_at(R"(["a)"), std::nullopt);  // not an object
+  EXPECT_EQ(open_at("{\"a\":\"x\x01y"), std::nullopt);  // refused inside
+  EXPECT_EQ(open_at("{\"a\":\"x\xc3(yyy"), std::nullopt);  // ill-formed before the end
+}
+
+// Two pieces read exactly as the whole text: the same members, the same errors at the same
+// offsets, whatever the string holds after its checked bytes and whether it is taken over.
+TEST(JsonReaderTwoPieces, ReadExactlyWhatTheWholeTextReads) {
+  const std::string big(300, 'z');
+  const std::vector<std::string> texts = {
+      R"({"a":")" + big + R"("})",
+      R"({"jsonrpc":"2.0","params":[")" + big + R"("],"id":7,"method":"m"})",
+      R"({"a":")" + big + R"(","b":[1,2.5,"x"],"c":{"d":null}})",
+      R"( {"x":1, "a" : [")" + big + R"("] }  )",
+      R"({")" + big + R"(":1})",
+      R"({"a":")" + big + R"(\n"})",
+      R"({"a":")" + big + "\n\"}",
+      R"({"a":")" + big + "\xc3\xa9\xe2\x82\xac" + big + R"("})",
+      R"({"a":")" + big + "\xc3(" + R"("})",
+      R"({"a":")" + big + R"(", "b":")" + big + R"("})",
+      R"({"a":")" + big + R"("} trailing)",
+      R"({"a":")" + big + R"(",})",
+      R"({"a":")" + big + R"(","b":)",
+      R"({"a":")" + big + R"(")",
+      R"({"a":")" + big,
+      R"({"a":")" + big + "\x01" + R"("})",
+  };
+  int splits = 0;
+  for (const std::string& text : texts) {
+    SCOPED_TRACE(text.substr(0, 40));
+    const MembersRead whole = members_of(text);
+    for (std::size_t prefix = 0; prefix <= text.size(); prefix += 7) {
+      for (std::size_t check_limit : {std::size_t{0}, std::size_t{64}, text.size()}) {
+        for (std::size_t adopt_min : {std::size_t{1}, big.size() + 1}) {
+          const auto two = members_in_two_pieces(text, prefix, check_limit, adopt_min);
+          if (!two) continue;
+          ++splits;
+          SCOPED_TRACE(prefix);
+          expect_same(*two, whole);
+        }
+      }
+    }
+  }
+  EXPECT_GT(splits, 1000);
+  // And every single-byte change of a request, split where its params string opens.
+  const std::string base = R"({"jsonrpc":"2.0","method":"echo","params":[")" +
+                           std::string(200, 'p') + R"(",{"k":[true]}],"id":"7"})";
+  std::mt19937 random(12);
+  const std::string bytes = "\"\\{}[],: x0\x01\xc3";
+  for (int i = 0; i < 2000; ++i) {
+    std::string text = base;
+    text[random() % text.size()] = bytes[random() % bytes.size()];
+    SCOPED_TRACE(text);
+    const auto two = members_in_two_pieces(text, 100, text.size(), 50);
+    if (two) expect_same(*two, members_of(text));
+  }
+}
+
+// The string at the front of the second piece becomes the value where it lies.
+TEST(JsonReaderTwoPieces, ALongStringTakesTheSecondPieceWithoutMoving) {
+  const std::string big(6000, 'q');
+  const std::string head = R"({"jsonrpc":"2.0","id":3,"result":")";
+  std::string rest = big + R"("})";
+  const char* storage = rest.data();
+  MembersRead read;
+  ListReceiver receiver;
+  receiver.read = &read;
+  ASSERT_TRUE(read_json_members_taking(head, rest, 5000, 16, receiver, 1000));
+  ASSERT_EQ(read.members.size(), 3u);
+  EXPECT_EQ(read.members[2].first, "result");
+  const auto& result = read.members[2].second.get_ref<const std::string&>();
+  EXPECT_EQ(result, big);
+  EXPECT_EQ(result.data(), storage);
 }
 
 // read_json_value_into reads what read_json_value reads; an array into an array target keeps

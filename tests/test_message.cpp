@@ -757,6 +757,72 @@ TEST(FragmentReassembler, FragmentsLandInPlaceInARecycledBuffer) {
   EXPECT_TRUE(done->body == a + b + c);
 }
 
+// A split keeps the body's first bytes apart: the rest lands at the front of the buffer, in
+// place where there is room, and the head and the body come out as the message in two pieces.
+TEST(FragmentReassembler, ASplitKeepsTheFirstBytesApartAndTheRestAtTheFront) {
+  for (const bool recycled : {false, true}) {
+    SCOPED_TRACE(recycled ? "recycled buffer" : "fresh buffer");
+    FragmentReassembler r;
+    if (recycled) Hooks::recycle(r, std::string(Hooks::kKeptCapacity, 'z'));
+    const std::string a = "{\"s\":\"" + patterned(5000), b = patterned(7000), c = "\"}";
+    Hooks::split_next(r, 6, 17);
+    ASSERT_FALSE(feed(r, 1, {3, 0, false, a}, t0));
+    const Hooks::SplitBuffer buffer = Hooks::split_buffer(r, 1, 3);
+    ASSERT_NE(buffer.split, nullptr);
+    EXPECT_EQ(buffer.split->head, a.substr(0, 6));
+    EXPECT_EQ(buffer.split->checked, 17u);
+    EXPECT_EQ(buffer.filled, a.substr(6));
+    buffer.split->checked = 18;  // the peer's business, handed back as it is
+    if (recycled) {
+      char* room = Hooks::landing_room(r, 1, 3, 1, b.size());
+      ASSERT_EQ(room, buffer.filled.data() + buffer.filled.size());
+      ASSERT_FALSE(land(r, 1, {3, 1, false, b}, room));
+    } else {
+      ASSERT_FALSE(feed(r, 1, {3, 1, false, b}, t0));
+    }
+    EXPECT_FALSE(Hooks::take_split(r));  // nothing completed yet
+    const auto done = feed(r, 1, {3, 2, true, c}, t0);
+    ASSERT_TRUE(done);
+    const auto split = Hooks::take_split(r);
+    ASSERT_TRUE(split);
+    EXPECT_EQ(split->head, a.substr(0, 6));
+    EXPECT_EQ(split->checked, 18u);
+    EXPECT_TRUE(split->head + done->body == a + b + c);
+    EXPECT_FALSE(Hooks::take_split(r));  // taken
+    // The next message, not split, comes out whole.
+    ASSERT_TRUE(feed(r, 1, {4, 0, true, "{}"}, t0));
+    EXPECT_FALSE(Hooks::take_split(r));
+  }
+}
+
+// Only fragment 0 starting a message is split, at most at its end, and only by the add()
+// right after split_next().
+TEST(FragmentReassembler, SplitsOnlyTheFirstFragmentOfANewMessage) {
+  FragmentReassembler r;
+  const auto is_split = [&](std::uint32_t seq) { return Hooks::split_buffer(r, 1, seq).split != nullptr; };
+  Hooks::split_next(r, 4, 0);
+  ASSERT_FALSE(feed(r, 1, {3, 0, false, "abc"}, t0));  // past its end
+  EXPECT_FALSE(is_split(3));
+  Hooks::split_next(r, 1, 0);
+  ASSERT_FALSE(feed(r, 1, {3, 1, false, "def"}, t0));  // not fragment 0
+  EXPECT_FALSE(is_split(3));
+  ASSERT_FALSE(feed(r, 1, {5, 2, false, "x"}, t0));  // fragment 2 before fragment 0
+  Hooks::split_next(r, 1, 0);
+  ASSERT_FALSE(feed(r, 1, {5, 0, false, "abc"}, t0));
+  EXPECT_FALSE(is_split(5));
+  Hooks::split_next(r, 1, 0);
+  ASSERT_TRUE(feed(r, 1, {6, 0, true, "x"}, t0));  // forgotten by that add()
+  ASSERT_FALSE(feed(r, 1, {7, 0, false, "abc"}, t0));
+  EXPECT_FALSE(is_split(7));
+  Hooks::split_next(r, 3, 0);  // the whole fragment: nothing at the front yet
+  ASSERT_FALSE(feed(r, 1, {8, 0, false, "abc"}, t0));
+  EXPECT_TRUE(is_split(8));
+  const auto done = feed(r, 1, {8, 1, true, "d"}, t0);
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->body, "d");
+  EXPECT_EQ(Hooks::take_split(r)->head, "abc");
+}
+
 TEST(FragmentReassembler, OffersNoLandingRoomButForTheNextFragmentWithinTheBuffer) {
   FragmentReassembler r;
   Hooks::recycle(r, std::string(Hooks::kKeptCapacity, 'z'));

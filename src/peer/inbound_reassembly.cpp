@@ -1,11 +1,13 @@
 // inbound_reassembly.cpp - adding fragments under the reassembler's lock, logging what the
-// budget drops, and landing fragments in place.
+// budget drops, landing fragments in place, and a long string at its buffer's front.
 #include "inbound_reassembly.hpp"
 
 #include <algorithm>
 #include <memory>
 #include <span>
 
+#include "../json_reader.hpp"
+#include "../jsonrpc_text.hpp"
 #include "../reassembly_hooks.hpp"
 #include "../socket_receive.hpp"
 #include "procslink/log.hpp"
@@ -49,7 +51,17 @@ bool InboundReassembly::add_locked(std::uint64_t key, const ProcslinkMessage& fr
                                    std::optional<Complete>& complete) {
   bool added = true;
   try {
-    complete = reassembler_.add(key, static_cast<std::uint32_t>(credentials.uid), fragment);
+    if (fragment.header.reserved == 0) split_next_locked(fragment);
+    auto done = reassembler_.add(key, static_cast<std::uint32_t>(credentials.uid), fragment);
+    if (done) {
+      complete.emplace(Complete{done->payload_type, std::move(done->body), {}, 0});
+      if (auto split = ReassemblyHooks::take_split(reassembler_)) {
+        complete->head = std::move(split->head);
+        complete->checked = split->checked;
+      }
+    } else if (fragment.header.reserved != 0) {
+      check_landed_locked(key, fragment.header.seq);
+    }
   } catch (const FramingError& e) {
     log(LogLevel::warning, "dropped fragment from ", describe_sender(sender, credentials), ": ",
         e.what());
@@ -60,6 +72,21 @@ bool InboundReassembly::add_locked(std::uint64_t key, const ProcslinkMessage& fr
   }
   if (!complete) reaper_.poke_locked();  // what is left incomplete expires on time
   return added;
+}
+
+void InboundReassembly::split_next_locked(const ProcslinkMessage& first) {
+  if (first.header.flag & kFlagLastFragment || first.netlink.seq < kAdoptMin) return;
+  if (const std::optional<OpenStringAt> open = string_running_on(first.body)) {
+    ReassemblyHooks::split_next(reassembler_, open->content, open->clean);
+  }
+}
+
+void InboundReassembly::check_landed_locked(std::uint64_t key, std::uint32_t seq) {
+  const ReassemblyHooks::SplitBuffer buffer = ReassemblyHooks::split_buffer(reassembler_, key, seq);
+  if (buffer.split == nullptr) return;
+  // Up to the first byte that is not clean: once the string ends (or needs an escape), each
+  // later look stops there at once. A UTF-8 sequence the last fragment cut is looked at again.
+  buffer.split->checked = clean_prefix(buffer.filled, buffer.split->checked, buffer.filled.size());
 }
 
 // A line for the first message dropped to make room, then one a second at most (counting

@@ -1,7 +1,8 @@
 // inbound_reassembly.hpp - the fragments of incoming messages until they are whole: one
 // reassembler for all senders under its own lock, kept within its budget (with log lines for
 // what it drops), expired on time by a reaper thread, and landing a fragmented message's
-// fragments straight into its buffer when one thread alone reads the socket.
+// fragments straight into its buffer when one thread alone reads the socket, a long string
+// at the buffer's front, checked as it lands.
 #pragma once
 
 #include <array>
@@ -24,7 +25,15 @@ namespace procslink::detail {
 
 class InboundReassembly {
  public:
-  using Complete = FragmentReassembler::Complete;
+  // A whole message: its body, or, when a long string in it was landed at the front of the
+  // buffer (ReassemblyHooks::split), the body in two pieces: `head`, then `body`, whose first
+  // `checked` bytes were found clean string content as they landed (clean_prefix).
+  struct Complete {
+    PayloadType payload_type = PayloadType::request;
+    std::string body;
+    std::string head;
+    std::size_t checked = 0;
+  };
 
   explicit InboundReassembly(const PeerOptions& options);
   InboundReassembly(const InboundReassembly&) = delete;
@@ -75,6 +84,14 @@ class InboundReassembly {
   // dropped (itself, or other senders' messages it made room by). False when dropped.
   bool add_locked(std::uint64_t key, const ProcslinkMessage& fragment, std::uint32_t sender,
                   const Credentials& credentials, std::optional<Complete>& complete);
+  // With mutex_ held, before fragment 0 of a message announced as kAdoptMin bytes or more is
+  // added: when the fragment ends inside a string, that string is landed at the front of the
+  // buffer from its first byte on (ReassemblyHooks::split_next), where the reader can take it
+  // over without moving it; what the fragment holds of it is checked already.
+  void split_next_locked(const ProcslinkMessage& first);
+  // With mutex_ held: checks the bytes of a split message's string landed since the last look,
+  // so that the reader only looks at the last fragment's.
+  void check_landed_locked(std::uint64_t key, std::uint32_t seq);
   void log_evictions_locked(const std::vector<FragmentReassembler::Eviction>& evicted,
                             const Credentials& credentials);
   // land()'s one step: the next datagram, received aimed at the message's room.

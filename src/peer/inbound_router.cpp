@@ -26,7 +26,7 @@ inline bool InboundRouter::frame(const Incoming& incoming, ProcslinkMessage& mes
 }
 
 inline void InboundRouter::route(const Origin& origin, PayloadType type, std::string_view body,
-                          std::string* owned) {
+                          OwnedBody* owned) {
   if (type == PayloadType::request) {
     server_.serve(origin, body, owned);
   } else {
@@ -79,11 +79,12 @@ void InboundRouter::handle_fragment(const Incoming& incoming, const ProcslinkMes
   if (!complete) return;
   receiver_.mark_busy(incoming);
   draining.request = complete->payload_type == PayloadType::request;
-  route(origin, complete->payload_type, complete->body, &complete->body);
+  OwnedBody owned(complete->body, complete->head, complete->checked);
+  route(origin, complete->payload_type, complete->body, &owned);
   if (!complete->body.empty()) reassembly_.recycle(std::move(complete->body));
 }
 
-void InboundRouter::deliver(const Origin& origin, std::string_view body, std::string* owned) {
+void InboundRouter::deliver(const Origin& origin, std::string_view body, OwnedBody* owned) {
   // The usual single response is read without a list around it.
   std::optional<JsonRpcResponse> single;
   if (!owned && read_success_layout(body, single)) {

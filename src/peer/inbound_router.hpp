@@ -39,9 +39,10 @@ class InboundRouter {
   // A fragment: added to its message, and the message handled once whole.
   void handle_fragment(const Incoming& incoming, const ProcslinkMessage& fragment, Origin& origin,
                        DrainingNow& draining);
-  // `owned`: the reassembled buffer `body` lies in, if any, which a large string may take.
-  void route(const Origin& origin, PayloadType type, std::string_view body, std::string* owned);
-  void deliver(const Origin& origin, std::string_view body, std::string* owned);
+  // `owned`: the reassembled buffers `body` lies in, if any (then `body` is owned->rest), which
+  // a large string may take.
+  void route(const Origin& origin, PayloadType type, std::string_view body, OwnedBody* owned);
+  void deliver(const Origin& origin, std::string_view body, OwnedBody* owned);
 
   Endpoints& endpoints_;
   InboundReassembly& reassembly_;

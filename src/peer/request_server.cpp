@@ -154,7 +154,7 @@ void write_too_large(OutgoingText& buffer, const json& id) {
 
 inline void RequestServer::send_replies(const Origin& origin, JsonRpcResponse* single_reply,
                                         bool batch, const std::vector<JsonRpcResponse>& replies,
-                                        std::string* owned) {
+                                        OwnedBody* owned) {
   OutgoingText buffer;
   std::size_t replaced = 0;
   if (single_reply) {
@@ -252,12 +252,12 @@ inline bool RequestServer::serve_usual(const Origin& origin, std::string_view bo
   return true;
 }
 
-void RequestServer::serve(const Origin& origin, std::string_view body, std::string* owned) {
+void RequestServer::serve(const Origin& origin, std::string_view body, OwnedBody* owned) {
   if (owned || !serve_usual(origin, body)) serve_general(origin, body, owned);
 }
 
 void RequestServer::serve_general(const Origin& origin, std::string_view body,
-                                  std::string* owned) {
+                                  OwnedBody* owned) {
   // The usual single request is read and answered without a list around it.
   std::optional<JsonRpcResponse> single_reply;
   std::vector<JsonRpcResponse> replies;

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "../jsonrpc_text.hpp"
 #include "batch_runner.hpp"
 #include "congested_receivers.hpp"
 #include "endpoints.hpp"
@@ -28,10 +29,10 @@ class RequestServer {
   RequestServer(const PeerOptions& options, const Endpoints& endpoints, MethodTable& methods,
                 MessageSender& sender, InboundReassembly& reassembly, const PoolState& pool);
 
-  // Serves a request message from `origin`. `owned`: the reassembled buffer `body` lies in, if
-  // any, which the request's largest string may take over (see read_json_members), and a
-  // large string reply gives back.
-  void serve(const Origin& origin, std::string_view body, std::string* owned);
+  // Serves a request message from `origin`. `owned`: the reassembled buffers `body` lies in, if
+  // any (then `body` is owned->rest), which the request's largest string may take over (see
+  // read_json_members_taking), and a large string reply gives back.
+  void serve(const Origin& origin, std::string_view body, OwnedBody* owned);
 
   // Request handlers running now (each counted once), for a stopping peer's grace period.
   std::size_t handlers_running() const { return thread_share_.running().first; }
@@ -45,7 +46,7 @@ class RequestServer {
   // list or an item around it. False when the body is anything else.
   bool serve_usual(const Origin& origin, std::string_view body);
   // Any other request body: one request or a batch, valid or not.
-  void serve_general(const Origin& origin, std::string_view body, std::string* owned);
+  void serve_general(const Origin& origin, std::string_view body, OwnedBody* owned);
   // Runs a request's handler; `reply` (empty on entry) gets the reply, unless it is a
   // notification. An out parameter, so that the reply is built where it stays.
   void dispatch(JsonRpcRequest& request, const Origin& origin,
@@ -57,7 +58,7 @@ class RequestServer {
   // Sends the reply to a single request (`single_reply`), or else `replies`, an array if
   // `batch`. `owned`: as for serve.
   void send_replies(const Origin& origin, JsonRpcResponse* single_reply, bool batch,
-                    const std::vector<JsonRpcResponse>& replies, std::string* owned);
+                    const std::vector<JsonRpcResponse>& replies, OwnedBody* owned);
   bool send_reply_text(const Origin& origin, OutgoingText& buffer);
   void log_busy(const Origin& origin);
 
