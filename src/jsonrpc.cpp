@@ -454,7 +454,37 @@ std::optional<ParsedRequestBody::Item> detail::parse_single_request_taking(Owned
   return procslink::parse_single_request(body.rest, &body);
 }
 
+namespace {
+
+// Where the string starts that follows the layout peers write up to a request's first
+// positional parameter or a success reply's result, when it is a string; 0 when the text does
+// not start so (a method name with anything but printable ASCII, an id that is no integer).
+std::size_t layout_string_start(std::string_view first) {
+  std::size_t pos = 0;
+  if (skip_literal(first, pos, R"({"jsonrpc":"2.0","method":")")) {
+    while (pos < first.size() && first[pos] >= 0x20 && first[pos] < 0x7f && first[pos] != '"' &&
+           first[pos] != '\\') {
+      ++pos;
+    }
+    return skip_literal(first, pos, R"(","params":[")") ? pos : 0;
+  }
+  if (!skip_literal(first, pos, R"({"jsonrpc":"2.0","id":)")) return 0;
+  if (pos < first.size() && first[pos] == '-') ++pos;
+  const std::size_t digits = pos;
+  while (pos < first.size() && first[pos] >= '0' && first[pos] <= '9') ++pos;
+  if (pos == digits || (first[digits] == '0' && pos - digits > 1)) return 0;
+  return skip_literal(first, pos, R"(,"result":")") ? pos : 0;
+}
+
+}  // namespace
+
 std::optional<detail::OpenStringAt> detail::string_running_on(std::string_view first) {
+  // The usual layouts are matched, which costs no exception; the string must then be clean up
+  // to the end or to a UTF-8 sequence the end may cut. Anything else is read.
+  if (const std::size_t at = layout_string_start(first); at != 0) {
+    const std::size_t clean = clean_prefix(first, at, first.size()) - at;
+    if (first.size() - at - clean < 4) return OpenStringAt{at, clean};
+  }
   return open_string_at_end(first, kMaxJsonDepth);
 }
 

@@ -731,6 +731,61 @@ TEST(ResultLayout, TakesOnlyTheReplyToThatIdInTheUsualLayout) {
   EXPECT_TRUE(detail::read_result_layout(R"({"jsonrpc":"2.0","id":5,"result":1} )", 5, got));
 }
 
+// A body split where string_running_on says its first fragment ends inside a string (the
+// usual layouts matched, any other read) reads as the whole body does, request and reply.
+std::string as_text(const std::optional<ParsedRequestBody::Item>& item) {
+  if (!item) return "none";
+  if (const auto* request = std::get_if<JsonRpcRequest>(&item->content)) return request->to_json().dump();
+  return std::get<JsonRpcResponse>(item->content).to_json().dump();
+}
+std::string as_text(const std::optional<JsonRpcResponse>& reply) {
+  return reply ? reply->to_json().dump() : "none";
+}
+std::string reply_of(std::string_view body, detail::OwnedBody* owned) {
+  try {
+    return as_text(owned ? detail::parse_single_response_taking(*owned)
+                         : detail::parse_single_response(body));
+  } catch (const FramingError& e) {
+    return e.what();
+  }
+}
+
+TEST(SplitBody, ReadsAsTheWholeBodyWherePeersLayoutsAndOthersAreSplit) {
+  const std::string clean(300, 'c');
+  const std::string strings[] = {clean, clean + "\xE2\x82\xAC" + clean, clean + "\\n" + clean,
+                                 clean + "\xC3(" + clean, clean + "\x01" + clean};
+  int splits = 0;
+  for (const std::string& string : strings) {
+    const std::string bodies[] = {
+        R"({"jsonrpc":"2.0","method":"echo","params":[")" + string + R"("],"id":7})",
+        R"({"jsonrpc":"2.0","id":7,"result":")" + string + R"("})",
+        R"({"jsonrpc":"2.0","id":-3,"result":")" + string + R"("})",
+        R"({"id":"x","jsonrpc":"2.0","result":")" + string + R"(","more":1})",
+        R"({"method":"m\u0041","jsonrpc":"2.0","params":{"k":")" + string + R"("}})",
+        R"({"jsonrpc":"2.0","id":07,"result":")" + string + R"("})",
+    };
+    for (const std::string& body : bodies) {
+      SCOPED_TRACE(body.substr(0, 60));
+      const bool request = body.find("params") != std::string::npos;
+      const std::string whole = request ? as_text(detail::parse_single_request(body))
+                                        : reply_of(body, nullptr);
+      for (std::size_t prefix = 1; prefix < body.size(); prefix += 5) {
+        const auto open = detail::string_running_on(std::string_view(body).substr(0, prefix));
+        if (!open) continue;
+        ++splits;
+        SCOPED_TRACE(prefix);
+        std::string rest = body.substr(open->content);
+        ASSERT_EQ(detail::clean_prefix(rest, 0, open->clean), open->clean);
+        detail::OwnedBody owned(rest, std::string_view(body).substr(0, open->content), open->clean);
+        EXPECT_EQ(request ? as_text(detail::parse_single_request_taking(owned))
+                          : reply_of(rest, &owned),
+                  whole);
+      }
+    }
+  }
+  EXPECT_GT(splits, 500);
+}
+
 TEST(ErrorCodes, DefaultMessagesMatchTheSpecification) {
   EXPECT_STREQ(error_code::default_message(-32700), "Parse error");
   EXPECT_STREQ(error_code::default_message(-32600), "Invalid Request");
