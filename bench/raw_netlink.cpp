@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "../src/json_scan.hpp"
 #include "procslink/message.hpp"
 
 namespace procslink::bench {
@@ -47,6 +48,15 @@ class BulkBuffer {
   ~BulkBuffer() { ::munmap(base_, mapped_); }
   BulkBuffer(const BulkBuffer&) = delete;
   BulkBuffer& operator=(const BulkBuffer&) = delete;
+
+  // With `check`: scans the slice a fragment_at(at) gives as a reader checks a string's bytes,
+  // and throws if it found a byte that ends a clean run (the fill is clean).
+  void scan(std::size_t at, std::size_t fragment, bool check) const {
+    if (!check) return;
+    const auto* begin = reinterpret_cast<const char*>(data_ + at);
+    const char* end = begin + std::min(fragment, size_ - at);
+    if (end - detail::skip_clean_blocks(begin, end) >= 64) throw std::runtime_error("unclean fill");
+  }
 
   // The `fragment`-byte slice that starts at `at`, behind `headers`, as a datagram's parts.
   std::array<iovec, 2> fragment_at(std::uint8_t* headers, std::size_t at, std::size_t fragment) {
@@ -153,9 +163,9 @@ void serve_raw_ping_pong(int out_fd, std::size_t reply_size, std::chrono::micros
   }
 }
 
-void serve_raw_bulk(int out_fd, std::size_t size, std::size_t fragment) {
+void serve_raw_bulk(int out_fd, std::size_t size, std::size_t fragment, bool check) {
   RawSocket socket;
-  BulkBuffer data(size, 0);
+  BulkBuffer data(size, 'a');
   std::uint8_t headers[kDatagramHeadersSize] = {};
   announce_nl_pid(out_fd, socket.nl_pid());
   for (;;) {
@@ -163,8 +173,10 @@ void serve_raw_bulk(int out_fd, std::size_t size, std::size_t fragment) {
     // Scatter straight into place: the cheapest copy a receiver can make.
     for (std::size_t at = 0; at < size; at += fragment) {
       socket.receive(data.fragment_at(headers, at, fragment), &sender, std::chrono::microseconds(0));
+      data.scan(at, fragment, check);
     }
     for (std::size_t at = 0; at < size; at += fragment) {
+      data.scan(at, fragment, check);
       socket.send(sender, data.fragment_at(headers, at, fragment));
     }
   }
@@ -202,16 +214,19 @@ double raw_pipelined_seconds(const RawPingPong& setup, const std::function<void(
 }
 
 double raw_bulk_seconds(std::uint32_t server, const std::function<void()>& started,
-                        std::size_t size, std::size_t fragment, std::size_t repeats) {
+                        std::size_t size, std::size_t fragment, std::size_t repeats,
+                        bool check) {
   RawSocket socket;
   BulkBuffer out(size, 'a'), in(size, 0);
   std::uint8_t headers[kDatagramHeadersSize] = {};
   const auto echo = [&] {
     for (std::size_t at = 0; at < size; at += fragment) {
+      out.scan(at, fragment, check);
       socket.send(server, out.fragment_at(headers, at, fragment));
     }
     for (std::size_t at = 0; at < size; at += fragment) {
       socket.receive(in.fragment_at(headers, at, fragment), nullptr, std::chrono::microseconds(0));
+      in.scan(at, fragment, check);
     }
   };
   started();

@@ -54,7 +54,11 @@ std::vector<std::uint8_t> raw_datagram(std::size_t total, std::uint32_t sender);
                                       std::chrono::microseconds spin);
 // Server: receives `size` bytes in fragments of `fragment` bytes (each behind 40 header bytes)
 // into one buffer, one recvmsg each, then sends them back the same way; repeats forever.
-[[noreturn]] void serve_raw_bulk(int out_fd, std::size_t size, std::size_t fragment);
+// `check`: each fragment's bytes are also scanned as a JSON reader checks a string's (for a
+// quote, a backslash, a control character or a byte >= 0x80) right after it is received and
+// right before it is sent, the least a peer that checks what it reads and writes must add.
+[[noreturn]] void serve_raw_bulk(int out_fd, std::size_t size, std::size_t fragment,
+                                 bool check = false);
 
 // Client: sends `request_size`-byte datagrams and waits for each reply, timing every round
 // trip after `warmup` untimed ones, until `count` are timed or `limit` has passed.
@@ -75,6 +79,7 @@ double raw_pipelined_seconds(const RawPingPong& setup, const std::function<void(
 // Client: copies `size` bytes to a bulk server and back `repeats` times, all fragments of a copy
 // sent before the first is received back (as an echo must); returns seconds.
 double raw_bulk_seconds(std::uint32_t server, const std::function<void()>& started,
-                        std::size_t size, std::size_t fragment, std::size_t repeats);
+                        std::size_t size, std::size_t fragment, std::size_t repeats,
+                        bool check = false);
 
 }  // namespace procslink::bench
