@@ -7,6 +7,7 @@
 // accept/reject decisions follow nlohmann 3.11's lexer and parser rule for rule.
 #include "json_reader.hpp"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cstdint>
@@ -163,7 +164,10 @@ class Reader {
     const bool at_front = p_ == front;
     const std::size_t moved =
         at_front ? static_cast<std::size_t>(
-                       skip_clean_blocks(p_ + std::exchange(checked_, 0), end_) - p_)
+                       skip_clean_blocks(p_ + std::min(std::exchange(checked_, 0),
+                                                       static_cast<std::size_t>(end_ - p_)),
+                                         end_) -
+                       p_)
                  : move_clean_blocks(front, p_, end_);
     p = p_ + moved;
     for (;;) {

@@ -479,6 +479,9 @@ std::size_t layout_string_start(std::string_view first) {
 }  // namespace
 
 std::optional<detail::OpenStringAt> detail::string_running_on(std::string_view first) {
+  // Only a body parse_single_*_taking reads whole, as its head alone (a byte order mark, which
+  // the reader skips, would send the split body to the general readers, rest only).
+  if (!looks_like_object(first)) return std::nullopt;
   // The usual layouts are matched, which costs no exception; the string must then be clean up
   // to the end or to a UTF-8 sequence the end may cut. Anything else is read.
   if (const std::size_t at = layout_string_start(first); at != 0) {

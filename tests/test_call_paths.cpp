@@ -393,7 +393,7 @@ TEST(SplitLanding, ReadsWhatTheWholeTextReads) {
     ASSERT_FALSE(reply->is_error()) << reply->error().message;
     EXPECT_EQ(reply->result(), json(text.size()));
   }
-  for (const std::size_t at : {std::size_t{100}, std::size_t{131032 * 3 + 5}, text.size() - 2}) {
+  for (const std::size_t at : {std::size_t{131032 + 100}, std::size_t{131032 * 3 + 5}, text.size() - 2}) {
     SCOPED_TRACE(at);
     std::string broken = text;
     broken[at] = '\xFF';

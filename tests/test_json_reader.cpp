@@ -817,6 +817,7 @@ struct MembersRead {
   std::vector<std::pair<std::string, json>> members;
   bool object = false;
   std::optional<std::size_t> error_at;
+  std::string error;  // what() of the error, if any
 };
 
 MembersRead members_of(std::string_view text) {
@@ -827,6 +828,7 @@ MembersRead members_of(std::string_view text) {
     });
   } catch (const JsonSyntaxError& e) {
     read.error_at = e.offset();
+    read.error = e.what();
   }
   return read;
 }
@@ -840,6 +842,7 @@ MembersRead members_taking(std::string text, std::size_t adopt_min) {
         adopt_min);
   } catch (const JsonSyntaxError& e) {
     read.error_at = e.offset();
+    read.error = e.what();
   }
   return read;
 }
@@ -847,6 +850,7 @@ MembersRead members_taking(std::string text, std::size_t adopt_min) {
 void expect_same(const MembersRead& got, const MembersRead& want) {
   EXPECT_EQ(got.object, want.object);
   EXPECT_EQ(got.error_at, want.error_at);
+  EXPECT_EQ(got.error, want.error);
   ASSERT_EQ(got.members.size(), want.members.size());
   for (std::size_t i = 0; i < got.members.size(); ++i) {
     EXPECT_EQ(got.members[i].first, want.members[i].first);
@@ -953,6 +957,7 @@ std::optional<MembersRead> members_in_two_pieces(const std::string& text, std::s
     read.object = read_json_members_taking(head, rest, checked, 16, receiver, adopt_min);
   } catch (const JsonSyntaxError& e) {
     read.error_at = e.offset();
+    read.error = e.what();
   }
   return read;
 }

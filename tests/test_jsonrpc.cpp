@@ -784,6 +784,12 @@ TEST(SplitBody, ReadsAsTheWholeBodyWherePeersLayoutsAndOthersAreSplit) {
     }
   }
   EXPECT_GT(splits, 500);
+  // A body the readers would not take as an object from its head (a byte order mark first,
+  // which the JSON reader skips) is never split: the general readers would get the rest only.
+  const std::string marked = "\xEF\xBB\xBF" R"({"jsonrpc":"2.0","method":"echo","params":[")" + clean;
+  for (std::size_t prefix = 1; prefix <= marked.size(); prefix += 7) {
+    EXPECT_FALSE(detail::string_running_on(std::string_view(marked).substr(0, prefix)));
+  }
 }
 
 TEST(ErrorCodes, DefaultMessagesMatchTheSpecification) {

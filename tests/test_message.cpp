@@ -814,6 +814,11 @@ TEST(FragmentReassembler, SplitsOnlyTheFirstFragmentOfANewMessage) {
   ASSERT_TRUE(feed(r, 1, {6, 0, true, "x"}, t0));  // forgotten by that add()
   ASSERT_FALSE(feed(r, 1, {7, 0, false, "abc"}, t0));
   EXPECT_FALSE(is_split(7));
+  Hooks::split_next(r, 1, 0);
+  EXPECT_THROW(r.add(1, ProcslinkMessage::parse(build_datagram({1, PayloadType::request, 9, 0, 0, 0}, "ab")), t0),
+               FramingError);  // not a fragment: refused, and the split forgotten all the same
+  ASSERT_FALSE(feed(r, 1, {9, 0, false, "abc"}, t0));
+  EXPECT_FALSE(is_split(9));
   Hooks::split_next(r, 3, 0);  // the whole fragment: nothing at the front yet
   ASSERT_FALSE(feed(r, 1, {8, 0, false, "abc"}, t0));
   EXPECT_TRUE(is_split(8));

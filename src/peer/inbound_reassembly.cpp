@@ -35,8 +35,11 @@ InboundReassembly::Added InboundReassembly::add(const Incoming& incoming,
   const ReceivedDatagram& d = incoming.datagram;
   const std::uint64_t key = sender_key(incoming.endpoint, d.sender_nl_pid);
   Added added;
+  const std::optional<OpenStringAt> split = split_point(fragment);  // outside the lock
   std::lock_guard lock(mutex_);
-  if (!add_locked(key, fragment, d.sender_nl_pid, d.credentials, added.complete)) return added;
+  if (!add_locked(key, fragment, d.sender_nl_pid, d.credentials, added.complete, split)) {
+    return added;
+  }
   // Without room for the next fragment, peeking at it would be wasted.
   const auto next_index = static_cast<std::uint16_t>(fragment.header.reserved + 1u);
   added.room_behind =
@@ -48,10 +51,11 @@ InboundReassembly::Added InboundReassembly::add(const Incoming& incoming,
 
 bool InboundReassembly::add_locked(std::uint64_t key, const ProcslinkMessage& fragment,
                                    std::uint32_t sender, const Credentials& credentials,
-                                   std::optional<Complete>& complete) {
+                                   std::optional<Complete>& complete,
+                                   const std::optional<OpenStringAt>& split) {
   bool added = true;
   try {
-    if (fragment.header.reserved == 0) split_next_locked(fragment);
+    if (split) ReassemblyHooks::split_next(reassembler_, split->content, split->clean);
     auto done = reassembler_.add(key, static_cast<std::uint32_t>(credentials.uid), fragment);
     if (done) {
       complete.emplace(Complete{done->payload_type, std::move(done->body), {}, 0});
@@ -74,11 +78,12 @@ bool InboundReassembly::add_locked(std::uint64_t key, const ProcslinkMessage& fr
   return added;
 }
 
-void InboundReassembly::split_next_locked(const ProcslinkMessage& first) {
-  if (first.header.flag & kFlagLastFragment || first.netlink.seq < kAdoptMin) return;
-  if (const std::optional<OpenStringAt> open = string_running_on(first.body)) {
-    ReassemblyHooks::split_next(reassembler_, open->content, open->clean);
+std::optional<OpenStringAt> InboundReassembly::split_point(const ProcslinkMessage& fragment) {
+  const ProcslinkHeader& h = fragment.header;
+  if (h.reserved != 0 || (h.flag & kFlagLastFragment) != 0 || fragment.netlink.seq < kAdoptMin) {
+    return std::nullopt;  // not the first of several fragments, or announced as short
   }
+  return string_running_on(fragment.body);
 }
 
 void InboundReassembly::check_landed_locked(std::uint64_t key, std::uint32_t seq) {

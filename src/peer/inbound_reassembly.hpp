@@ -18,6 +18,7 @@
 #include "endpoints.hpp"
 #include "procslink/message.hpp"
 #include "procslink/peer_options.hpp"
+#include "../json_reader.hpp"
 #include "../socket_receive.hpp"
 #include "reassembly_reaper.hpp"
 
@@ -80,15 +81,17 @@ class InboundReassembly {
   json stats();
 
  private:
-  // With mutex_ held: adds a fragment counted towards its sender's uid, and logs what it
-  // dropped (itself, or other senders' messages it made room by). False when dropped.
+  // With mutex_ held: adds a fragment counted towards its sender's uid, split at `split` if
+  // it starts a message (split_point), and logs what it dropped (itself, or other senders'
+  // messages it made room by). False when dropped.
   bool add_locked(std::uint64_t key, const ProcslinkMessage& fragment, std::uint32_t sender,
-                  const Credentials& credentials, std::optional<Complete>& complete);
-  // With mutex_ held, before fragment 0 of a message announced as kAdoptMin bytes or more is
-  // added: when the fragment ends inside a string, that string is landed at the front of the
-  // buffer from its first byte on (ReassemblyHooks::split_next), where the reader can take it
-  // over without moving it; what the fragment holds of it is checked already.
-  void split_next_locked(const ProcslinkMessage& first);
+                  const Credentials& credentials, std::optional<Complete>& complete,
+                  const std::optional<OpenStringAt>& split = std::nullopt);
+  // For fragment 0 of a message announced as kAdoptMin bytes or more that ends inside a
+  // string: where that string starts, to land it at the front of the buffer from its first
+  // byte on (ReassemblyHooks::split_next), where the reader can take it over without moving
+  // it; what the fragment holds of it is checked already. Nullopt for any other fragment.
+  static std::optional<OpenStringAt> split_point(const ProcslinkMessage& fragment);
   // With mutex_ held: checks the bytes of a split message's string landed since the last look,
   // so that the reader only looks at the last fragment's.
   void check_landed_locked(std::uint64_t key, std::uint32_t seq);
