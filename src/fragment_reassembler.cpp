@@ -401,11 +401,9 @@ bool FragmentReassembler::State::release_spare() {
 
 char* FragmentReassembler::State::landing_room(std::uint64_t sender_key, std::uint32_t seq,
                                         std::uint16_t index, std::size_t length) {
-  const auto sender = senders_.find(sender_key);
-  if (sender == senders_.end()) return nullptr;
-  const auto it = sender->second.messages.find(seq);
-  if (it == sender->second.messages.end()) return nullptr;
-  Partial& partial = it->second;
+  Partial* const found = find(sender_key, seq);
+  if (found == nullptr) return nullptr;
+  Partial& partial = *found;
   if (partial.poisoned || index != partial.next || partial.body.size() < partial.filled ||
       partial.body.size() - partial.filled < length) {
     return nullptr;
@@ -429,11 +427,9 @@ void FragmentReassembler::State::append_split(Partial& partial, std::string_view
 
 detail::ReassemblyHooks::Room FragmentReassembler::State::next_room(std::uint64_t sender_key,
                                                                     std::uint32_t seq) {
-  const auto sender = senders_.find(sender_key);
-  if (sender == senders_.end()) return {};
-  const auto it = sender->second.messages.find(seq);
-  if (it == sender->second.messages.end()) return {};
-  Partial& partial = it->second;
+  Partial* const found = find(sender_key, seq);
+  if (found == nullptr) return {};
+  Partial& partial = *found;
   if (partial.poisoned || partial.next > std::numeric_limits<std::uint16_t>::max() || partial.body.size() <= partial.filled) {
     return {};
   }

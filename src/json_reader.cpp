@@ -81,8 +81,7 @@ class Reader {
     adopt_min_ = adopt_min;
   }
   // A reader of a text's first piece only: a string that runs into the piece's end throws
-  // OpenString instead of failing (open_string_at_end).
-  using OpenString = OpenStringAt;
+  // OpenStringAt instead of failing (open_string_at_end).
   void probe_open_strings() { probing_ = true; }
 
   // Starts on text[pos], for read_json_value.
@@ -163,12 +162,7 @@ class Reader {
     char* const front = owner_->data();
     const bool at_front = p_ == front;
     const std::size_t moved =
-        at_front ? static_cast<std::size_t>(
-                       skip_clean_blocks(p_ + std::min(std::exchange(checked_, 0),
-                                                       static_cast<std::size_t>(end_ - p_)),
-                                         end_) -
-                       p_)
-                 : move_clean_blocks(front, p_, end_);
+        at_front ? skip_checked_and_clean() : move_clean_blocks(front, p_, end_);
     p = p_ + moved;
     for (;;) {
       p = find_run_end(p, end_);
@@ -193,6 +187,14 @@ class Reader {
       p_ = p + 1;
     }
     return true;
+  }
+
+  // For a string at the front of a second piece: how far from p_ on its bytes are known
+  // clean, the checked ones taken as they are, then the whole clean blocks after them.
+  std::size_t skip_checked_and_clean() {
+    const std::size_t checked =
+        std::min(std::exchange(checked_, 0), static_cast<std::size_t>(end_ - p_));
+    return static_cast<std::size_t>(skip_clean_blocks(p_ + checked, end_) - p_);
   }
 
   // Makes `out` (empty) the string of `length` bytes at the front of the owner's buffer, by
@@ -397,7 +399,7 @@ class Reader {
       // for a string opened in this piece and continued in the next. Up to an escape, what it
       // went past is clean.
       if (probing_ && (p == end_ || (end_ - p < 4 && static_cast<unsigned char>(*p) >= 0x80))) {
-        throw OpenString{consumed_ + static_cast<std::size_t>(start - begin_),
+        throw OpenStringAt{consumed_ + static_cast<std::size_t>(start - begin_),
                          run == start ? static_cast<std::size_t>(p - start) : 0};
       }
       if (p == end_) fail(p, "missing closing quote");
@@ -661,7 +663,7 @@ class Reader {
   std::string* owner_ = nullptr;  // the text's buffer, until a string adopts it
   std::string* continuation_ = nullptr;  // the second piece, until reading reaches it
   std::size_t checked_ = 0;       // its first bytes known clean, until its string is read
-  bool probing_ = false;          // see OpenString
+  bool probing_ = false;          // see probe_open_strings
   json* spare_string_ = nullptr;  // a string value whose storage the next string read takes
   std::size_t adopt_min_ = 0;
   std::string rest_;              // the text after that string
