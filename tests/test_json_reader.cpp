@@ -1141,15 +1141,19 @@ TEST(Release, EmptiesScalarsContainersAndDeepNesting) {
 // The block scan both the reader and the writer use, in each of its forms: it must stop at
 // the block holding the first byte that ends a run, wherever that byte is, and never read
 // past the end. (Whichever form this CPU runs, the other is checked here too.)
+using SkipForm = const char* (*)(const char*, const char*);
+std::vector<SkipForm> skip_forms() {
+  std::vector<SkipForm> forms{skip_clean_blocks_sse2, skip_clean_blocks};
+  if (avx2_available()) forms.push_back(skip_clean_blocks_avx2);
+  return forms;
+}
+
 TEST(BlockScan, EveryFormStopsAtTheBlockOfTheFirstRunEnd) {
 #if !defined(__x86_64__) && !defined(__i386__)
   GTEST_SKIP() << "no vector scan on this architecture";
 #endif
-  std::vector<const char* (*)(const char*, const char*)> forms{skip_clean_blocks_sse2,
-                                                                 skip_clean_blocks};
-  if (avx2_available()) forms.push_back(skip_clean_blocks_avx2);
   const std::string enders = std::string("\"\\\x00\x01\x1f\x80\xff", 7);
-  for (auto form : forms) {
+  for (auto form : skip_forms()) {
     for (std::size_t length : {0u, 63u, 64u, 65u, 200u, 5000u}) {
       // Exactly `length` bytes on the heap, so reading past the end trips AddressSanitizer.
       std::vector<char> clean(length, 'a');
@@ -1163,6 +1167,27 @@ TEST(BlockScan, EveryFormStopsAtTheBlockOfTheFirstRunEnd) {
           const char* expected = std::min(b + at / 64 * 64, b + length / 64 * 64);
           ASSERT_EQ(form(b, b + length), expected) << "length " << length << " ender at " << at;
         }
+      }
+    }
+  }
+}
+
+// Every byte value, in every form: a block stops the scan exactly when its byte ends a run
+// (kEndsRun), and for no other byte.
+TEST(BlockScan, EveryFormStopsAtExactlyTheBytesThatEndARun) {
+#if !defined(__x86_64__) && !defined(__i386__)
+  GTEST_SKIP() << "no vector scan on this architecture";
+#endif
+  constexpr std::size_t kLength = 1024;
+  for (auto form : skip_forms()) {
+    for (int byte = 0; byte < 256; ++byte) {
+      for (const std::size_t at : {std::size_t{5}, std::size_t{130}, std::size_t{255},
+                                   std::size_t{1000}}) {
+        std::vector<char> text(kLength, 'a');
+        text[at] = static_cast<char>(byte);
+        const char* b = text.data();
+        const char* expected = kEndsRun[byte] ? b + at / 64 * 64 : b + kLength;
+        ASSERT_EQ(form(b, b + kLength), expected) << "byte " << byte << " at " << at;
       }
     }
   }
