@@ -26,6 +26,15 @@ TextStream::TextStream(std::string_view text, std::span<const BorrowedRun> borro
   if (text.size() > done) add(text.substr(done), true);
 }
 
+std::size_t TextStream::lead() const {
+  std::size_t lead = 0;
+  for (const Part& part : parts_) {
+    if (!part.checked) break;
+    lead += part.bytes.size();
+  }
+  return lead;
+}
+
 void TextStream::take(std::size_t limit, std::vector<std::string_view>& out) {
   while (limit > 0 && next_ < parts_.size()) {
     Part& part = parts_[next_];

@@ -32,6 +32,9 @@ class TextStream {
   // Appends views of the next `limit` bytes (fewer only at the end) to `out`, each checked.
   void take(std::size_t limit, std::vector<std::string_view>& out);
   bool done() const { return next_ == parts_.size(); }
+  // The bytes before the first string still to be checked, of a stream nothing was taken
+  // from yet (left() when there is none).
+  std::size_t lead() const;
   // Bytes handed out so far, and still to come: escapes not found yet are not counted, so
   // the total is a lower bound until done().
   std::size_t taken() const { return taken_; }

@@ -62,6 +62,22 @@ class RawEnd {
     return next_body(from, PayloadType::request);
   }
 
+  // The bodies of the fragments of the next fragmented message of `type` from `from`, in the
+  // order they come, up to the last; empty if none comes in time.
+  std::vector<std::string> next_fragments(std::uint32_t from, PayloadType type) {
+    std::vector<std::string> bodies;
+    const auto give_up = std::chrono::steady_clock::now() + kLiveness;
+    while (std::chrono::steady_clock::now() < give_up) {
+      const auto d = socket_.receive(buffer_, true);
+      if (!d || d->sender_nl_pid != from) continue;
+      const ProcslinkMessage message = ProcslinkMessage::parse(d->bytes);
+      if (message.payload_type() != type || !message.header.is_fragment()) continue;
+      bodies.emplace_back(message.body);
+      if ((message.header.flag & kFlagLastFragment) != 0) return bodies;
+    }
+    return {};
+  }
+
   // One whole datagram; `claimed` goes into the header as the sender (default: the truth).
   void send(std::uint32_t dest, PayloadType type, std::string_view body,
             std::optional<std::uint32_t> claimed = std::nullopt, std::uint16_t flag = 0) {
@@ -404,6 +420,54 @@ TEST(SplitLanding, ReadsWhatTheWholeTextReads) {
     EXPECT_NE(reply->error().data.value_or(json()).dump().find("invalid UTF-8"), std::string::npos);
   }
   server.stop();
+}
+
+// A message announced as 1 MiB or more has its first fragment end where its long string
+// starts (message_sender.cpp), so that a receiver lands the string's fragments at its buffer's
+// front and copies none of it twice; a shorter one is cut into whole fragments as ever. Either
+// way the fragments put together are the text, and the receiver reads it.
+TEST(FirstFragment, EndsWhereALongStringStartsInALargeMessage) {
+  RPCPeer server;
+  server.register_function("echo", [](json value) { return value; }, {"value"});
+  server.start();
+  RawEnd client;
+  const auto echo_fragments = [&](const std::string& text, std::uint32_t id) {
+    const std::string body = R"({"jsonrpc":"2.0","method":"echo","params":[")" + text +
+                             R"("],"id":)" + std::to_string(id) + "}";
+    const DatagramFields fields{client.nl_pid(), PayloadType::request, id, 0, 0, 0,
+                                static_cast<std::uint32_t>(body.size())};
+    for_each_datagram(fields, body, 131072, 131032,
+                      [&](const DatagramFields& f, std::string_view chunk) {
+                        client.send_bytes(server.nl_pid(), build_datagram(f, chunk));
+                      });
+    return client.next_fragments(server.nl_pid(), PayloadType::response);
+  };
+  const std::string large((std::size_t{1} << 20) + 3, 'x');
+  const std::vector<std::string> reply = echo_fragments(large, 41);
+  ASSERT_GE(reply.size(), 2u);
+  const std::string head = R"({"jsonrpc":"2.0","id":41,"result":")";
+  EXPECT_EQ(reply[0].size(), head.size());
+  EXPECT_TRUE(reply[0] == head);
+  EXPECT_EQ(reply[1].size(), 131032u);
+  std::string whole;
+  for (const std::string& body : reply) whole += body;
+  EXPECT_TRUE(whole == head + large + R"("})");
+
+  const std::string medium(600u << 10, 'y');  // left unchecked, but announced as less
+  const std::vector<std::string> shorter = echo_fragments(medium, 42);
+  ASSERT_GE(shorter.size(), 2u);
+  EXPECT_EQ(shorter[0].size(), 131032u);
+  server.stop();
+
+  // And a caller's request: the receiver reads it, split there.
+  RPCPeer caller;
+  caller.register_function("size", [](std::string text) { return text.size(); }, {"text"});
+  caller.start();
+  RPCPeer asker;
+  EXPECT_EQ(asker.talk_to(caller.nl_pid()).with_timeout(kLiveness).call_with(
+                "size", json::array({large})),
+            json(large.size()));
+  caller.stop();
 }
 
 }  // namespace

@@ -81,6 +81,26 @@ TEST(TextStream, ALongCleanStringIsLeftUncheckedAndComesOutAsWritten) {
   expect_same(params);
 }
 
+// lead(): what comes before the first unchecked string, where a sender may end its first
+// fragment (message_sender.cpp); the whole text when every string was checked.
+TEST(TextStream, LeadIsTheTextBeforeTheFirstUncheckedString) {
+  const auto lead_of = [](const json& params) {
+    std::string text = "headroom";
+    std::vector<detail::BorrowedRun> borrowed;
+    const json id = 7;
+    detail::append_request(text, &borrowed, "echo", &params, &id);
+    const detail::TextStream stream(text, borrowed, 8);
+    return std::pair(stream.lead(), stream.left());
+  };
+  const std::string open = R"({"jsonrpc":"2.0","method":"echo","params":[)";
+  const std::string text = long_text(kUncheckedMin);
+  EXPECT_EQ(lead_of(json::array({text})).first, open.size() + 1);
+  EXPECT_EQ(lead_of(json::array({"short", 1, text, text})).first,
+            open.size() + std::string(R"("short",1,")").size());
+  const auto [lead, left] = lead_of(json::array({"short", long_text(kUncheckedMin - 1)}));
+  EXPECT_EQ(lead, left);
+}
+
 TEST(TextStream, AShorterStringIsCheckedByTheWriter) {
   const json params = json::array({long_text(kUncheckedMin - 1)});
   EXPECT_EQ(stream_request(params).unchecked_runs, 0u);

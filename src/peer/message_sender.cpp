@@ -2,9 +2,12 @@
 // it goes), and refusing what is too large.
 #include "message_sender.hpp"
 
+#include <algorithm>
 #include <limits>
 #include <string>
 #include <vector>
+
+#include "../json_reader.hpp"
 
 namespace procslink::detail {
 
@@ -46,17 +49,27 @@ void MessageSender::send_fragments(const NetlinkSocket& socket, std::uint32_t de
 
 // Each fragment's slice is taken (and so checked) just before it is sent. The total length in
 // nlmsg_seq is the text's as written, a hint that escapes found later make short.
+//
+// A message announced as kAdoptMin bytes or more has its first fragment end where its first
+// unchecked string starts. A receiver keeps that fragment (the envelope) apart and lands the
+// string's fragments at the front of its buffer (InboundReassembly::split_point): none of the
+// string is copied there twice, and the receiver starts on it while this side checks the
+// first slice.
 void MessageSender::send_streamed(const NetlinkSocket& socket, std::uint32_t dest,
                                   DatagramFields fields, TextStream& body, bool wait) const {
   const std::size_t announced = body.left();
   fields.message_length = announced <= std::numeric_limits<std::uint32_t>::max()
                               ? static_cast<std::uint32_t>(announced)
                               : 0;
+  std::size_t first = fragment_size_;
+  if (const std::size_t lead = body.lead(); announced >= kAdoptMin && lead > 0) {
+    first = std::min(first, lead);
+  }
   std::vector<std::string_view> slice;
   std::vector<iovec> parts;
   for (std::size_t index = 0; !body.done(); ++index) {
     slice.clear();
-    body.take(fragment_size_, slice);
+    body.take(index == 0 ? first : fragment_size_, slice);
     if (body.taken() > max_message_size_ || index >= kMaxFragments) {
       throw_too_large(body.taken() + body.left());
     }
