@@ -142,15 +142,17 @@ write("monitor_decoder", "conversation", capture(golden["hello_request"], golden
                                                  *frags, datagram(b"not json")))
 
 # text_stream: prefix length u8, head (length u8, bytes), piece (length - 1 u8, bytes), extra
-# length u16, tail (length u8, bytes), two long strings u8 & 1, slice u16 (see text_stream.cpp).
-def stream(prefix, head, piece, extra, tail, two, slice_units):
+# length u16, tail (length u8, bytes), two long strings u8 & 1, slice u16, shape u8 (window
+# size, and bit 0: a window at the start too), back u8 (where the window at the first slice's
+# end starts; see text_stream.cpp).
+def stream(prefix, head, piece, extra, tail, two, slice_units, shape, back):
     return (bytes([prefix, len(head)]) + head + bytes([len(piece) - 1]) + piece +
             struct.pack("!H", extra) + bytes([len(tail)]) + tail + bytes([two]) +
-            struct.pack("!H", slice_units))
+            struct.pack("!H", slice_units) + bytes([shape, back]))
 
-write("text_stream", "clean", stream(3, b"short", b"abcdefghij", 100, b"", 0, 31734))
-write("text_stream", "escapes", stream(0, b'q"\\', b'ab"cd\\ef\n\x01', 7, b"x", 1, 1000))
+write("text_stream", "clean", stream(3, b"short", b"abcdefghij", 100, b"", 0, 31734, 0, 0))
+write("text_stream", "escapes", stream(0, b'q"\\', b'ab"cd\\ef\n\x01', 7, b"x", 1, 1000, 255, 1))
 write("text_stream", "utf8", stream(5, "café".encode(), "€😀z".encode(), 4095,
-                                    b"\xf0\x9f", 0, 65535))
+                                    b"\xf0\x9f", 0, 65535, 40, 2))
 write("text_stream", "ill_formed", stream(1, b"\xff", b"\xc3\x28\xed\xa0\x80\xe0\x80", 0, b"\xc3",
-                                          1, 0))
+                                          1, 0, 17, 3))
