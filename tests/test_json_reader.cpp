@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <limits>
 #include <optional>
 #include <random>
@@ -858,6 +859,20 @@ void expect_same(const MembersRead& got, const MembersRead& want) {
   }
 }
 
+// Calls `check` on 2,000 copies of `base`, each with one byte (picked by a generator seeded
+// with `seed`) replaced by one that matters to JSON, most of them breaking the text somewhere.
+void for_each_byte_change(const std::string& base, unsigned seed,
+                          const std::function<void(const std::string&)>& check) {
+  std::mt19937 random(seed);
+  const std::string bytes = "\"\\{}[],: x0\x01\xc3";
+  for (int i = 0; i < 2000; ++i) {
+    std::string text = base;
+    text[random() % text.size()] = bytes[random() % bytes.size()];
+    SCOPED_TRACE(text);
+    check(text);
+  }
+}
+
 void expect_same_reading(const std::string& text, std::size_t adopt_min) {
   expect_same(members_taking(text, adopt_min), members_of(text));
 }
@@ -918,14 +933,7 @@ TEST(JsonReaderMembers, TakingTheTextReadsExactlyWhatReadingItDoes) {
   // And every single-byte change of a template, most of them breaking it somewhere.
   const std::string base = R"({"jsonrpc":"2.0","params":[")" + std::string(200, 'p') +
                            R"(",{"k":[true]}],"id":"7"})";
-  std::mt19937 random(11);
-  const std::string bytes = "\"\\{}[],: x0\x01\xc3";
-  for (int i = 0; i < 2000; ++i) {
-    std::string text = base;
-    text[random() % text.size()] = bytes[random() % bytes.size()];
-    SCOPED_TRACE(text);
-    expect_same_reading(text, 50);
-  }
+  for_each_byte_change(base, 11, [](const std::string& text) { expect_same_reading(text, 50); });
 }
 
 // Every member into a list, through the MemberReceiver interface.
@@ -1027,15 +1035,10 @@ TEST(JsonReaderTwoPieces, ReadExactlyWhatTheWholeTextReads) {
   // And every single-byte change of a request, split where its params string opens.
   const std::string base = R"({"jsonrpc":"2.0","method":"echo","params":[")" +
                            std::string(200, 'p') + R"(",{"k":[true]}],"id":"7"})";
-  std::mt19937 random(12);
-  const std::string bytes = "\"\\{}[],: x0\x01\xc3";
-  for (int i = 0; i < 2000; ++i) {
-    std::string text = base;
-    text[random() % text.size()] = bytes[random() % bytes.size()];
-    SCOPED_TRACE(text);
+  for_each_byte_change(base, 12, [](const std::string& text) {
     const auto two = members_in_two_pieces(text, 100, text.size(), 50);
     if (two) expect_same(*two, members_of(text));
-  }
+  });
 }
 
 // The string at the front of the second piece becomes the value where it lies.
