@@ -67,11 +67,29 @@ __attribute__((target("avx2"))) inline bool block_is_clean_avx2(const char* p) {
                             _mm256_set1_epi8(-1)) != 0;
 }
 
+__attribute__((target("avx2"))) inline __m256i run_end_lanes_avx2(const char* p) {
+  return ends_run_avx2(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+
+// Four blocks with one test: a long clean string costs a quarter of the branches and tests.
+__attribute__((target("avx2"))) inline bool blocks4_are_clean_avx2(const char* p) {
+  const __m256i first =
+      _mm256_or_si256(_mm256_or_si256(run_end_lanes_avx2(p), run_end_lanes_avx2(p + 32)),
+                      _mm256_or_si256(run_end_lanes_avx2(p + 64), run_end_lanes_avx2(p + 96)));
+  const __m256i second =
+      _mm256_or_si256(_mm256_or_si256(run_end_lanes_avx2(p + 128), run_end_lanes_avx2(p + 160)),
+                      _mm256_or_si256(run_end_lanes_avx2(p + 192), run_end_lanes_avx2(p + 224)));
+  return _mm256_testz_si256(_mm256_or_si256(first, second), _mm256_set1_epi8(-1)) != 0;
+}
+
+// Four blocks at a time while far from the end; the block itself is found one at a time.
 __attribute__((target("avx2"))) const char* skip_avx2(const char* p, const char* end) {
-  while (end - p >= kPrefetchAhead + 64) {
-    _mm_prefetch(p + kPrefetchAhead, _MM_HINT_T0);
-    if (!block_is_clean_avx2(p)) return p;
-    p += 64;
+  while (end - p >= kPrefetchAhead + 256) {
+    for (int line = 0; line < 256; line += 64) {
+      _mm_prefetch(p + kPrefetchAhead + line, _MM_HINT_T0);
+    }
+    if (!blocks4_are_clean_avx2(p)) break;
+    p += 256;
   }
   while (end - p >= 64 && block_is_clean_avx2(p)) p += 64;
   return p;

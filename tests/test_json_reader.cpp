@@ -1176,16 +1176,17 @@ TEST(BlockScan, EveryFormStopsAtTheBlockOfTheFirstRunEnd) {
 }
 
 // Every byte value, in every form: a block stops the scan exactly when its byte ends a run
-// (kEndsRun), and for no other byte.
+// (kEndsRun), and for no other byte. The text is long enough for the scan's several-block
+// steps (the first few hundred bytes) and its block-at-a-time end.
 TEST(BlockScan, EveryFormStopsAtExactlyTheBytesThatEndARun) {
 #if !defined(__x86_64__) && !defined(__i386__)
   GTEST_SKIP() << "no vector scan on this architecture";
 #endif
-  constexpr std::size_t kLength = 1024;
+  constexpr std::size_t kLength = 78 * 64;
   for (auto form : skip_forms()) {
     for (int byte = 0; byte < 256; ++byte) {
       for (const std::size_t at : {std::size_t{5}, std::size_t{130}, std::size_t{255},
-                                   std::size_t{1000}}) {
+                                   std::size_t{300}, std::size_t{1000}, kLength - 1}) {
         std::vector<char> text(kLength, 'a');
         text[at] = static_cast<char>(byte);
         const char* b = text.data();
