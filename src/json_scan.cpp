@@ -88,7 +88,8 @@ __attribute__((target("avx2"))) inline bool blocks4_are_clean_avx2(const char* p
   return _mm256_testz_si256(_mm256_or_si256(first, second), _mm256_set1_epi8(-1)) != 0;
 }
 
-// Four blocks at a time while far from the end; the block itself is found one at a time.
+// Four blocks at a time (asking for memory ahead while far from the end); the block itself
+// is found one at a time.
 __attribute__((target("avx2"))) const char* skip_avx2(const char* p, const char* end) {
   while (end - p >= kPrefetchAhead + 256) {
     for (int line = 0; line < 256; line += 64) {
@@ -97,6 +98,7 @@ __attribute__((target("avx2"))) const char* skip_avx2(const char* p, const char*
     if (!blocks4_are_clean_avx2(p)) break;
     p += 256;
   }
+  while (end - p >= 256 && blocks4_are_clean_avx2(p)) p += 256;
   while (end - p >= 64 && block_is_clean_avx2(p)) p += 64;
   return p;
 }
