@@ -409,6 +409,9 @@ TEST(SplitLanding, ReadsWhatTheWholeTextReads) {
     ASSERT_FALSE(reply->is_error()) << reply->error().message;
     EXPECT_EQ(reply->result(), json(text.size()));
   }
+  RPCPeer probe;
+  const json stats = probe.talk_to(server.nl_pid()).call("rpc.stats").at("reassembly");
+  EXPECT_EQ(stats.at("split_messages"), 3) << "each string landed at its buffer's front";
   for (const std::size_t at : {std::size_t{131032 + 100}, std::size_t{131032 * 3 + 5}, text.size() - 2}) {
     SCOPED_TRACE(at);
     std::string broken = text;

@@ -441,6 +441,57 @@ TEST(InboundReassembly, AKeptLargeBufferGivesItsPagesBackOnceWhenAskedAfterIdlin
   EXPECT_TRUE(ReassemblyHooks::release_spare(large)) << "a buffer handed back since";
 }
 
+// With the fragments queued on a socket the receiver alone reads, land() receives each one
+// straight into the message's buffer, and rpc.stats counts them.
+TEST(InboundReassembly, QueuedFragmentsLandInTheirBufferAndAreCounted) {
+  NetlinkSocket receiver;
+  NetlinkSocket sender;
+  const std::string body = "[\"" + std::string(20000, 'q') + "\"]";
+  const auto datagrams = datagrams_for(body, 4096, sender.nl_pid(), 9);
+  ASSERT_GT(datagrams.size(), 3u);
+  for (const auto& d : datagrams) {
+    const iovec part{const_cast<std::uint8_t*>(d.data()), d.size()};
+    sender.send(receiver.nl_pid(), std::span(&part, 1));
+  }
+  InboundReassembly reassembly(reassembly_options());
+  reassembly.recycle(std::string(64 << 10, '\0'));
+  std::vector<std::uint8_t> buffer(kMaxDatagramSize);
+  const std::optional<ReceivedDatagram> first = receiver.receive(buffer, true);
+  ASSERT_TRUE(first);
+  const Incoming incoming{0, *first, true};
+  const auto added = reassembly.add(incoming, ProcslinkMessage::parse(first->bytes));
+  ASSERT_TRUE(added.room_behind);
+  Origin origin{0, sender.nl_pid(), {}};
+  auto landed = reassembly.land(receiver, 0, sender.nl_pid(), 9, origin);
+  ASSERT_TRUE(landed.complete);
+  EXPECT_FALSE(landed.stray);
+  EXPECT_EQ(landed.complete->body, body);
+  const json stats = reassembly.stats();
+  EXPECT_EQ(stats["landed_fragments"], datagrams.size() - 1);
+  EXPECT_EQ(stats["split_messages"], 0) << "announced as less than kAdoptMin";
+}
+
+// A message announced as kAdoptMin bytes or more whose first fragment ends inside a string
+// completes in two pieces, the string at the buffer's front, and rpc.stats counts it.
+TEST(InboundReassembly, ALongStringCompletesAtTheBuffersFrontAndIsCounted) {
+  PeerOptions options;
+  options.max_message_size = 4 << 20;
+  InboundReassembly reassembly(options);
+  const std::string text(kAdoptMin, 's');
+  const std::string body = R"({"text":")" + text + R"("})";
+  std::optional<InboundReassembly::Complete> complete;
+  for (const auto& d : datagrams_for(body, 131032, 42, 9)) {
+    Incoming incoming{0, ReceivedDatagram{42, uid(1000), d}};
+    if (auto done = reassembly.add(incoming, ProcslinkMessage::parse(d)).complete) complete = done;
+  }
+  ASSERT_TRUE(complete);
+  EXPECT_EQ(complete->head, R"({"text":")");
+  EXPECT_EQ(complete->head + complete->body, body);
+  const json stats = reassembly.stats();
+  EXPECT_EQ(stats["split_messages"], 1);
+  EXPECT_EQ(stats["landed_fragments"], 0) << "added, not landed";
+}
+
 TEST(InboundReassembly, SendersOnDifferentSocketsAreKeptApart) {
   InboundReassembly reassembly(reassembly_options());
   const std::string a(9000, 'a'), b(9000, 'b');

@@ -62,6 +62,7 @@ bool InboundReassembly::add_locked(std::uint64_t key, const ProcslinkMessage& fr
       if (auto split = ReassemblyHooks::take_split(reassembler_)) {
         complete->head = std::move(split->head);
         complete->checked = split->checked;
+        ++split_messages_;
       }
     } else if (fragment.header.reserved != 0) {
       check_landed_locked(key, fragment.header.seq);
@@ -192,6 +193,7 @@ InboundReassembly::Step InboundReassembly::land_one(const NetlinkSocket& socket,
         ProcslinkMessage::parse(headers, std::string_view(room.at, length));
     if (message.netlink.pid != sender) throw FramingError("nl_pid in the header differs");
     if (!add_locked(key, message, sender, got->credentials, step.complete)) return step;
+    ++landed_fragments_;
   } catch (const FramingError& e) {
     log(LogLevel::warning, "dropped fragment from ", describe_sender(sender, got->credentials),
         ": ", e.what());
@@ -238,7 +240,9 @@ json InboundReassembly::stats() {
           {"completed", done.completed},
           {"expired", done.expired},
           {"dropped", done.dropped},
-          {"evicted", done.evicted}};
+          {"evicted", done.evicted},
+          {"landed_fragments", landed_fragments_},
+          {"split_messages", split_messages_}};
 }
 
 }  // namespace procslink::detail

@@ -77,7 +77,8 @@ class InboundReassembly {
 
   // Takes a completed body (or a large string result) back as the buffer for the next message.
   void recycle(std::string&& body);
-  // What the limits hold and did (rpc.stats' "reassembly").
+  // What the limits hold and did, and how many fragments landed in place and messages
+  // completed split (rpc.stats' "reassembly").
   json stats();
 
  private:
@@ -115,6 +116,8 @@ class InboundReassembly {
   FragmentReassembler reassembler_;
   std::size_t unlogged_evictions_ = 0;   // under mutex_
   Clock::time_point last_eviction_log_;  // under mutex_
+  std::uint64_t landed_fragments_ = 0;   // under mutex_: received straight into their buffer
+  std::uint64_t split_messages_ = 0;     // under mutex_: completed with a string at the front
   ReassemblyReaper reaper_{mutex_, reassembler_};  // after what it uses
 };
 
