@@ -2,8 +2,9 @@
 //
 // Both copy strings in clean runs: a run ends at '"', '\\', a control character or (for the
 // writer, and for the reader's UTF-8 check) a byte >= 0x80. Long strings are where the time
-// goes, so whole 64-byte blocks are skipped with the widest vectors the CPU has (AVX2 when
-// present, chosen once at start-up; SSE2 otherwise) and the caller finds the byte in the block.
+// goes, so whole 64-byte blocks are skipped with the widest vectors the CPU has (AVX-512 or
+// AVX2 when present, chosen once at start-up; SSE2 otherwise), from the first 64-byte boundary
+// on, and the caller finds the byte in the block.
 // A reader that moves a string anyway checks and moves each block in the same pass, so the
 // string is read once rather than once to find its end and once more to move it.
 #pragma once
@@ -40,8 +41,9 @@ inline unsigned run_end_mask(const void* p) {
 }
 #endif
 
-// The start of the first 64-byte block in [p, end) that holds a byte ending a clean run, or
-// the point from which fewer than 64 bytes are left.
+// A point q in [p, end] with every byte of [p, q) clean, such that the first byte ending a
+// clean run lies within the 64 bytes from q, or fewer than 64 bytes are left from q. (The
+// blocks are p's first 64 bytes, then 64-byte aligned ones.)
 const char* skip_clean_blocks(const char* p, const char* end);
 
 // Copies the clean 64-byte blocks at the start of [p, end) to `to`, up to the first block
@@ -50,11 +52,14 @@ const char* skip_clean_blocks(const char* p, const char* end);
 // lie before p in the same buffer (each block is read whole before it is written), never after.
 std::size_t move_clean_blocks(char* to, const char* p, const char* end);
 
-// The implementations, for tests: the AVX2 ones only where avx2_available().
+// The implementations, for tests: the AVX2 ones only where avx2_available(), the AVX-512 one
+// only where avx512_available().
 const char* skip_clean_blocks_sse2(const char* p, const char* end);
 const char* skip_clean_blocks_avx2(const char* p, const char* end);
+const char* skip_clean_blocks_avx512(const char* p, const char* end);
 std::size_t move_clean_blocks_sse2(char* to, const char* p, const char* end);
 std::size_t move_clean_blocks_avx2(char* to, const char* p, const char* end);
 bool avx2_available();
+bool avx512_available();
 
 }  // namespace procslink::detail

@@ -1141,34 +1141,48 @@ TEST(Release, EmptiesScalarsContainersAndDeepNesting) {
   EXPECT_TRUE(object.is_null());
 }
 
-// The block scan both the reader and the writer use, in each of its forms: it must stop at
-// the block holding the first byte that ends a run, wherever that byte is, and never read
-// past the end. (Whichever form this CPU runs, the other is checked here too.)
+// The block scan both the reader and the writer use, in each of its forms: it must stop
+// before the first byte that ends a run and at most 63 bytes before it (or, with none, within
+// 64 bytes of the end), wherever the text starts, and never read past the end. (Whichever
+// form this CPU runs, the others it can run are checked here too.)
 using SkipForm = const char* (*)(const char*, const char*);
 std::vector<SkipForm> skip_forms() {
   std::vector<SkipForm> forms{skip_clean_blocks_sse2, skip_clean_blocks};
   if (avx2_available()) forms.push_back(skip_clean_blocks_avx2);
+  if (avx512_available()) forms.push_back(skip_clean_blocks_avx512);
   return forms;
 }
 
-TEST(BlockScan, EveryFormStopsAtTheBlockOfTheFirstRunEnd) {
+// Whether `stop`, a form's answer for a text from `begin` on, is one the contract allows when
+// the first byte that ends a run is at `first_end` (the text's end if none).
+bool allowed_stop(const char* begin, const char* first_end, const char* stop) {
+  return begin <= stop && stop <= first_end && first_end - stop < 64;
+}
+
+TEST(BlockScan, EveryFormStopsWithin64BytesBeforeTheFirstRunEnd) {
 #if !defined(__x86_64__) && !defined(__i386__)
   GTEST_SKIP() << "no vector scan on this architecture";
 #endif
   const std::string enders = std::string("\"\\\x00\x01\x1f\x80\xff", 7);
   for (auto form : skip_forms()) {
-    for (std::size_t length : {0u, 63u, 64u, 65u, 200u, 5000u}) {
-      // Exactly `length` bytes on the heap, so reading past the end trips AddressSanitizer.
-      std::vector<char> clean(length, 'a');
-      const char* begin = clean.data();
-      EXPECT_EQ(form(begin, begin + length), begin + length / 64 * 64) << length;
-      for (std::size_t at = 0; at < length; at += at < 300 ? 1 : 97) {
-        for (const char ender : enders) {
-          std::vector<char> text(length, ' ');
-          text[at] = ender;
-          const char* b = text.data();
-          const char* expected = std::min(b + at / 64 * 64, b + length / 64 * 64);
-          ASSERT_EQ(form(b, b + length), expected) << "length " << length << " ender at " << at;
+    for (std::size_t shift : {0u, 1u, 24u, 63u}) {  // where the text starts in a cache line
+      for (std::size_t length : {0u, 63u, 64u, 65u, 127u, 128u, 200u, 5000u}) {
+        // Exactly `length` bytes on the heap after `shift` others, so reading past the end
+        // trips AddressSanitizer.
+        std::vector<char> clean(shift + length, 'a');
+        const char* begin = clean.data() + shift;
+        const char* end = begin + length;
+        ASSERT_TRUE(allowed_stop(begin, end, form(begin, end))) << length << " " << shift;
+        for (std::size_t at = 0; at < length; at += at < 300 ? 1 : 97) {
+          for (const char ender : enders) {
+            std::vector<char> text(shift + length, ' ');
+            text[shift + at] = ender;
+            const char* b = text.data() + shift;
+            const char* stop = form(b, b + length);
+            ASSERT_TRUE(allowed_stop(b, b + at, stop))
+                << "length " << length << " shift " << shift << " ender at " << at << " stop at "
+                << stop - b;
+          }
         }
       }
     }
@@ -1187,11 +1201,15 @@ TEST(BlockScan, EveryFormStopsAtExactlyTheBytesThatEndARun) {
     for (int byte = 0; byte < 256; ++byte) {
       for (const std::size_t at : {std::size_t{5}, std::size_t{130}, std::size_t{255},
                                    std::size_t{300}, std::size_t{1000}, kLength - 1}) {
-        std::vector<char> text(kLength, 'a');
-        text[at] = static_cast<char>(byte);
-        const char* b = text.data();
-        const char* expected = kEndsRun[byte] ? b + at / 64 * 64 : b + kLength;
-        ASSERT_EQ(form(b, b + kLength), expected) << "byte " << byte << " at " << at;
+        // Starting 24 bytes past a cache line's start: the scan's first block and its aligned
+        // ones differ.
+        std::vector<char> text(kLength + 64, 'a');
+        const auto address = reinterpret_cast<std::uintptr_t>(text.data());
+        char* const b = text.data() + (24 + 64 - address % 64) % 64;
+        b[at] = static_cast<char>(byte);
+        const char* first_end = kEndsRun[byte] ? b + at : b + kLength;
+        ASSERT_TRUE(allowed_stop(b, first_end, form(b, b + kLength)))
+            << "byte " << byte << " at " << at;
       }
     }
   }
