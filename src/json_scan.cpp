@@ -66,27 +66,31 @@ std::size_t move_sse2(char* to, const char* p, const char* end) {
   return static_cast<std::size_t>(p - start);
 }
 
+// The lookup table of ends_run_avx2 and run_end_bits_avx512, once per 16-byte lane.
+alignas(64) constexpr char kRunEndTable[64] = {
+    0, 1, '"', 3, 4, 5, 6, 7, 8, 9, 10, 11, '\\', 13, 14, 15,
+    0, 1, '"', 3, 4, 5, 6, 7, 8, 9, 10, 11, '\\', 13, 14, 15,
+    0, 1, '"', 3, 4, 5, 6, 7, 8, 9, 10, 11, '\\', 13, 14, 15,
+    0, 1, '"', 3, 4, 5, 6, 7, 8, 9, 10, 11, '\\', 13, 14, 15};
+
 // 0xFF in each lane whose byte ends a run, in two tests rather than three. A byte whose low
 // four bits are n is looked up in a table holding '"' at 2, '\\' at 12 and n itself elsewhere,
 // so it equals its entry when it is '"', '\\' or a control character below 16 (which the
 // second test catches anyway); a byte >= 0x80 looks up 0, which it never equals. The signed
 // compare against 0x20 catches the control characters and every byte >= 0x80.
 __attribute__((target("avx2"))) inline __m256i ends_run_avx2(__m256i bytes) {
-  const __m256i table = _mm256_setr_epi8(0, 1, '"', 3, 4, 5, 6, 7, 8, 9, 10, 11, '\\', 13, 14, 15,
-                                         0, 1, '"', 3, 4, 5, 6, 7, 8, 9, 10, 11, '\\', 13, 14, 15);
+  const __m256i table = _mm256_load_si256(reinterpret_cast<const __m256i*>(kRunEndTable));
   return _mm256_or_si256(_mm256_cmpeq_epi8(_mm256_shuffle_epi8(table, bytes), bytes),
                          _mm256_cmpgt_epi8(_mm256_set1_epi8(0x20), bytes));
 }
 
-__attribute__((target("avx2"))) inline bool block_is_clean_avx2(const char* p) {
-  const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-  const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32));
-  return _mm256_testz_si256(_mm256_or_si256(ends_run_avx2(a), ends_run_avx2(b)),
-                            _mm256_set1_epi8(-1)) != 0;
-}
-
 __attribute__((target("avx2"))) inline __m256i run_end_lanes_avx2(const char* p) {
   return ends_run_avx2(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+
+__attribute__((target("avx2"))) inline bool block_is_clean_avx2(const char* p) {
+  return _mm256_testz_si256(_mm256_or_si256(run_end_lanes_avx2(p), run_end_lanes_avx2(p + 32)),
+                            _mm256_set1_epi8(-1)) != 0;
 }
 
 // Four blocks with one test: a long clean string costs a quarter of the branches and tests.
@@ -117,13 +121,6 @@ __attribute__((target("avx2"))) const char* skip_avx2(const char* p, const char*
 }
 
 #define PROCSLINK_AVX512 __attribute__((target("avx512f,avx512bw")))
-
-// ends_run_avx2's table, for each 16-byte lane of a 64-byte block.
-alignas(64) constexpr char kRunEndTable[64] = {
-    0, 1, '"', 3, 4, 5, 6, 7, 8, 9, 10, 11, '\\', 13, 14, 15,
-    0, 1, '"', 3, 4, 5, 6, 7, 8, 9, 10, 11, '\\', 13, 14, 15,
-    0, 1, '"', 3, 4, 5, 6, 7, 8, 9, 10, 11, '\\', 13, 14, 15,
-    0, 1, '"', 3, 4, 5, 6, 7, 8, 9, 10, 11, '\\', 13, 14, 15};
 
 // One bit per byte of the 64 at p that ends a run: the same lookup and compare as
 // ends_run_avx2.
