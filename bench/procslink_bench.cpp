@@ -55,9 +55,10 @@ struct Config {
     std::size_t repeats;
     bool give_back = true;  // the caller hands each result back (RPCPeer::give_back)
   };
-  // Enough repeats that each run lasts tens of milliseconds: the first echo into a buffer
-  // costs its page faults (docs/performance.md, large echo), and a run of a few echoes
-  // measures mostly that.
+  // Enough repeats that each run lasts tens of milliseconds, after large_warmup untimed echoes
+  // on both sides: the first echoes into a buffer cost its first touches (docs/performance.md,
+  // large echo), and a run of a few echoes would measure mostly those.
+  std::size_t large_warmup = 8;
   std::vector<Large> large{{4u << 10, 2000}, {64u << 10, 400},  {1u << 20, 200},
                            {16u << 20, 12},  {64u << 20, 4},    {64u << 20, 4, false}};
   std::vector<int> scaling_clients{1, 8, 64};
@@ -74,6 +75,7 @@ Config quick_config() {
   c.pipelined_calls = 3000;
   c.windows = {1, 16, 256};
   c.large = {{64u << 10, 20}, {1u << 20, 4}, {64u << 20, 1}, {64u << 20, 1, false}};
+  c.large_warmup = 1;
   c.scaling_seconds = 0.3;
   return c;
 }
@@ -318,7 +320,8 @@ void large_section(const Context& ctx, const Placement& where) {
         where, [&](int out) { serve_raw_bulk(out, large.size, config.fragment, check); }, 1,
         [&](std::uint32_t server, const Gate& gate) {
           return timed(raw_bulk_seconds(server, [&] { gate.wait_open(); }, large.size,
-                                        config.fragment, large.repeats, check),
+                                        config.fragment, config.large_warmup, large.repeats,
+                                        check),
                        large.size * large.repeats);
         });
   };
@@ -333,7 +336,8 @@ void large_section(const Context& ctx, const Placement& where) {
           m = measure(
               where, [&](int out) { serve_procslink_echo(out, microseconds(0)); }, 1,
               [&](std::uint32_t server, const Gate& gate) {
-                return timed(procslink_large_seconds(server, gate, large.size, large.repeats,
+                return timed(procslink_large_seconds(server, gate, large.size,
+                                                     config.large_warmup, large.repeats,
                                                      large.give_back),
                              large.size * large.repeats);
               });

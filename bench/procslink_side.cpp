@@ -105,15 +105,17 @@ double procslink_pipelined_seconds(std::uint32_t server, const Gate& gate, std::
 }
 
 double procslink_large_seconds(std::uint32_t server, const Gate& gate, std::size_t size,
-                               std::size_t repeats, bool give_back) {
+                               std::size_t warmup, std::size_t repeats, bool give_back) {
   RPCPeer client;
   const Channel channel = client.talk_to(server).with_timeout(std::chrono::seconds(120));
   const json params = json::array({std::string(size, 'a')});
   gate.wait_open();
-  // One untimed echo first: it faults in the buffers both sides then reuse, as the raw copy's
-  // buffers are allocated and touched before its clock starts.
-  json warm = channel.call_with("echo", params);
-  if (give_back) client.give_back(std::move(warm));
+  // Untimed echoes first, as many as the raw copy makes: they settle the buffers both sides
+  // then reuse (docs/performance.md, large echo: first use of a buffer).
+  for (std::size_t i = 0; i < warmup; ++i) {
+    json warm = channel.call_with("echo", params);
+    if (give_back) client.give_back(std::move(warm));
+  }
   const auto start = Clock::now();
   for (std::size_t r = 0; r < repeats; ++r) {
     json result = channel.call_with("echo", params);

@@ -37,10 +37,10 @@ Measurement procslink_round_trips(std::uint32_t server, std::chrono::microsecond
 double procslink_pipelined_seconds(std::uint32_t server, const Gate& gate, std::size_t window,
                                    std::size_t count);
 
-// Echoes a `size`-byte JSON string `repeats` times after one untimed echo; returns seconds.
-// With `give_back`, each result is handed back (RPCPeer::give_back) as a raw copy reuses its
-// buffer.
+// Echoes a `size`-byte JSON string `repeats` times after `warmup` untimed echoes; returns
+// seconds. With `give_back`, each result is handed back (RPCPeer::give_back) as a raw copy
+// reuses its buffer.
 double procslink_large_seconds(std::uint32_t server, const Gate& gate, std::size_t size,
-                               std::size_t repeats, bool give_back);
+                               std::size_t warmup, std::size_t repeats, bool give_back);
 
 }  // namespace procslink::bench

@@ -76,10 +76,11 @@ Measurement raw_round_trips(const RawPingPong& setup, const std::function<void()
 // Client: keeps `window` requests in flight until `count` replies came back; returns seconds.
 double raw_pipelined_seconds(const RawPingPong& setup, const std::function<void()>& started,
                              std::size_t window, std::size_t count);
-// Client: copies `size` bytes to a bulk server and back `repeats` times, all fragments of a copy
-// sent before the first is received back (as an echo must); returns seconds.
+// Client: copies `size` bytes to a bulk server and back `repeats` times after `warmup` untimed
+// copies, all fragments of a copy sent before the first is received back (as an echo must);
+// returns seconds.
 double raw_bulk_seconds(std::uint32_t server, const std::function<void()>& started,
-                        std::size_t size, std::size_t fragment, std::size_t repeats,
-                        bool check = false);
+                        std::size_t size, std::size_t fragment, std::size_t warmup,
+                        std::size_t repeats, bool check = false);
 
 }  // namespace procslink::bench
