@@ -5,10 +5,10 @@
 // strings (kUncheckedMin bytes or more), and picks the slice size. A long string is clean
 // filler (ASCII and UTF-8 of every length, which the slices cut anywhere) with a piece of raw
 // bytes tiled over windows of it: from up to 255 bytes before the first slice's end (the
-// input says how far), at its end
-// (before a tail of raw bytes, perhaps a sequence the end cuts) and, if the input says so, at
-// its start. So escapes, control characters and ill-formed or cut UTF-8 fall at a slice's end
-// and at the string's; the filler keeps each run fast enough for thousands of runs a minute.
+// input says how far), at its end (before a tail of raw bytes, perhaps a sequence the end
+// cuts) and, if the input says so, at its start. So escapes, control characters and
+// ill-formed or cut UTF-8 fall at a slice's end and at the string's; the filler keeps each run
+// fast enough for thousands of runs a minute.
 // The request writer leaves the long strings unchecked; the slices put together must be the
 // text the writer writes when it checks everything itself, and every slice but the last must
 // be full.
