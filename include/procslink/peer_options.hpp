@@ -66,10 +66,12 @@ struct PeerOptions {
   std::chrono::microseconds hand_off{1000};
   std::chrono::milliseconds timeout{5000};     // default call deadline
   std::chrono::microseconds spin{0};           // busy-poll before blocking (low-latency mode)
-  // Low-latency mode: how often idle threads look whether the spinning thread is stuck in a
-  // handler, to receive in its place (so also about how long a slow handler delays the
-  // requests behind it). Each look wakes a thread; on a CPU shared with the spinner that
-  // briefly preempts it, which is what sets the tail latency (docs/performance.md, spinning).
+  // Low-latency mode: how often a thread looks whether the spinning thread is stuck in a
+  // handler, to wake idle threads that receive in its place (so also about how long a slow
+  // handler delays the requests behind it). The looking thread runs at the lowest priority
+  // (SCHED_IDLE), so its wake-ups do not preempt the spinner on a CPU they share; with every
+  // serving thread on one CPU and a handler that never sleeps, its look may come a few
+  // milliseconds late (docs/performance.md, spinning).
   std::chrono::microseconds spin_takeover{1000};
   std::size_t max_message_size = 256u << 20;   // larger messages are refused, both ways
   // Body bytes per fragment (at most 256 KiB - 40). The default makes each datagram 128 KiB

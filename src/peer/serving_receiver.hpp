@@ -22,7 +22,7 @@
 //
 // In spin mode (PeerOptions::spin) one thread, the spinner, polls the sockets without sleeping
 // and runs what it receives; the others park and take over when it has been in a handler
-// longer than spin_takeover.
+// longer than spin_takeover, which a thread of the lowest priority looks at (the spin watch).
 //
 // Used by WorkerPool (its threads' receives), CallerLead (sockets go back to the pool when a
 // lead caller stops receiving), InboundRouter (a handler about to run marks its drainer busy)
@@ -50,6 +50,9 @@ namespace procslink::detail {
 class ServingReceiver {
  public:
   ServingReceiver(const PeerOptions& options, Endpoints& endpoints, PoolState& pool);
+  ~ServingReceiver();
+  ServingReceiver(const ServingReceiver&) = delete;
+  ServingReceiver& operator=(const ServingReceiver&) = delete;
 
   // A serving thread's next datagram, or nullopt at `deadline`, on stop, or when kicked to
   // look at deadlines again. `drained` names the socket the thread drains, if any (kept
@@ -101,11 +104,8 @@ class ServingReceiver {
   void clear_stop_signal() { wake_.clear(); }
   // Wakes a serving thread in epoll_wait so it looks at the deadlines again.
   void kick() { kick_.signal(); }
-  // A serving thread leaves: it spins no more.
-  void thread_leaves() {
-    std::thread::id self = std::this_thread::get_id();
-    spinner_id_.compare_exchange_strong(self, std::thread::id{});
-  }
+  // A serving thread leaves: it spins no more (a parked thread takes over).
+  void thread_leaves();
   // Wakes a drainer waiting in wait_on_drained's receive. Nothing is sent when none waits.
   void wake_waiting_drainer() noexcept;
   // Whether a drainer waits in wait_on_drained's receive (in a streak or idle).
@@ -132,6 +132,15 @@ class ServingReceiver {
   void remove_from_epoll(std::size_t endpoint);
   std::optional<Incoming> receive_spinning(std::span<std::uint8_t> buffer,
                                            std::optional<Clock::time_point> deadline);
+  // Spin mode: whether the spinner has been in a handler longer than spin_takeover; whether
+  // parked threads must act (it is stuck, there is none, or the pool stops).
+  bool spinner_stuck() const;
+  bool spinner_needs_help() const;
+  // A thread that does not spin waits until the spinner needs help or `deadline`; the first
+  // one starts the spin watch.
+  void park(std::optional<Clock::time_point> deadline);
+  void watch_spinner();
+  void stop_spin_watch();
   std::optional<Incoming> drain_next(std::span<std::uint8_t> buffer,
                                      std::optional<std::size_t>& drained, std::int64_t& stamp);
   std::optional<Incoming> epoll_receive(std::span<std::uint8_t> buffer,
@@ -184,6 +193,10 @@ class ServingReceiver {
   std::atomic<Clock::rep> spinner_busy_since_{0};
   std::mutex park_mutex_;
   std::condition_variable park_cv_;
+  // The spin watch: started by the first thread to park, stopped when the pool closes.
+  std::thread spin_watch_;              // under park_mutex_
+  bool spin_watch_stop_ = false;        // under park_mutex_
+  std::condition_variable spin_watch_cv_;
 };
 
 }  // namespace procslink::detail
