@@ -1,8 +1,6 @@
 // serving_receiver.cpp - epoll, draining, hand-offs and spinning for the serving threads.
 #include "serving_receiver.hpp"
 
-#include <pthread.h>
-#include <sched.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
@@ -60,8 +58,6 @@ ServingReceiver::ServingReceiver(const PeerOptions& options, Endpoints& endpoint
   add_to_epoll(kick_.fd(), kKickToken);
   for (std::size_t i = 0; i < endpoints.size(); ++i) drain_state_[i].store(kArmed);
 }
-
-ServingReceiver::~ServingReceiver() { stop_spin_watch(); }
 
 void ServingReceiver::add_to_epoll(int fd, std::uint64_t token) {
   epoll_event ev{};
@@ -151,7 +147,7 @@ void ServingReceiver::open_for_pool(bool arm) {
 }
 
 void ServingReceiver::close_for_pool() {
-  stop_spin_watch();
+  spin_watch_.retire();
   epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, wake_.fd(), nullptr);
   for (std::size_t i = 0; i < endpoints_.size(); ++i) remove_from_epoll(i);
   wake_.clear();
@@ -199,7 +195,7 @@ std::optional<Incoming> ServingReceiver::receive(std::span<std::uint8_t> buffer,
 
 // Spin mode. One thread, the spinner, receives and runs what it receives itself. The others
 // must not wait in epoll_wait: the kernel would wake one of them for every arrival, on the CPU
-// the spinner needs. They park until the spin watch (watch_spinner) finds the spinner stuck in
+// the spinner needs. They park until the spin watch (SpinWatch) finds the spinner stuck in
 // a handler for longer than spin_takeover, or gone, or the pool stopping; then they receive
 // meanwhile, so a slow handler delays others by about spin_takeover.
 std::optional<Incoming> ServingReceiver::receive_spinning(
@@ -234,51 +230,32 @@ bool ServingReceiver::spinner_needs_help() const {
 }
 
 void ServingReceiver::park(std::optional<Clock::time_point> deadline) {
+  const bool watched = spin_watch_.ensure_running();
   std::unique_lock lock(park_mutex_);
-  if (!spin_watch_.joinable() && !spin_watch_stop_) {
-    spin_watch_ = std::thread([this] { watch_spinner(); });
-  }
   if (spinner_needs_help()) return;
-  if (deadline) {
-    park_cv_.wait_until(lock, *deadline);
+  // Without a spin watch (no thread could be started) a parked thread looks for itself.
+  std::optional<Clock::time_point> until = deadline;
+  if (!watched) {
+    const auto look = Clock::now() + options_.spin_takeover;
+    if (!until || look < *until) until = look;
+  }
+  if (until) {
+    park_cv_.wait_until(lock, *until);
   } else {
     park_cv_.wait(lock);
   }
 }
 
-// The spin watch's thread. It runs at the lowest priority (SCHED_IDLE, which any thread may
-// take), so its wake-ups never preempt the spinner on a CPU they share: it looks when that CPU
-// has a moment, or on another one. A look by a thread of normal priority preempts the spinner
-// each time, which shows in the spinning tail latency (docs/performance.md, spinning).
-void ServingReceiver::watch_spinner() {
-  const sched_param lowest{};
-  (void)pthread_setschedparam(pthread_self(), SCHED_IDLE, &lowest);
-  std::unique_lock lock(park_mutex_);
-  while (!spin_watch_stop_) {
-    spin_watch_cv_.wait_for(lock, options_.spin_takeover);
-    if (!spin_watch_stop_ && spinner_needs_help()) park_cv_.notify_all();
-  }
-}
-
-void ServingReceiver::stop_spin_watch() {
-  std::thread watch;
-  {
-    std::lock_guard lock(park_mutex_);
-    spin_watch_stop_ = true;
-    watch = std::move(spin_watch_);
-  }
-  spin_watch_cv_.notify_all();
-  if (watch.joinable()) watch.join();
-  std::lock_guard lock(park_mutex_);
-  spin_watch_stop_ = false;
+void ServingReceiver::wake_parked() {
+  // A thread between its look at the spinner and its wait holds park_mutex_: it is waiting
+  // once this has the mutex, or it will see what changed.
+  { std::lock_guard lock(park_mutex_); }
+  park_cv_.notify_all();
 }
 
 void ServingReceiver::thread_leaves() {
   std::thread::id self = std::this_thread::get_id();
-  if (!spinner_id_.compare_exchange_strong(self, std::thread::id{})) return;
-  // A parked thread spins next.
-  { std::lock_guard lock(park_mutex_); }
-  park_cv_.notify_all();
+  if (spinner_id_.compare_exchange_strong(self, std::thread::id{})) wake_parked();
 }
 
 // The drain stamp for a datagram just taken. A fragment with more after it is only appended

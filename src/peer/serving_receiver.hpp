@@ -44,13 +44,13 @@
 #include "pool_state.hpp"
 #include "procslink/peer_options.hpp"
 #include "receive_batch.hpp"
+#include "spin_watch.hpp"
 
 namespace procslink::detail {
 
 class ServingReceiver {
  public:
   ServingReceiver(const PeerOptions& options, Endpoints& endpoints, PoolState& pool);
-  ~ServingReceiver();
   ServingReceiver(const ServingReceiver&) = delete;
   ServingReceiver& operator=(const ServingReceiver&) = delete;
 
@@ -106,6 +106,9 @@ class ServingReceiver {
   void kick() { kick_.signal(); }
   // A serving thread leaves: it spins no more (a parked thread takes over).
   void thread_leaves();
+  // Waits for the spin watch to end, once the pool has stopped (close_for_pool only tells it
+  // to, as it holds the pool's lock).
+  void join_spin_watch() { spin_watch_.join(); }
   // Wakes a drainer waiting in wait_on_drained's receive. Nothing is sent when none waits.
   void wake_waiting_drainer() noexcept;
   // Whether a drainer waits in wait_on_drained's receive (in a streak or idle).
@@ -136,11 +139,10 @@ class ServingReceiver {
   // parked threads must act (it is stuck, there is none, or the pool stops).
   bool spinner_stuck() const;
   bool spinner_needs_help() const;
-  // A thread that does not spin waits until the spinner needs help or `deadline`; the first
-  // one starts the spin watch.
+  // A thread that does not spin waits until the spin watch finds the spinner needs help, or
+  // `deadline`; the first one starts the spin watch.
   void park(std::optional<Clock::time_point> deadline);
-  void watch_spinner();
-  void stop_spin_watch();
+  void wake_parked();
   std::optional<Incoming> drain_next(std::span<std::uint8_t> buffer,
                                      std::optional<std::size_t>& drained, std::int64_t& stamp);
   std::optional<Incoming> epoll_receive(std::span<std::uint8_t> buffer,
@@ -193,10 +195,10 @@ class ServingReceiver {
   std::atomic<Clock::rep> spinner_busy_since_{0};
   std::mutex park_mutex_;
   std::condition_variable park_cv_;
-  // The spin watch: started by the first thread to park, stopped when the pool closes.
-  std::thread spin_watch_;              // under park_mutex_
-  bool spin_watch_stop_ = false;        // under park_mutex_
-  std::condition_variable spin_watch_cv_;
+  // Started by the first thread to park, retired when the pool closes; after all it uses, so
+  // that it ends first.
+  SpinWatch spin_watch_{options_.spin_takeover, [this] { return spinner_needs_help(); },
+                        [this] { wake_parked(); }};
 };
 
 }  // namespace procslink::detail

@@ -267,6 +267,7 @@ void WorkerPool::join_all() {
   for (auto& t : to_join) {
     if (t.joinable() && t.get_id() != std::this_thread::get_id()) t.join();
   }
+  receiver_.join_spin_watch();
 }
 
 }  // namespace procslink::detail
