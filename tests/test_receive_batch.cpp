@@ -76,6 +76,34 @@ TEST(ReceiveBatch, IsFilledAgainOnlyOnceEveryClaimedDatagramWasHandled) {
   EXPECT_FALSE(third->more_behind);
 }
 
+// Fills of different sizes from two senders, one after another: each slot a fill uses reads
+// right (the slots a fill did not use are set up once, those it used again before the next).
+TEST(ReceiveBatch, EveryFillReadsItsSendersAndCredentialsRight) {
+  NetlinkSocket receiver, a, b;
+  ReceiveBatch batch;
+  int sent = 0;
+  for (const int count : {1, 5, 2, 16, 1, 3}) {
+    SCOPED_TRACE("a fill of " + std::to_string(count));
+    std::vector<const NetlinkSocket*> from;
+    for (int i = 0; i < count; ++i) {
+      from.push_back((sent + i) % 3 == 0 ? &b : &a);
+      send_text(*from.back(), receiver, "datagram " + std::to_string(sent + i));
+    }
+    ASSERT_EQ(batch.fill(receiver.fd(), false), ReceiveBatch::Fill::filled);
+    for (int i = 0; i < count; ++i) {
+      const auto claimed = batch.claim();
+      ASSERT_TRUE(claimed) << i;
+      EXPECT_EQ(text_of(*claimed), "datagram " + std::to_string(sent + i));
+      EXPECT_EQ(claimed->datagram.sender_nl_pid, from[i]->nl_pid());
+      EXPECT_EQ(claimed->datagram.credentials.pid, getpid());
+      EXPECT_EQ(claimed->datagram.credentials.uid, getuid());
+    }
+    EXPECT_FALSE(batch.claim());
+    for (int i = 0; i < count; ++i) batch.handled();
+    sent += count;
+  }
+}
+
 void send_datagram(const NetlinkSocket& from, const NetlinkSocket& to, std::uint16_t flag,
                    std::uint16_t index) {
   const std::vector<std::uint8_t> datagram = build_datagram(

@@ -40,6 +40,18 @@ void ReceiveBatch::reserve() {
   memory_ = static_cast<std::uint8_t*>(memory);
 }
 
+void ReceiveBatch::set_up(unsigned j) {
+  iov_[j] = {slot(j), kMaxDatagramSize};
+  msghdr& m = headers_[j].msg_hdr;
+  m = {};
+  m.msg_name = &senders_[j];
+  m.msg_namelen = sizeof senders_[j];
+  m.msg_iov = &iov_[j];
+  m.msg_iovlen = 1;
+  m.msg_control = control_[j];
+  m.msg_controllen = sizeof control_[j];
+}
+
 ReceiveBatch::Fill ReceiveBatch::fill(int fd, bool wait) {
   if (filling_.exchange(true, std::memory_order_acquire)) return Fill::busy;
   struct Done {
@@ -47,24 +59,20 @@ ReceiveBatch::Fill ReceiveBatch::fill(int fd, bool wait) {
     ~Done() { filling.store(false, std::memory_order_release); }
   } done{filling_};
   if (!reusable()) return Fill::busy;
-  if (memory_ == nullptr) reserve();
-  for (unsigned j = 0; j < kSlots; ++j) {
-    iov_[j] = {slot(j), kMaxDatagramSize};
-    msghdr& m = headers_[j].msg_hdr;
-    m = {};
-    m.msg_name = &senders_[j];
-    m.msg_namelen = sizeof senders_[j];
-    m.msg_iov = &iov_[j];
-    m.msg_iovlen = 1;
-    m.msg_control = control_[j];
-    m.msg_controllen = sizeof control_[j];
+  if (memory_ == nullptr) {
+    reserve();
+    for (unsigned j = 0; j < kSlots; ++j) set_up(j);
   }
+  // The kernel writes only the headers of the datagrams it took (and perhaps of the one after,
+  // had it failed): those are set up again.
+  for (unsigned j = 0; j < written_; ++j) set_up(j);
   // MSG_TRUNC: each msg_len is the datagram's real length, so a cut one is noticed.
   const int flags = MSG_TRUNC | (wait ? MSG_WAITFORONE : MSG_DONTWAIT);
   const unsigned most = single_next_ ? 1 : kSlots;
   int got;
   for (;;) {
     got = ::recvmmsg(fd, headers_, most, flags, nullptr);
+    written_ = std::min(most, got > 0 ? static_cast<unsigned>(got) + 1 : 1u);
     if (got > 0) break;
     if (got == 0 || errno == EAGAIN || errno == EWOULDBLOCK) return Fill::nothing;
     if (errno == EINTR || errno == ENOBUFS) continue;  // ENOBUFS: the kernel dropped some

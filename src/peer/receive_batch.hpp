@@ -84,6 +84,8 @@ class ReceiveBatch {
 
   std::uint8_t* slot(unsigned j) const { return memory_ + std::size_t{j} * kMaxDatagramSize; }
   void reserve();
+  // Points slot j's header at its buffer, address and control room, as recvmmsg expects them.
+  void set_up(unsigned j);
 
   std::uint8_t* memory_ = nullptr;  // kSlots * kMaxDatagramSize, reserved on the first fill
   std::atomic<std::uint32_t> state_{0};    // next slot to claim | count << 16
@@ -93,6 +95,7 @@ class ReceiveBatch {
   // The last fill took a fragment: the next takes one datagram, so that a large message's
   // first fragment is read alone and the rest can land straight in its buffer.
   bool single_next_ = false;
+  unsigned written_ = 0;  // headers the last recvmmsg may have written to (set up again)
   mmsghdr headers_[kSlots]{};
   iovec iov_[kSlots]{};
   sockaddr_nl senders_[kSlots]{};
