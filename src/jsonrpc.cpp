@@ -324,6 +324,16 @@ bool skip_literal(std::string_view text, std::size_t& pos, std::string_view lite
   return true;
 }
 
+// The same for a literal whose length the compiler knows: the comparison is a few loads and
+// compares in place, with no call.
+template <std::size_t N>
+inline bool skip_literal(std::string_view text, std::size_t& pos, const char (&literal)[N]) {
+  constexpr std::size_t size = N - 1;
+  if (text.size() - pos < size || std::memcmp(text.data() + pos, literal, size) != 0) return false;
+  pos += size;
+  return true;
+}
+
 // The usual id, a non-negative integer of up to 18 digits right before the closing brace,
 // read without the JSON reader into what the reader would make of it (an unsigned number).
 // False, with nothing read, for any other id.

@@ -436,6 +436,9 @@ TEST_F(PeerTest, MemberFunctionsRegisterInOneStatementWithNamedParams) {
 // exception, naming the method and showing what came back.
 TEST_F(PeerTest, TypedResultsConvertOrFailWithResultTypeError) {
   EXPECT_EQ(channel().call<std::string>("echo", "text"), "text");
+  const std::string long_text(5000, 'y');  // a string result is handed over, not copied
+  EXPECT_EQ(channel().call<std::string>("echo", long_text), long_text);
+  EXPECT_THROW(channel().call<std::string>("echo", 12345), ResultTypeError);
   EXPECT_EQ(channel().call<int>("echo", 12345), 12345);
   EXPECT_EQ(channel().call<std::vector<int>>("echo", json::array({1, 2, 3})),
             (std::vector<int>{1, 2, 3}));

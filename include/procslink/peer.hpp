@@ -127,6 +127,10 @@ class Channel {
       return result;
     } else {
       try {
+        if constexpr (std::is_same_v<R, std::string>) {
+          // The reader made the string; it is handed over rather than copied.
+          if (result.is_string()) return std::move(result.get_ref<std::string&>());
+        }
         return result.get<R>();
       } catch (const json::exception& e) {
         detail::throw_result_type_error(method, result, e.what());
